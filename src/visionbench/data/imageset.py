@@ -1,0 +1,116 @@
+"""ImageSet: a labelled set of uint8 images in memory, and its seeded split.
+
+Every dataset (bundled, generated or the user's own) becomes an ImageSet:
+`images` is a uint8 tensor N x C x H x W (C is 1 for grey, 3 for RGB),
+`labels` an int64 tensor N. Keeping uint8 until the last moment is what the
+fast trainers do: a quarter of the memory of float32, converted on use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSet:
+    name: str
+    images: torch.Tensor  # uint8, N x C x H x W
+    labels: torch.Tensor  # int64, N
+    classes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.dim() != 4:
+            raise ValueError(
+                f"{self.name}: images must be a uint8 N x C x H x W tensor, "
+                f"got {self.images.dtype} {tuple(self.images.shape)}"
+            )
+        if self.images.shape[1] not in (1, 3):
+            raise ValueError(f"{self.name}: images need 1 or 3 channels, got {self.images.shape[1]}")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError(
+                f"{self.name}: {self.images.shape[0]} images but labels of shape "
+                f"{tuple(self.labels.shape)}"
+            )
+        if len(self.labels) and not 0 <= int(self.labels.min()) <= int(self.labels.max()) < len(
+            self.classes
+        ):
+            raise ValueError(f"{self.name}: labels outside 0..{len(self.classes) - 1}")
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def size(self) -> int:
+        """Side of the (square) images in pixels; the larger side if not square."""
+        return max(self.images.shape[2], self.images.shape[3])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def subset(self, index: torch.Tensor | np.ndarray, name: str | None = None) -> ImageSet:
+        index = torch.as_tensor(index, dtype=torch.long)
+        return ImageSet(name or self.name, self.images[index], self.labels[index], self.classes)
+
+    def resized(self, size: int) -> ImageSet:
+        """The same images at size x size (antialiased bilinear), still uint8."""
+        if self.images.shape[2:] == (size, size):
+            return self
+        return ImageSet(self.name, resize_uint8(self.images, size), self.labels, self.classes)
+
+    def class_counts(self) -> list[int]:
+        return torch.bincount(self.labels, minlength=self.num_classes).tolist()
+
+
+def resize_uint8(images: torch.Tensor, size: int, chunk: int = 512) -> torch.Tensor:
+    """Resize uint8 N x C x H x W images to size x size, in chunks to bound memory."""
+    if size < 1:
+        raise ValueError(f"image size must be positive, got {size}")
+    out = torch.empty((images.shape[0], images.shape[1], size, size), dtype=torch.uint8)
+    for start in range(0, images.shape[0], chunk):
+        block = images[start : start + chunk].float()
+        block = F.interpolate(block, size=(size, size), mode="bilinear", antialias=True,
+                              align_corners=False)
+        out[start : start + chunk] = block.round_().clamp_(0, 255).to(torch.uint8)
+    return out
+
+
+def split(data: ImageSet, test_fraction: float = 0.2, seed: int = 0) -> tuple[ImageSet, ImageSet]:
+    """Stratified, seeded train/test split; both halves in a seeded random order.
+
+    The same data and seed always give the same split, so every variant of every
+    bench trains and tests on the same images.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be between 0 and 1, got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    labels = data.labels.numpy()
+    train_idx, test_idx = [], []
+    for cls in range(data.num_classes):
+        members = np.flatnonzero(labels == cls)
+        rng.shuffle(members)
+        n_test = round(len(members) * test_fraction)
+        if len(members) >= 2:
+            n_test = min(max(n_test, 1), len(members) - 1)
+        test_idx.append(members[:n_test])
+        train_idx.append(members[n_test:])
+    train = np.concatenate(train_idx)
+    test = np.concatenate(test_idx)
+    rng.shuffle(train)
+    rng.shuffle(test)
+    return data.subset(train, f"{data.name}"), data.subset(test, f"{data.name}")
+
+
+def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation of uint8 images, on the 0..1 scale."""
+    x = images.float().div_(255).transpose(0, 1).reshape(images.shape[1], -1)
+    std = x.std(dim=1).clamp_min(1e-3)
+    return tuple(x.mean(dim=1).tolist()), tuple(std.tolist())

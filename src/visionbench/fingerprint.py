@@ -1,0 +1,70 @@
+"""The machine fingerprint: what decides whether two runs may be compared.
+
+Stored in pytest-benchmark's `machine_info["visionbench"]` by the root
+conftest's `pytest_benchmark_update_machine_info` hook. Two runs are
+comparable only when every field matches (the gate says which differ).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+FIELDS = (
+    "gpu_name", "gpu_count", "driver", "cuda", "cudnn",
+    "torch", "torchvision", "cpu_model", "threads", "profile",
+)
+
+
+def cpu_model() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def nvidia_driver() -> str | None:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            version = pynvml.nvmlSystemGetDriverVersion()
+        finally:
+            pynvml.nvmlShutdown()
+        return version.decode() if isinstance(version, bytes) else str(version)
+    except Exception:  # no NVML library, no driver, or no GPU
+        return None
+
+
+def fingerprint(profile: str) -> dict[str, object]:
+    """The fields that must match between a baseline and a candidate run."""
+    import torchvision
+
+    cuda = torch.cuda.is_available()
+    count = torch.cuda.device_count() if cuda else 0
+    names = sorted({torch.cuda.get_device_name(i) for i in range(count)})
+    return {
+        "gpu_name": ", ".join(names) or None,
+        "gpu_count": count,
+        "driver": nvidia_driver() if cuda else None,
+        "cuda": torch.version.cuda if cuda else None,
+        "cudnn": torch.backends.cudnn.version() if cuda else None,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "cpu_model": cpu_model(),
+        "threads": torch.get_num_threads(),
+        "profile": profile,
+        # informative, not compared:
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def differences(a: dict[str, object], b: dict[str, object]) -> dict[str, tuple[object, object]]:
+    """Fields of FIELDS whose values differ: name -> (a's, b's)."""
+    return {k: (a.get(k), b.get(k)) for k in FIELDS if a.get(k) != b.get(k)}

@@ -1,0 +1,166 @@
+"""The metric schema: every figure visionbench records, defined once.
+
+A benchmark's timing samples come from pytest-benchmark (`time`, seconds per
+timed unit). Every other figure goes into `benchmark.extra_info` under a name
+defined here, with its unit and the direction in which it gets better. The
+benches write through `record()`, which validates; the gate and the report
+read `METRICS` to know how to compare and how to print.
+
+`kind` tells the gate which tolerance applies:
+  time      durations (the `time` samples are tested statistically; scalar
+            durations such as train_time_s are single observations)
+  memory    bytes, gated with a relative and an absolute tolerance
+  accuracy  fractions in [0, 1], gated against tolerance and seed noise
+  energy    joules and watts, NVML, present only on CUDA
+  info      descriptive: counts, spreads, shares; shown, never gated
+  flag      booleans where True is bad (`diverged`)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Better = Literal["lower", "higher", "none"]
+Kind = Literal["time", "throughput", "memory", "accuracy", "energy", "info", "flag"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    unit: str
+    better: Better
+    kind: Kind
+    description: str
+
+    def is_improvement(self, baseline: float, candidate: float) -> bool:
+        if self.better == "lower":
+            return candidate < baseline
+        if self.better == "higher":
+            return candidate > baseline
+        return False
+
+
+def _m(name: str, unit: str, better: Better, kind: Kind, description: str) -> Metric:
+    return Metric(name, unit, better, kind, description)
+
+
+#: All metrics, by name. The one place where names, units and directions live.
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        _m("time", "s", "lower", "time",
+           "pytest-benchmark's samples: seconds per timed unit (a training step, an "
+           "inference batch, a data epoch), device-synchronised"),
+        _m("samples_per_s", "samples/s", "higher", "throughput",
+           "images processed per second by the timed unit, from its median time"),
+        _m("peak_mem_bytes", "B", "lower", "memory",
+           "peak memory of one timed unit including model, gradients and optimiser "
+           "state: the CUDA allocator peak, or on CPU the peak of live torch "
+           "allocations seen by the profiler"),
+        _m("params", "count", "lower", "info", "trainable and frozen parameters"),
+        _m("flops", "FLOP/sample", "lower", "info",
+           "forward-pass floating-point operations per image (torch.utils.flop_counter)"),
+        _m("accuracy", "fraction", "higher", "accuracy",
+           "test-split accuracy after the profile's training budget (mean over seeds)"),
+        _m("accuracy_std", "fraction", "lower", "info",
+           "standard deviation of accuracy across seeds (0 with one seed)"),
+        _m("seeds", "count", "none", "info", "number of seeds the accuracy figures cover"),
+        _m("train_time_s", "s", "lower", "time",
+           "wall time of the training run that produced `accuracy` (one observation)"),
+        _m("time_to_target_s", "s", "lower", "time",
+           "training seconds until test accuracy first reached the profile's target "
+           "(mean over seeds that reached it)"),
+        _m("epochs_to_target", "epochs", "lower", "info",
+           "epochs until test accuracy first reached the profile's target (mean over "
+           "seeds that reached it)"),
+        _m("epochs_to_target_std", "epochs", "lower", "info",
+           "spread of epochs_to_target across seeds"),
+        _m("target_reached", "fraction", "higher", "info",
+           "share of seeds that reached the target accuracy within the budget"),
+        _m("energy_j", "J", "lower", "energy",
+           "GPU energy per timed unit (NVML total-energy counter)"),
+        _m("power_w", "W", "lower", "energy", "mean GPU board power during the timed rounds"),
+        _m("diverged", "bool", "lower", "flag", "the loss became NaN or infinite"),
+        _m("prep_time_s", "s", "lower", "info",
+           "one-off preparation cost of a data path (building a cache, writing files)"),
+        _m("cache_disk_bytes", "B", "lower", "info", "size of a data path's files on disk"),
+        _m("cache_mem_bytes", "B", "lower", "info", "size of a data path's tensors in memory"),
+        _m("h2d_bytes", "B", "lower", "info", "bytes copied host to device per timed unit"),
+        _m("compile_time_s", "s", "lower", "info",
+           "one-off torch.compile time, kept apart from the steady-state step"),
+        _m("epochs_run", "epochs", "lower", "info", "epochs trained (early stopping)"),
+        _m("latency_per_image_s", "s/image", "lower", "time",
+           "mean inference latency per image, including features and premodel"),
+        _m("route_share", "fraction", "none", "info",
+           "share of images routed to each model (a mapping model -> fraction)"),
+    )
+}
+
+#: Descriptive keys a bench also stores in extra_info so that every figure is
+#: self-describing (which variant, which data, which settings).
+CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
+    "technique": str,       # the benchmark group, e.g. "model_size"
+    "variant": str,         # this variant's name within its technique
+    "reference": str,       # the technique's reference variant
+    "unit": str,            # what one timed round is: "train_step", "infer_batch", "epoch"
+    "model": str,
+    "dataset": str,
+    "device": str,
+    "image_size": int,
+    "batch_size": int,
+    "profile": str,
+    "error": str,           # a variant that failed records why, and no figures
+}
+
+
+class SchemaError(ValueError):
+    """A figure that does not fit the metric schema."""
+
+
+def _check_number(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SchemaError(f"metric {name!r} must be a number, got {value!r}")
+    if math.isnan(value):
+        raise SchemaError(f"metric {name!r} is NaN; record diverged=True instead")
+
+
+def validate(extra_info: Mapping[str, Any]) -> None:
+    """Raise SchemaError naming the first key or value that breaks the schema."""
+    for name, value in extra_info.items():
+        if name in CONFIG_KEYS:
+            if not isinstance(value, CONFIG_KEYS[name]) or isinstance(value, bool):
+                raise SchemaError(f"{name!r} must be {CONFIG_KEYS[name]}, got {value!r}")
+            continue
+        metric = METRICS.get(name)
+        if metric is None:
+            known = ", ".join(sorted([*METRICS, *CONFIG_KEYS]))
+            raise SchemaError(f"unknown metric {name!r}; known names: {known}")
+        if value is None:
+            continue  # measured as absent (e.g. energy without NVML, a target never reached)
+        if metric.kind == "flag":
+            if not isinstance(value, bool):
+                raise SchemaError(f"metric {name!r} must be true or false, got {value!r}")
+        elif name == "route_share":
+            if not isinstance(value, Mapping):
+                raise SchemaError(f"metric 'route_share' must be a mapping, got {value!r}")
+            for share in value.values():
+                _check_number(name, share)
+        else:
+            _check_number(name, value)
+            if metric.unit == "fraction" and not 0.0 <= value <= 1.0:
+                raise SchemaError(f"metric {name!r} is a fraction, got {value!r}")
+            if metric.unit in ("B", "count", "s", "J", "W") and value < 0:
+                raise SchemaError(f"metric {name!r} cannot be negative, got {value!r}")
+
+
+def record(benchmark: Any, **figures: Any) -> None:
+    """Validate figures and store them in `benchmark.extra_info`."""
+    validate(figures)
+    benchmark.extra_info.update(figures)
+
+
+def unit_of(name: str) -> str:
+    return METRICS[name].unit

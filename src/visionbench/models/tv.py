@@ -1,0 +1,54 @@
+"""torchvision's own models with only the input stem adapted.
+
+torchvision's ResNets and MobileNetV3 downsample the input 4x in their stem
+(ResNet: 7x7 stride-2 conv + max pool; MobileNetV3: a stride-2 conv then a
+stride-2 block), which leaves nothing of a 28x28 digit. As is usual for
+CIFAR-sized data, the stem downsamples less for small images; the rest of the
+network is torchvision's, unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch.nn as nn
+import torchvision
+
+
+def stem_stride(image_size: int) -> int:
+    """Total stem downsampling: 1 up to 32 px, 2 up to 64 px, torchvision's 4 above."""
+    if image_size <= 32:
+        return 1
+    if image_size <= 64:
+        return 2
+    return 4
+
+
+def resnet_factory(name: str) -> Callable[[int, int, int], nn.Module]:
+    def build(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+        model = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
+        s = stem_stride(image_size)
+        if s < 4:  # 3x3 stride-1 conv; keep the max pool only for a 2x stem
+            model.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+            if s == 1:
+                model.maxpool = nn.Identity()
+        elif in_channels != 3:
+            model.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+        return model
+
+    build.__name__ = name
+    return build
+
+
+def mobilenet_v3_small(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+    model = torchvision.models.mobilenet_v3_small(weights=None, num_classes=num_classes)
+    s = stem_stride(image_size)
+    first = model.features[0][0]
+    if s < 4 or in_channels != 3:
+        # stem conv stride 2 -> 1 (2x less downsampling); for s == 1 also the
+        # first block's depthwise conv
+        model.features[0][0] = nn.Conv2d(in_channels, first.out_channels, 3,
+                                         stride=1 if s < 4 else 2, padding=1, bias=False)
+        if s == 1:
+            model.features[1].block[0][0].stride = (1, 1)
+    return model

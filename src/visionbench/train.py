@@ -1,0 +1,311 @@
+"""One training and evaluation loop whose switches are the techniques.
+
+Every bench trains through `Trainer` and `fit`: model size and resolution
+change what goes in; precision (`amp`), gradient zeroing (`zero_grad`), the LR
+schedule, memory format and torch.compile are switches of `TrainConfig`, so a
+variant differs from its reference in exactly one setting.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from visionbench.data.imageset import ImageSet, channel_stats
+from visionbench.measure import sync
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+ZERO_MODES = ("set_to_none", "zero", "assign_none")
+SCHEDULES = ("constant", "onecycle", "cosine")
+OPTIMIZERS = ("adam", "sgd")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """All settings of one training run. Frozen and hashable: it keys the model cache."""
+
+    optimizer: str = "adam"        # "adam" (PyTorch defaults, as the seed poster) or "sgd"
+    lr: float = 1e-3               # peak learning rate (one-cycle's max_lr)
+    momentum: float = 0.9          # SGD only
+    weight_decay: float = 0.0
+    batch_size: int = 64           # images per step
+    epochs: int = 1                # passes over the training split
+    max_steps: int | None = None   # stop after this many steps (None: epochs decide)
+    time_budget_s: float | None = None  # stop at the first epoch end past this many seconds
+    seed: int = 0                  # model init and data order
+    amp: str | None = None         # autocast dtype: None (fp32), "bf16", "fp16" (+GradScaler, CUDA)
+    zero_grad: str = "set_to_none"  # "set_to_none", "zero" (set_to_none=False), "assign_none"
+    schedule: str = "constant"     # "constant", "onecycle", "cosine"
+    channels_last: bool = False    # NHWC memory format for model and inputs
+    compile: str | None = None     # torch.compile mode ("default", "reduce-overhead", ...) or None
+    early_stopping_patience: int | None = None  # epochs without validation gain before stopping
+    bn_recalibration_batches: int = 0  # recompute BatchNorm statistics over this many
+    #   training batches after each epoch (counted as training time); 0 keeps the running averages
+
+    def __post_init__(self) -> None:
+        checks = {
+            "optimizer": (self.optimizer, OPTIMIZERS),
+            "zero_grad": (self.zero_grad, ZERO_MODES),
+            "schedule": (self.schedule, SCHEDULES),
+            "amp": (self.amp, (None, *AMP_DTYPES)),
+        }
+        for name, (value, allowed) in checks.items():
+            if value not in allowed:
+                raise ValueError(f"TrainConfig.{name}={value!r}; choose one of {allowed}")
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ValueError("TrainConfig: batch_size and epochs must be at least 1")
+
+    def with_(self, **changes: object) -> TrainConfig:
+        return replace(self, **changes)
+
+
+class Batches:
+    """Seeded mini-batches of an in-memory ImageSet, normalised on the device.
+
+    The images stay uint8 (on the device if it fits) and are converted per
+    batch: a quarter of the memory of float32, and the conversion is cheap.
+    `augment`, if given, maps a float batch (N x C x H x W, normalised) to an
+    augmented one on the device, with the epoch's generator.
+    """
+
+    def __init__(
+        self,
+        data: ImageSet,
+        batch_size: int,
+        device: torch.device,
+        *,
+        mean: tuple[float, ...] | None = None,
+        std: tuple[float, ...] | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    ) -> None:
+        if mean is None or std is None:
+            mean, std = channel_stats(data.images)
+        self.images = data.images.to(device)
+        self.labels = data.labels.to(device)
+        self.batch_size = batch_size
+        self.device = device
+        shape = (1, -1, 1, 1)
+        self.mean = torch.tensor(mean, device=device).view(shape) * 255
+        self.std = torch.tensor(std, device=device).view(shape) * 255
+        self.shuffle = shuffle
+        self.seed = seed
+        self.drop_last = drop_last
+        self.augment = augment
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        return (images.float() - self.mean) / self.std
+
+    def epoch(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.labels)
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
+        order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
+        order = order.to(self.device)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
+            x = self.normalise(self.images[idx])
+            if self.augment is not None:
+                x = self.augment(x, gen)
+            yield x, self.labels[idx]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        return self.epoch(0)
+
+
+def autocast(device: torch.device, amp: str | None):
+    """torch.autocast for the config's dtype, or a disabled one for fp32."""
+    dtype = AMP_DTYPES.get(amp or "", torch.float32)
+    return torch.autocast(device_type=device.type, dtype=dtype, enabled=amp is not None)
+
+
+class Trainer:
+    """Holds a model, its optimiser, scheduler and scaler; `step` is the timed unit."""
+
+    def __init__(self, model: nn.Module, cfg: TrainConfig, device: torch.device,
+                 total_steps: int = 1) -> None:
+        if cfg.amp == "fp16" and device.type != "cuda":
+            raise ValueError("fp16 autocast with GradScaler needs a CUDA device")
+        self.cfg = cfg
+        self.device = device
+        model = model.to(device)
+        if cfg.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.forward = torch.compile(model, mode=cfg.compile) if cfg.compile else model
+        params = model.parameters()
+        if cfg.optimizer == "adam":
+            self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
+                params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        else:
+            self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
+                                             weight_decay=cfg.weight_decay)
+        total_steps = max(1, total_steps)
+        self.total_steps = total_steps
+        if cfg.schedule == "onecycle":
+            self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = (
+                torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=cfg.lr,
+                                                    total_steps=total_steps))
+        elif cfg.schedule == "cosine":
+            self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, total_steps)
+        else:
+            self.scheduler = None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp == "fp16")
+        self.steps_done = 0
+
+    def zero_grad(self) -> None:
+        mode = self.cfg.zero_grad
+        if mode == "assign_none":
+            for p in self.model.parameters():
+                p.grad = None
+        else:
+            self.optimizer.zero_grad(set_to_none=mode == "set_to_none")
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last else x
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One optimisation step; returns the loss (not synchronised)."""
+        self.model.train()
+        x, y = self.prepare(x), y.to(self.device, non_blocking=True)
+        self.zero_grad()
+        with autocast(self.device, self.cfg.amp):
+            loss = F.cross_entropy(self.forward(x), y)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.scheduler is not None and self.steps_done + 1 < self.total_steps:
+            self.scheduler.step()  # stops at the planned end instead of wrapping around
+        self.steps_done += 1
+        return loss.detach()
+
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for a batch in eval mode, under the same autocast as training."""
+        self.model.eval()
+        with autocast(self.device, self.cfg.amp):
+            return self.forward(self.prepare(x)).float()
+
+
+@torch.no_grad()
+def evaluate(trainer: Trainer, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Accuracy (0..1) over all batches."""
+    correct = total = 0
+    for x, y in batches:
+        pred = trainer.predict(x).argmax(dim=1)
+        correct += int((pred == y.to(pred.device)).sum())
+        total += y.numel()
+    return correct / max(total, 1)
+
+
+@dataclass
+class FitResult:
+    accuracy: float                 # on the evaluation split after the last epoch kept
+    train_time_s: float             # training wall time, evaluation excluded
+    epochs_run: int
+    steps: int
+    diverged: bool = False
+    history: list[dict[str, float]] = field(default_factory=list)  # per epoch
+    time_to_target_s: float | None = None
+    epochs_to_target: int | None = None
+    best_accuracy: float = 0.0
+
+
+def fit(
+    trainer: Trainer,
+    train: Batches | Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+    test: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    target_accuracy: float | None = None,
+    validation: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> FitResult:
+    """Train for the config's budget, evaluating on `test` after every epoch.
+
+    `train` is a Batches or any callable epoch -> iterable of (x, y) (a
+    DataLoader path, a cache). Training time excludes evaluation. A NaN or
+    infinite loss ends the run with `diverged=True` instead of raising. With
+    early stopping, `validation` (a held-out part of the training data) decides
+    when to stop; the test split never does.
+    """
+    cfg = trainer.cfg
+    epoch_iter = train.epoch if isinstance(train, Batches) else train
+    result = FitResult(accuracy=0.0, train_time_s=0.0, epochs_run=0, steps=0)
+    best_val, stale = -1.0, 0
+    for epoch in range(cfg.epochs):
+        sync(trainer.device)
+        start = time.perf_counter()
+        loss = torch.zeros((), device=trainer.device)
+        for x, y in epoch_iter(epoch):
+            loss = trainer.step(x, y)
+            result.steps += 1
+            if cfg.max_steps is not None and result.steps >= cfg.max_steps:
+                break
+        finite = bool(torch.isfinite(loss))  # synchronises
+        if finite and cfg.bn_recalibration_batches:
+            recalibrate_bn(trainer.model, epoch_iter(10_000 + epoch), cfg.bn_recalibration_batches)
+        sync(trainer.device)
+        result.train_time_s += time.perf_counter() - start
+        result.epochs_run = epoch + 1
+        if not finite:
+            result.diverged = True
+            result.accuracy = evaluate(trainer, test)
+            break
+        result.accuracy = evaluate(trainer, test)
+        result.best_accuracy = max(result.best_accuracy, result.accuracy)
+        row = {"epoch": epoch + 1, "train_time_s": result.train_time_s,
+               "loss": float(loss), "accuracy": result.accuracy}
+        result.history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+        if (target_accuracy is not None and result.epochs_to_target is None
+                and result.accuracy >= target_accuracy):
+            result.epochs_to_target = epoch + 1
+            result.time_to_target_s = result.train_time_s
+        if cfg.max_steps is not None and result.steps >= cfg.max_steps:
+            break
+        if cfg.time_budget_s is not None and result.train_time_s >= cfg.time_budget_s:
+            break
+        if cfg.early_stopping_patience is not None and validation is not None:
+            val = evaluate(trainer, validation)
+            if val > best_val:
+                best_val, stale = val, 0
+            else:
+                stale += 1
+                if stale >= cfg.early_stopping_patience:
+                    break
+    return result
+
+
+def recalibrate_bn(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                   count: int) -> None:
+    """Recompute BatchNorm running statistics as a plain average over `count`
+    training batches (torch.optim.swa_utils.update_bn). A no-op without BN."""
+    if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        return
+    device = next(model.parameters()).device
+    inputs = (x.to(device) for x, _ in itertools.islice(batches, count))
+    torch.optim.swa_utils.update_bn(inputs, model)
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return math.ceil(n_train / batch_size)
+
+
+def planned_steps(cfg: TrainConfig, n_train: int) -> int:
+    """Steps the config will run at most (sizes one-cycle and cosine schedules)."""
+    steps = cfg.epochs * steps_per_epoch(n_train, cfg.batch_size)
+    return min(steps, cfg.max_steps) if cfg.max_steps is not None else steps
