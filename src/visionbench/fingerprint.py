@@ -14,8 +14,16 @@ from pathlib import Path
 import torch
 
 FIELDS = (
-    "gpu_name", "gpu_count", "driver", "cuda", "cudnn",
-    "torch", "torchvision", "cpu_model", "threads", "profile",
+    "gpu_name",
+    "gpu_count",
+    "driver",
+    "cuda",
+    "cudnn",
+    "torch",
+    "torchvision",
+    "cpu_model",
+    "threads",
+    "profile",
 )
 
 

@@ -111,8 +111,9 @@ def resident_tensors(*objects: Any) -> Iterator[torch.Tensor]:
             yield from resident_tensors(*obj)
 
 
-def peak_memory(fn: Callable[[], Any], device: torch.device | str, resident: Iterable[Any] = ()
-                ) -> int:
+def peak_memory(
+    fn: Callable[[], Any], device: torch.device | str, resident: Iterable[Any] = ()
+) -> int:
     """Peak bytes in use while `fn` runs once, including what `resident` holds.
 
     CUDA: the caching allocator's peak (`max_memory_allocated`) after resetting

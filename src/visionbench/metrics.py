@@ -51,68 +51,148 @@ def _m(name: str, unit: str, better: Better, kind: Kind, description: str) -> Me
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
-        _m("time", "s", "lower", "time",
-           "pytest-benchmark's samples: seconds per timed unit (a training step, an "
-           "inference batch, a data epoch), device-synchronised"),
-        _m("samples_per_s", "samples/s", "higher", "throughput",
-           "images processed per second by the timed unit, from its median time"),
-        _m("peak_mem_bytes", "B", "lower", "memory",
-           "peak memory of one timed unit including model, gradients and optimiser "
-           "state: the CUDA allocator peak, or on CPU the peak of live torch "
-           "allocations seen by the profiler"),
+        _m(
+            "time",
+            "s",
+            "lower",
+            "time",
+            "pytest-benchmark's samples: seconds per timed unit (a training step, an "
+            "inference batch, a data epoch), device-synchronised",
+        ),
+        _m(
+            "samples_per_s",
+            "samples/s",
+            "higher",
+            "throughput",
+            "images processed per second by the timed unit, from its median time",
+        ),
+        _m(
+            "peak_mem_bytes",
+            "B",
+            "lower",
+            "memory",
+            "peak memory of one timed unit including model, gradients and optimiser "
+            "state: the CUDA allocator peak, or on CPU the peak of live torch "
+            "allocations seen by the profiler",
+        ),
         _m("params", "count", "lower", "info", "trainable and frozen parameters"),
-        _m("flops", "FLOP/sample", "lower", "info",
-           "forward-pass floating-point operations per image (torch.utils.flop_counter)"),
-        _m("accuracy", "fraction", "higher", "accuracy",
-           "test-split accuracy after the profile's training budget (mean over seeds)"),
-        _m("accuracy_std", "fraction", "lower", "info",
-           "standard deviation of accuracy across seeds (0 with one seed)"),
+        _m(
+            "flops",
+            "FLOP/sample",
+            "lower",
+            "info",
+            "forward-pass floating-point operations per image (torch.utils.flop_counter)",
+        ),
+        _m(
+            "accuracy",
+            "fraction",
+            "higher",
+            "accuracy",
+            "test-split accuracy after the profile's training budget (mean over seeds)",
+        ),
+        _m(
+            "accuracy_std",
+            "fraction",
+            "lower",
+            "info",
+            "standard deviation of accuracy across seeds (0 with one seed)",
+        ),
         _m("seeds", "count", "none", "info", "number of seeds the accuracy figures cover"),
-        _m("train_time_s", "s", "lower", "time",
-           "wall time of the training run that produced `accuracy` (one observation)"),
-        _m("time_to_target_s", "s", "lower", "time",
-           "training seconds until test accuracy first reached the profile's target "
-           "(mean over seeds that reached it)"),
-        _m("epochs_to_target", "epochs", "lower", "info",
-           "epochs until test accuracy first reached the profile's target (mean over "
-           "seeds that reached it)"),
-        _m("epochs_to_target_std", "epochs", "lower", "info",
-           "spread of epochs_to_target across seeds"),
-        _m("target_reached", "fraction", "higher", "info",
-           "share of seeds that reached the target accuracy within the budget"),
-        _m("energy_j", "J", "lower", "energy",
-           "GPU energy per timed unit (NVML total-energy counter)"),
+        _m(
+            "train_time_s",
+            "s",
+            "lower",
+            "time",
+            "wall time of the training run that produced `accuracy` (one observation)",
+        ),
+        _m(
+            "time_to_target_s",
+            "s",
+            "lower",
+            "time",
+            "training seconds until test accuracy first reached the profile's target "
+            "(mean over seeds that reached it)",
+        ),
+        _m(
+            "epochs_to_target",
+            "epochs",
+            "lower",
+            "info",
+            "epochs until test accuracy first reached the profile's target (mean over "
+            "seeds that reached it)",
+        ),
+        _m(
+            "epochs_to_target_std",
+            "epochs",
+            "lower",
+            "info",
+            "spread of epochs_to_target across seeds",
+        ),
+        _m(
+            "target_reached",
+            "fraction",
+            "higher",
+            "info",
+            "share of seeds that reached the target accuracy within the budget",
+        ),
+        _m(
+            "energy_j",
+            "J",
+            "lower",
+            "energy",
+            "GPU energy per timed unit (NVML total-energy counter)",
+        ),
         _m("power_w", "W", "lower", "energy", "mean GPU board power during the timed rounds"),
         _m("diverged", "bool", "lower", "flag", "the loss became NaN or infinite"),
-        _m("prep_time_s", "s", "lower", "info",
-           "one-off preparation cost of a data path (building a cache, writing files)"),
+        _m(
+            "prep_time_s",
+            "s",
+            "lower",
+            "info",
+            "one-off preparation cost of a data path (building a cache, writing files)",
+        ),
         _m("cache_disk_bytes", "B", "lower", "info", "size of a data path's files on disk"),
         _m("cache_mem_bytes", "B", "lower", "info", "size of a data path's tensors in memory"),
         _m("h2d_bytes", "B", "lower", "info", "bytes copied host to device per timed unit"),
-        _m("compile_time_s", "s", "lower", "info",
-           "one-off torch.compile time, kept apart from the steady-state step"),
+        _m(
+            "compile_time_s",
+            "s",
+            "lower",
+            "info",
+            "one-off torch.compile time, kept apart from the steady-state step",
+        ),
         _m("epochs_run", "epochs", "lower", "info", "epochs trained (early stopping)"),
-        _m("latency_per_image_s", "s/image", "lower", "time",
-           "mean inference latency per image, including features and premodel"),
-        _m("route_share", "fraction", "none", "info",
-           "share of images routed to each model (a mapping model -> fraction)"),
+        _m(
+            "latency_per_image_s",
+            "s/image",
+            "lower",
+            "time",
+            "mean inference latency per image, including features and premodel",
+        ),
+        _m(
+            "route_share",
+            "fraction",
+            "none",
+            "info",
+            "share of images routed to each model (a mapping model -> fraction)",
+        ),
     )
 }
 
 #: Descriptive keys a bench also stores in extra_info so that every figure is
 #: self-describing (which variant, which data, which settings).
 CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
-    "technique": str,       # the benchmark group, e.g. "model_size"
-    "variant": str,         # this variant's name within its technique
-    "reference": str,       # the technique's reference variant
-    "unit": str,            # what one timed round is: "train_step", "infer_batch", "epoch"
+    "technique": str,  # the benchmark group, e.g. "model_size"
+    "variant": str,  # this variant's name within its technique
+    "reference": str,  # the technique's reference variant
+    "unit": str,  # what one timed round is: "train_step", "infer_batch", "epoch"
     "model": str,
     "dataset": str,
     "device": str,
     "image_size": int,
     "batch_size": int,
     "profile": str,
-    "error": str,           # a variant that failed records why, and no figures
+    "error": str,  # a variant that failed records why, and no figures
 }
 
 

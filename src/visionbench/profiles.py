@@ -17,26 +17,26 @@ from visionbench.train import TrainConfig
 
 @dataclass(frozen=True)
 class Timing:
-    rounds: int = 10          # timed rounds per benchmark (raw samples the gate tests)
-    warmup_rounds: int = 3    # untimed rounds first (allocator, caches, autotuning)
+    rounds: int = 10  # timed rounds per benchmark (raw samples the gate tests)
+    warmup_rounds: int = 3  # untimed rounds first (allocator, caches, autotuning)
 
 
 @dataclass(frozen=True)
 class ModelSizeBudget:
-    models: tuple[str, ...]   # registry names; the first is the reference variant
-    image_size: int           # input side in pixels, all models alike
+    models: tuple[str, ...]  # registry names; the first is the reference variant
+    image_size: int  # input side in pixels, all models alike
 
 
 @dataclass(frozen=True)
 class ResolutionBudget:
-    model: str                # registry name trained at every size
-    sizes: tuple[int, ...]    # input sides in pixels; the largest is the reference
+    model: str  # registry name trained at every size
+    sizes: tuple[int, ...]  # input sides in pixels; the largest is the reference
 
 
 @dataclass(frozen=True)
 class DataBudget:
-    gradations_count: int     # images in the generated texture set
-    gradations_size: int      # side of the generated textures in pixels
+    gradations_count: int  # images in the generated texture set
+    gradations_size: int  # side of the generated textures in pixels
     test_fraction: float = 0.2
     split_seed: int = 0
 
@@ -45,13 +45,13 @@ class DataBudget:
 class Profile:
     name: str
     description: str
-    train: TrainConfig        # the reference training recipe every bench starts from
+    train: TrainConfig  # the reference training recipe every bench starts from
     timing: Timing
     data: DataBudget
     model_size: ModelSizeBudget
     resolution: ResolutionBudget
-    infer_batch_size: int = 256   # images per timed inference batch
-    seeds: int = 1                # default --vb-seeds: seeds behind accuracy figures
+    infer_batch_size: int = 256  # images per timed inference batch
+    seeds: int = 1  # default --vb-seeds: seeds behind accuracy figures
     target_accuracy: float = 0.95  # time-to-target threshold
 
 
@@ -63,12 +63,19 @@ PROFILES: dict[str, Profile] = {
         # BN statistics are recomputed after each epoch (20 batches), since
         # torchvision's MobileNetV3 (BN momentum 0.01) would otherwise be
         # evaluated on running averages that lag far behind in so few steps.
-        train=TrainConfig(optimizer="adam", lr=3e-3, batch_size=64, epochs=2,
-                          schedule="onecycle", bn_recalibration_batches=20),
+        train=TrainConfig(
+            optimizer="adam",
+            lr=3e-3,
+            batch_size=64,
+            epochs=2,
+            schedule="onecycle",
+            bn_recalibration_batches=20,
+        ),
         timing=Timing(rounds=10, warmup_rounds=2),
         data=DataBudget(gradations_count=1500, gradations_size=64),
         model_size=ModelSizeBudget(
-            models=("small_cnn", "resnet9", "resnet18", "mobilenet_v3_small"), image_size=16),
+            models=("small_cnn", "resnet9", "resnet18", "mobilenet_v3_small"), image_size=16
+        ),
         resolution=ResolutionBudget(model="small_cnn", sizes=(8, 12, 16, 24, 32)),
         infer_batch_size=256,
         seeds=1,
@@ -77,14 +84,28 @@ PROFILES: dict[str, Profile] = {
     "standard": Profile(
         name="standard",
         description="one GPU: every registered model at 32 px, 10 epochs, sweep to 128 px",
-        train=TrainConfig(optimizer="adam", lr=2e-3, batch_size=128, epochs=10,
-                          schedule="onecycle", bn_recalibration_batches=20),
+        train=TrainConfig(
+            optimizer="adam",
+            lr=2e-3,
+            batch_size=128,
+            epochs=10,
+            schedule="onecycle",
+            bn_recalibration_batches=20,
+        ),
         timing=Timing(rounds=50, warmup_rounds=5),
         data=DataBudget(gradations_count=5000, gradations_size=128),
         model_size=ModelSizeBudget(
-            models=("small_cnn", "embankment_cnn", "resnet9", "resnet18", "resnet34",
-                    "resnet50", "mobilenet_v3_small"),
-            image_size=32),
+            models=(
+                "small_cnn",
+                "embankment_cnn",
+                "resnet9",
+                "resnet18",
+                "resnet34",
+                "resnet50",
+                "mobilenet_v3_small",
+            ),
+            image_size=32,
+        ),
         resolution=ResolutionBudget(model="resnet18", sizes=(16, 24, 32, 48, 64, 96, 128)),
         infer_batch_size=512,
         seeds=3,
@@ -93,17 +114,25 @@ PROFILES: dict[str, Profile] = {
     "paper": Profile(
         name="paper",
         description="the seed poster's settings: 100 epochs, batch 100, Adam defaults, "
-                    "ResNet family, sweep to 224 px",
-        train=TrainConfig(optimizer="adam", lr=1e-3, batch_size=100, epochs=100,
-                          schedule="constant"),
+        "ResNet family, sweep to 224 px",
+        train=TrainConfig(
+            optimizer="adam", lr=1e-3, batch_size=100, epochs=100, schedule="constant"
+        ),
         timing=Timing(rounds=100, warmup_rounds=10),
         data=DataBudget(gradations_count=5000, gradations_size=256),
         model_size=ModelSizeBudget(
-            models=("small_cnn", "embankment_cnn", "resnet9", "resnet18", "resnet34",
-                    "resnet50", "mobilenet_v3_small"),
-            image_size=224),
-        resolution=ResolutionBudget(model="resnet18",
-                                    sizes=(32, 48, 60, 64, 96, 128, 160, 224)),
+            models=(
+                "small_cnn",
+                "embankment_cnn",
+                "resnet9",
+                "resnet18",
+                "resnet34",
+                "resnet50",
+                "mobilenet_v3_small",
+            ),
+            image_size=224,
+        ),
+        resolution=ResolutionBudget(model="resnet18", sizes=(32, 48, 60, 64, 96, 128, 160, 224)),
         infer_batch_size=100,
         seeds=5,
         target_accuracy=0.98,

@@ -31,20 +31,20 @@ OPTIMIZERS = ("adam", "sgd")
 class TrainConfig:
     """All settings of one training run. Frozen and hashable: it keys the model cache."""
 
-    optimizer: str = "adam"        # "adam" (PyTorch defaults, as the seed poster) or "sgd"
-    lr: float = 1e-3               # peak learning rate (one-cycle's max_lr)
-    momentum: float = 0.9          # SGD only
+    optimizer: str = "adam"  # "adam" (PyTorch defaults, as the seed poster) or "sgd"
+    lr: float = 1e-3  # peak learning rate (one-cycle's max_lr)
+    momentum: float = 0.9  # SGD only
     weight_decay: float = 0.0
-    batch_size: int = 64           # images per step
-    epochs: int = 1                # passes over the training split
-    max_steps: int | None = None   # stop after this many steps (None: epochs decide)
+    batch_size: int = 64  # images per step
+    epochs: int = 1  # passes over the training split
+    max_steps: int | None = None  # stop after this many steps (None: epochs decide)
     time_budget_s: float | None = None  # stop at the first epoch end past this many seconds
-    seed: int = 0                  # model init and data order
-    amp: str | None = None         # autocast dtype: None (fp32), "bf16", "fp16" (+GradScaler, CUDA)
+    seed: int = 0  # model init and data order
+    amp: str | None = None  # autocast dtype: None (fp32), "bf16", "fp16" (+GradScaler, CUDA)
     zero_grad: str = "set_to_none"  # "set_to_none", "zero" (set_to_none=False), "assign_none"
-    schedule: str = "constant"     # "constant", "onecycle", "cosine"
-    channels_last: bool = False    # NHWC memory format for model and inputs
-    compile: str | None = None     # torch.compile mode ("default", "reduce-overhead", ...) or None
+    schedule: str = "constant"  # "constant", "onecycle", "cosine"
+    channels_last: bool = False  # NHWC memory format for model and inputs
+    compile: str | None = None  # torch.compile mode ("default", "reduce-overhead", ...) or None
     early_stopping_patience: int | None = None  # epochs without validation gain before stopping
     bn_recalibration_batches: int = 0  # recompute BatchNorm statistics over this many
     #   training batches after each epoch (counted as training time); 0 keeps the running averages
@@ -134,8 +134,9 @@ def autocast(device: torch.device, amp: str | None):
 class Trainer:
     """Holds a model, its optimiser, scheduler and scaler; `step` is the timed unit."""
 
-    def __init__(self, model: nn.Module, cfg: TrainConfig, device: torch.device,
-                 total_steps: int = 1) -> None:
+    def __init__(
+        self, model: nn.Module, cfg: TrainConfig, device: torch.device, total_steps: int = 1
+    ) -> None:
         if cfg.amp == "fp16" and device.type != "cuda":
             raise ValueError("fp16 autocast with GradScaler needs a CUDA device")
         self.cfg = cfg
@@ -148,16 +149,20 @@ class Trainer:
         params = model.parameters()
         if cfg.optimizer == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(
-                params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+                params, lr=cfg.lr, weight_decay=cfg.weight_decay
+            )
         else:
-            self.optimizer = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum,
-                                             weight_decay=cfg.weight_decay)
+            self.optimizer = torch.optim.SGD(
+                params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+            )
         total_steps = max(1, total_steps)
         self.total_steps = total_steps
         if cfg.schedule == "onecycle":
             self.scheduler: torch.optim.lr_scheduler.LRScheduler | None = (
-                torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=cfg.lr,
-                                                    total_steps=total_steps))
+                torch.optim.lr_scheduler.OneCycleLR(
+                    self.optimizer, max_lr=cfg.lr, total_steps=total_steps
+                )
+            )
         elif cfg.schedule == "cosine":
             self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, total_steps)
         else:
@@ -213,8 +218,8 @@ def evaluate(trainer: Trainer, batches: Iterable[tuple[torch.Tensor, torch.Tenso
 
 @dataclass
 class FitResult:
-    accuracy: float                 # on the evaluation split after the last epoch kept
-    train_time_s: float             # training wall time, evaluation excluded
+    accuracy: float  # on the evaluation split after the last epoch kept
+    train_time_s: float  # training wall time, evaluation excluded
     epochs_run: int
     steps: int
     diverged: bool = False
@@ -266,13 +271,20 @@ def fit(
             break
         result.accuracy = evaluate(trainer, test)
         result.best_accuracy = max(result.best_accuracy, result.accuracy)
-        row = {"epoch": epoch + 1, "train_time_s": result.train_time_s,
-               "loss": float(loss), "accuracy": result.accuracy}
+        row = {
+            "epoch": epoch + 1,
+            "train_time_s": result.train_time_s,
+            "loss": float(loss),
+            "accuracy": result.accuracy,
+        }
         result.history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-        if (target_accuracy is not None and result.epochs_to_target is None
-                and result.accuracy >= target_accuracy):
+        if (
+            target_accuracy is not None
+            and result.epochs_to_target is None
+            and result.accuracy >= target_accuracy
+        ):
             result.epochs_to_target = epoch + 1
             result.time_to_target_s = result.train_time_s
         if cfg.max_steps is not None and result.steps >= cfg.max_steps:
@@ -290,8 +302,9 @@ def fit(
     return result
 
 
-def recalibrate_bn(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-                   count: int) -> None:
+def recalibrate_bn(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], count: int
+) -> None:
     """Recompute BatchNorm running statistics as a plain average over `count`
     training batches (torch.optim.swa_utils.update_bn). A no-op without BN."""
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):

@@ -20,8 +20,9 @@ def load_digits() -> ImageSet:
 
     bunch = sk_load_digits()
     images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
-    return ImageSet("digits", torch.from_numpy(images), torch.from_numpy(bunch.target).long(),
-                    DIGIT_CLASSES)
+    return ImageSet(
+        "digits", torch.from_numpy(images), torch.from_numpy(bunch.target).long(), DIGIT_CLASSES
+    )
 
 
 def mnist5k_path() -> Path:

@@ -29,7 +29,9 @@ class ImageSet:
                 f"got {self.images.dtype} {tuple(self.images.shape)}"
             )
         if self.images.shape[1] not in (1, 3):
-            raise ValueError(f"{self.name}: images need 1 or 3 channels, got {self.images.shape[1]}")
+            raise ValueError(
+                f"{self.name}: images need 1 or 3 channels, got {self.images.shape[1]}"
+            )
         if self.labels.shape != (self.images.shape[0],):
             raise ValueError(
                 f"{self.name}: {self.images.shape[0]} images but labels of shape "
@@ -77,8 +79,9 @@ def resize_uint8(images: torch.Tensor, size: int, chunk: int = 512) -> torch.Ten
     out = torch.empty((images.shape[0], images.shape[1], size, size), dtype=torch.uint8)
     for start in range(0, images.shape[0], chunk):
         block = images[start : start + chunk].float()
-        block = F.interpolate(block, size=(size, size), mode="bilinear", antialias=True,
-                              align_corners=False)
+        block = F.interpolate(
+            block, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
         out[start : start + chunk] = block.round_().clamp_(0, 255).to(torch.uint8)
     return out
 

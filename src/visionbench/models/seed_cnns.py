@@ -18,12 +18,18 @@ class SmallCNN(nn.Module):
     def __init__(self, num_classes: int, in_channels: int, image_size: int) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(in_channels, 32, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
         )
         side = _pooled(image_size, 2)
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(64 * side * side, 128), nn.ReLU(inplace=True),
+            nn.Flatten(),
+            nn.Linear(64 * side * side, 128),
+            nn.ReLU(inplace=True),
             nn.Linear(128, num_classes),
         )
 
@@ -48,9 +54,12 @@ class EmbankmentCNN(nn.Module):
         side = _pooled(image_size, 3)
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(32 * side * side, 128), nn.ReLU(inplace=True),
-            nn.Linear(128, 64), nn.ReLU(inplace=True),
-            nn.Linear(64, 32), nn.ReLU(inplace=True),
+            nn.Linear(32 * side * side, 128),
+            nn.ReLU(inplace=True),
+            nn.Linear(128, 64),
+            nn.ReLU(inplace=True),
+            nn.Linear(64, 32),
+            nn.ReLU(inplace=True),
             nn.Linear(32, num_classes),
         )
 
@@ -60,7 +69,9 @@ class EmbankmentCNN(nn.Module):
 
 def _conv_bn(c_in: int, c_out: int) -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
     )
 
 
@@ -83,10 +94,16 @@ class ResNet9(nn.Module):
         super().__init__()
         self.net = nn.Sequential(
             _conv_bn(in_channels, 64),
-            _conv_bn(64, 128), nn.MaxPool2d(2), _Residual(128),
-            _conv_bn(128, 256), nn.MaxPool2d(2),
-            _conv_bn(256, 512), nn.MaxPool2d(2), _Residual(512),
-            nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+            _conv_bn(64, 128),
+            nn.MaxPool2d(2),
+            _Residual(128),
+            _conv_bn(128, 256),
+            nn.MaxPool2d(2),
+            _conv_bn(256, 512),
+            nn.MaxPool2d(2),
+            _Residual(512),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
         )
         self.fc = nn.Linear(512, num_classes, bias=False)
 

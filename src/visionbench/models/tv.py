@@ -47,8 +47,9 @@ def mobilenet_v3_small(num_classes: int, in_channels: int, image_size: int) -> n
     if s < 4 or in_channels != 3:
         # stem conv stride 2 -> 1 (2x less downsampling); for s == 1 also the
         # first block's depthwise conv
-        model.features[0][0] = nn.Conv2d(in_channels, first.out_channels, 3,
-                                         stride=1 if s < 4 else 2, padding=1, bias=False)
+        model.features[0][0] = nn.Conv2d(
+            in_channels, first.out_channels, 3, stride=1 if s < 4 else 2, padding=1, bias=False
+        )
         if s == 1:
             model.features[1].block[0][0].stride = (1, 1)
     return model
