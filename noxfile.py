@@ -1,0 +1,85 @@
+"""nox sessions: tests, bench, gate, report, lint.
+
+torch with its CUDA libraries is about 5 GB; nox would give every session a
+virtualenv of its own and install it once per session. The sessions that need
+torch therefore share one virtualenv, `.nox/shared`, created on first use and
+refreshed only when pyproject.toml changes.
+
+    nox -s tests                          # the test suite
+    nox -s bench                          # every benchmark, saved to .benchmarks/
+    nox -s bench -- -k resolution --vb-profile standard
+    nox -s gate -- --baseline baseline    # candidate: the latest saved run
+    nox -s report                         # reports/ from the saved runs
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.needs_version = ">=2024.4.15"
+
+ROOT = Path(__file__).parent
+SHARED = ROOT / ".nox" / "shared"
+BIN = SHARED / ("Scripts" if sys.platform == "win32" else "bin")
+
+
+def shared_env(session: nox.Session) -> dict[str, str]:
+    """Create or refresh the shared virtualenv; return the environment for it."""
+    stamp = SHARED / ".visionbench-stamp"
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    python = BIN / "python"
+    if not python.exists():
+        session.log(f"creating the shared virtualenv {SHARED}")
+        session.run(sys.executable, "-m", "venv", str(SHARED), external=True)
+    if not stamp.exists() or stamp.read_text() != want:
+        session.log("installing visionbench and its dependencies (torch once: ~2 minutes)")
+        session.run(str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip",
+                    external=True)
+        session.run(str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]",
+                    external=True)
+        stamp.write_text(want)
+    env = {"VIRTUAL_ENV": str(SHARED), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    return env
+
+
+def run(session: nox.Session, *args: str, **kwargs) -> None:
+    env = shared_env(session)
+    session.run(*args, env=env, external=True, **kwargs)
+
+
+@nox.session(venv_backend="none")
+def tests(session: nox.Session) -> None:
+    """The test suite (unit, property and smoke tests; CPU only)."""
+    run(session, "python", "-m", "pytest", "tests", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """Every benchmark in benches/, saved with raw data to .benchmarks/.
+
+    The profile defaults to `quick` without a GPU and `standard` with one;
+    extra arguments go to pytest (`nox -s bench -- -k resolution`).
+    """
+    run(
+        session,
+        "python", "-m", "pytest", "benches",
+        "--benchmark-autosave", "--benchmark-save-data",
+        "--benchmark-group-by=group",
+        "--benchmark-columns=min,median,iqr,rounds",
+        "--benchmark-sort=name",
+        *session.posargs,
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
