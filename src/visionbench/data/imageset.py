@@ -117,3 +117,50 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     x = images.float().div_(255).transpose(0, 1).reshape(images.shape[1], -1)
     std = x.std(dim=1).clamp_min(1e-3)
     return tuple(x.mean(dim=1).tolist()), tuple(std.tolist())
+
+
+class SplitData:
+    """A dataset's train and test splits, with resized copies made once per size."""
+
+    def __init__(self, name: str, train: ImageSet, test: ImageSet) -> None:
+        if train.classes != test.classes or train.channels != test.channels:
+            raise ValueError(f"{name}: train and test splits differ in classes or channels")
+        self.name = name
+        self.train = train
+        self.test = test
+        self._sizes: dict[int, SplitData] = {}
+        self._stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"SplitData({self.name!r}, train={len(self.train)}, test={len(self.test)}, "
+            f"{self.channels}x{self.train.size}px, {self.num_classes} classes)"
+        )
+
+    @property
+    def num_classes(self) -> int:
+        return self.train.num_classes
+
+    @property
+    def channels(self) -> int:
+        return self.train.channels
+
+    @property
+    def size(self) -> int:
+        return self.train.size
+
+    def at(self, size: int) -> SplitData:
+        """Both splits resized to size x size (cached: benches share the copy)."""
+        if size == self.size and self.train.images.shape[2] == self.train.images.shape[3]:
+            return self
+        if size not in self._sizes:
+            self._sizes[size] = SplitData(
+                self.name, self.train.resized(size), self.test.resized(size)
+            )
+        return self._sizes[size]
+
+    def stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel mean and std of the training split (normalisation)."""
+        if self._stats is None:
+            self._stats = channel_stats(self.train.images)
+        return self._stats

@@ -1,0 +1,99 @@
+"""Root pytest plugin: visionbench's options, profiles and machine fingerprint.
+
+Options (all also settable in `addopts`):
+  --vb-profile {quick,standard,paper}  budgets and sweeps (default: standard with
+                                       a GPU, quick without)
+  --vb-device {auto,cpu,cuda,all}      where to run (auto: every CUDA device, or
+                                       the CPU when there is none)
+  --vb-data SPEC[,SPEC...]             mnist5k, digits, gradations,
+                                       imagefolder:PATH, cifar10:PATH (default:
+                                       each bench's own choice)
+  --vb-seeds N                         seeds behind every accuracy figure
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from visionbench import fingerprint, profiles
+
+pytest_plugins = ["fixtures.devices", "fixtures.datasets", "fixtures.models"]
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "all")
+PROFILE_KEY = pytest.StashKey[profiles.Profile]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("visionbench")
+    group.addoption(
+        "--vb-profile",
+        default=None,
+        metavar="NAME",
+        help="budgets and sweeps: quick, standard or paper "
+        "(default: standard with a GPU, quick without)",
+    )
+    group.addoption(
+        "--vb-device",
+        default="auto",
+        metavar="DEVICE",
+        help="auto (every CUDA device, else the CPU), cpu, cuda or all",
+    )
+    group.addoption(
+        "--vb-data",
+        default=None,
+        metavar="SPEC",
+        help="comma-separated datasets: mnist5k, digits, gradations, "
+        "imagefolder:PATH, cifar10:PATH (default: each bench's own)",
+    )
+    group.addoption(
+        "--vb-seeds",
+        default=None,
+        type=int,
+        metavar="N",
+        help="seeds behind each accuracy figure (default: the profile's)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    name = config.getoption("--vb-profile") or profiles.default_profile_name()
+    try:
+        config.stash[PROFILE_KEY] = profiles.get(name)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--vb-profile: {exc}") from None
+    device = config.getoption("--vb-device")
+    if device not in DEVICE_CHOICES:
+        raise pytest.UsageError(
+            f"--vb-device: unknown device {device!r}; choose one of {', '.join(DEVICE_CHOICES)}"
+        )
+    seeds = config.getoption("--vb-seeds")
+    if seeds is not None and seeds < 1:
+        raise pytest.UsageError(f"--vb-seeds: must be at least 1, got {seeds}")
+    spec = config.getoption("--vb-data")
+    if spec is not None:
+        from visionbench.data.spec import parse_data_specs
+
+        try:
+            parse_data_specs(spec)
+        except (ValueError, FileNotFoundError) as exc:
+            raise pytest.UsageError(f"--vb-data: {exc}") from None
+
+
+def profile_of(config: pytest.Config) -> profiles.Profile:
+    """The profile chosen for this session."""
+    return config.stash[PROFILE_KEY]
+
+
+@pytest.fixture(scope="session")
+def vb_profile(pytestconfig: pytest.Config) -> profiles.Profile:
+    """The profile chosen with --vb-profile (budgets and sweeps)."""
+    return profile_of(pytestconfig)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    machine_info["visionbench"] = fingerprint.fingerprint(profile_of(config).name)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    profile = profile_of(config)
+    return f"visionbench: profile {profile.name} ({profile.description})"

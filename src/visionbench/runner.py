@@ -1,0 +1,269 @@
+"""Running a variant: train it once (cached), time its unit, record its figures.
+
+The benches stay thin: they name the technique, the variant and what it
+changes (a `Workload`), and call `Bench.train_step` or `Bench.inference`. All
+timing goes through pytest-benchmark's `benchmark.pedantic` with warm-up rounds
+and a device synchronisation at the end of every round; every other figure goes
+through `metrics.record`, which validates it against the schema.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from visionbench import metrics, models
+from visionbench.data import SplitData
+from visionbench.measure import (
+    EnergyMeter,
+    count_flops,
+    count_params,
+    peak_memory,
+    synced,
+)
+from visionbench.profiles import Profile, Timing
+from visionbench.train import Batches, FitResult, TrainConfig, Trainer, fit, planned_steps
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of a technique's table."""
+
+    technique: str  # the benchmark group, e.g. "model_size"
+    name: str  # this variant, e.g. "resnet18"
+    reference: str  # the variant the others are compared with
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What is trained and timed: a model at an input size under a recipe."""
+
+    model: str
+    image_size: int
+    train: TrainConfig
+
+    def describe(self, data: SplitData) -> str:
+        return f"{self.model} on {data.name} at {self.image_size}px"
+
+
+@dataclass
+class Trained:
+    """A workload trained once per seed; `model` is the first seed's, in eval mode."""
+
+    model: nn.Module
+    fits: list[FitResult] = field(default_factory=list)
+
+    def figures(self) -> dict[str, Any]:
+        accs = [f.accuracy for f in self.fits]
+        return {
+            "accuracy": statistics.fmean(accs),
+            "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+            "seeds": len(accs),
+            "train_time_s": statistics.fmean(f.train_time_s for f in self.fits),
+            "diverged": any(f.diverged for f in self.fits),
+        }
+
+
+def build_model(workload: Workload, data: SplitData, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return models.build(
+        workload.model,
+        num_classes=data.num_classes,
+        in_channels=data.channels,
+        image_size=workload.image_size,
+    )
+
+
+def batches(
+    data: SplitData,
+    cfg: TrainConfig,
+    device: torch.device,
+    *,
+    train: bool,
+    batch_size: int | None = None,
+) -> Batches:
+    """Normalised batches of a split (train: shuffled with the config's seed)."""
+    mean, std = data.stats()
+    split = data.train if train else data.test
+    return Batches(
+        split,
+        batch_size or cfg.batch_size,
+        device,
+        mean=mean,
+        std=std,
+        shuffle=train,
+        seed=cfg.seed,
+    )
+
+
+class TrainedModels:
+    """Session cache of trained workloads: benches that share a configuration
+    (the same model, data, size, recipe, device and seeds) train it once."""
+
+    def __init__(self, log: Log = print) -> None:
+        self.log = log
+        self._runs: dict[tuple, Trained] = {}
+
+    def get(
+        self, workload: Workload, data: SplitData, device: torch.device, seeds: int = 1
+    ) -> Trained:
+        key = (workload, data.name, id(data), str(device), seeds)
+        if key not in self._runs:
+            self._runs[key] = self._train(workload, data.at(workload.image_size), device, seeds)
+        return self._runs[key]
+
+    def _train(
+        self, workload: Workload, data: SplitData, device: torch.device, seeds: int
+    ) -> Trained:
+        trained: Trained | None = None
+        for i in range(seeds):
+            cfg = workload.train.with_(seed=workload.train.seed + i)
+            model = build_model(workload, data, cfg.seed)
+            trainer = Trainer(model, cfg, device, planned_steps(cfg, len(data.train)))
+            what = f"{workload.describe(data)} ({device}, seed {cfg.seed})"
+            self.log(f"training {what}: {cfg.epochs} epochs of {len(data.train)} images")
+
+            def progress(row: dict[str, float], what: str = what) -> None:
+                self.log(
+                    f"  {what}: epoch {int(row['epoch'])}/{cfg.epochs}, "
+                    f"accuracy {row['accuracy']:.3f}, {row['train_time_s']:.1f} s"
+                )
+
+            result = fit(
+                trainer,
+                batches(data, cfg, device, train=True),
+                batches(data, cfg, device, train=False, batch_size=512),
+                on_epoch=progress,
+            )
+            if result.diverged:
+                self.log(f"  {what}: the loss diverged (NaN/inf) after {result.steps} steps")
+            if trained is None:
+                trained = Trained(trainer.model.eval())
+            trained.fits.append(result)
+        assert trained is not None
+        return trained
+
+
+class Bench:
+    """The context a bench runs in: profile, device, dataset and the model cache."""
+
+    def __init__(
+        self,
+        profile: Profile,
+        device: torch.device,
+        data: SplitData,
+        trained: TrainedModels,
+        seeds: int | None = None,
+    ) -> None:
+        self.profile = profile
+        self.device = device
+        self.data = data
+        self.trained = trained
+        self.seeds = seeds or profile.seeds
+
+    @property
+    def timing(self) -> Timing:
+        return self.profile.timing
+
+    def workload(self, model: str, image_size: int | None = None, **changes: Any) -> Workload:
+        """The profile's recipe with `changes` (a technique's switch) applied."""
+        size = image_size or self.profile.model_size.image_size
+        return Workload(model, size, self.profile.train.with_(**changes))
+
+    def _describe(
+        self, variant: Variant, workload: Workload, unit: str, batch: int
+    ) -> dict[str, Any]:
+        return {
+            "technique": variant.technique,
+            "variant": variant.name,
+            "reference": variant.reference,
+            "unit": unit,
+            "model": workload.model,
+            "dataset": self.data.name,
+            "device": str(self.device),
+            "image_size": workload.image_size,
+            "batch_size": batch,
+            "profile": self.profile.name,
+        }
+
+    def _time(self, benchmark: Any, fn: Callable[[], Any], units: int) -> dict[str, Any]:
+        """Time `fn` (synchronised) with pedantic rounds; throughput and energy."""
+        meter = EnergyMeter(self.device)
+        with meter.span(units=self.timing.rounds + self.timing.warmup_rounds) as energy:
+            benchmark.pedantic(
+                synced(fn, self.device),
+                rounds=self.timing.rounds,
+                warmup_rounds=self.timing.warmup_rounds,
+                iterations=1,
+            )
+        stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+        per_s = units / stats.median if stats is not None and stats.median > 0 else None
+        return {"samples_per_s": per_s, "energy_j": energy.energy_j, "power_w": energy.power_w}
+
+    def train_step(self, benchmark: Any, variant: Variant, workload: Workload) -> Trained:
+        """Time one training step of `workload`; record it with the accuracy that
+        the profile's training budget reaches (trained once, cached)."""
+        trained = self.trained.get(workload, self.data, self.device, self.seeds)
+        data = self.data.at(workload.image_size)
+        cfg = workload.train
+        trainer = Trainer(
+            build_model(workload, data, cfg.seed), cfg, self.device, total_steps=10**9
+        )
+        x, y = next(batches(data, cfg, self.device, train=True).epoch(0))
+        x, y = trainer.prepare(x), y.to(self.device)
+
+        def step() -> None:
+            trainer.step(x, y)
+
+        step()  # allocate gradients and optimiser state before measuring memory
+        peak = peak_memory(step, self.device, resident=[trainer.model, trainer.optimizer, x, y])
+        figures = self._time(benchmark, step, units=x.shape[0])
+        metrics.record(
+            benchmark,
+            **self._describe(variant, workload, "train_step", x.shape[0]),
+            **figures,
+            peak_mem_bytes=peak,
+            params=count_params(trainer.model),
+            flops=count_flops(trainer.model, x[:8]),
+            **trained.figures(),
+        )
+        return trained
+
+    def inference(self, benchmark: Any, variant: Variant, workload: Workload) -> Trained:
+        """Time one inference batch of the trained model (eval mode, no autograd)."""
+        trained = self.trained.get(workload, self.data, self.device, self.seeds)
+        data = self.data.at(workload.image_size)
+        cfg = workload.train
+        predictor = Trainer(trained.model, cfg, self.device)
+        x, _ = next(
+            iter(
+                batches(
+                    data, cfg, self.device, train=False, batch_size=self.profile.infer_batch_size
+                )
+            )
+        )
+        x = predictor.prepare(x)
+
+        def infer() -> None:
+            predictor.predict(x)
+
+        infer()
+        peak = peak_memory(infer, self.device, resident=[trained.model, x])
+        figures = self._time(benchmark, infer, units=x.shape[0])
+        metrics.record(
+            benchmark,
+            **self._describe(variant, workload, "infer_batch", x.shape[0]),
+            **figures,
+            peak_mem_bytes=peak,
+            params=count_params(trained.model),
+            flops=count_flops(trained.model, x[:8]),
+            **trained.figures(),
+        )
+        return trained

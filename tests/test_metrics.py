@@ -1,0 +1,64 @@
+"""The metric schema: one definition, validated on the way in."""
+
+import math
+
+import pytest
+
+from visionbench import metrics
+
+
+class FakeBenchmark:
+    def __init__(self):
+        self.extra_info = {}
+
+
+def test_every_metric_is_fully_described():
+    for name, m in metrics.METRICS.items():
+        assert m.name == name
+        assert m.unit and m.description
+        assert m.better in ("lower", "higher", "none")
+
+
+def test_record_stores_valid_figures():
+    bench = FakeBenchmark()
+    metrics.record(
+        bench,
+        technique="model_size",
+        variant="resnet18",
+        accuracy=0.97,
+        peak_mem_bytes=1234,
+        diverged=False,
+        energy_j=None,
+        route_share={"small_cnn": 0.7, "resnet18": 0.3},
+    )
+    assert bench.extra_info["accuracy"] == 0.97
+    assert bench.extra_info["route_share"]["resnet18"] == 0.3
+
+
+@pytest.mark.parametrize(
+    ("figures", "message"),
+    [
+        ({"acuracy": 0.9}, "unknown metric 'acuracy'"),
+        ({"accuracy": 1.5}, "fraction"),
+        ({"accuracy": math.nan}, "NaN"),
+        ({"peak_mem_bytes": -1}, "negative"),
+        ({"diverged": 1}, "true or false"),
+        ({"flops": "many"}, "number"),
+        ({"params": True}, "number"),
+        ({"image_size": "28"}, "image_size"),
+        ({"route_share": [0.5]}, "mapping"),
+    ],
+)
+def test_bad_figures_are_refused_by_name(figures, message):
+    bench = FakeBenchmark()
+    with pytest.raises(metrics.SchemaError, match=message):
+        metrics.record(bench, **figures)
+    assert bench.extra_info == {}
+
+
+def test_direction():
+    acc = metrics.METRICS["accuracy"]
+    mem = metrics.METRICS["peak_mem_bytes"]
+    assert acc.is_improvement(0.9, 0.95) and not acc.is_improvement(0.95, 0.9)
+    assert mem.is_improvement(200, 100) and not mem.is_improvement(100, 200)
+    assert metrics.unit_of("peak_mem_bytes") == "B"
