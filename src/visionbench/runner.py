@@ -130,9 +130,9 @@ class TrainedModels:
             what = f"{workload.describe(data)} ({device}, seed {cfg.seed})"
             self.log(f"training {what}: {cfg.epochs} epochs of {len(data.train)} images")
 
-            def progress(row: dict[str, float], what: str = what) -> None:
+            def progress(row: dict[str, float], what: str = what, total: int = cfg.epochs) -> None:
                 self.log(
-                    f"  {what}: epoch {int(row['epoch'])}/{cfg.epochs}, "
+                    f"  {what}: epoch {int(row['epoch'])}/{total}, "
                     f"accuracy {row['accuracy']:.3f}, {row['train_time_s']:.1f} s"
                 )
 
