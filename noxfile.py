@@ -77,6 +77,29 @@ def bench(session: nox.Session) -> None:
     )
 
 
+@nox.session(venv_backend="none")
+def gate(session: nox.Session) -> None:
+    """Gate the latest saved run against a baseline (exit 1 on a regression).
+
+    `nox -s gate -- --baseline 0003`; the baseline defaults to the newest run
+    saved as `baseline` (`nox -s bench -- --benchmark-save=baseline`). Other
+    `visionbench gate` options pass through (`--allow-missing`, `--summary FILE`).
+    """
+    args = list(session.posargs)
+    if not any(a == "--baseline" or a.startswith("--baseline=") for a in args):
+        args += ["--baseline", "baseline"]
+    if not any(a == "--candidate" or a.startswith("--candidate=") for a in args):
+        args += ["--candidate", "latest"]
+    run(session, "visionbench", "gate", *args)
+
+
+@nox.session(venv_backend="none")
+def report(session: nox.Session) -> None:
+    """reports/<run>/report.md with plots for the latest run (or `-- RUN`), then the history."""
+    run(session, "visionbench", "report", *(session.posargs or ["latest"]))
+    run(session, "visionbench", "history")
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff check and format check."""
