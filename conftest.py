@@ -94,6 +94,16 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["visionbench"] = fingerprint.fingerprint(profile_of(config).name)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Device, then data, then the bench's own sweep: `[cpu-mnist5k-resnet18]`."""
+    from fixtures.datasets import parametrize_data
+    from fixtures.devices import parametrize_device
+
+    parametrize_device(metafunc)
+    parametrize_data(metafunc)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     profile = profile_of(config)
     return f"visionbench: profile {profile.name} ({profile.description})"
