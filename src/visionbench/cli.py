@@ -1,0 +1,320 @@
+"""`visionbench`: gate a candidate run against a baseline, show histories, write reports.
+
+    visionbench gate --baseline baseline --candidate latest
+    visionbench history -k resnet --metric peak_mem_bytes
+    visionbench report latest
+
+Exit codes (gate): 0 nothing regressed (inconclusive comparisons are said
+loudly but pass), 1 a regression, a failed benchmark or lost coverage,
+2 bad input (an unreadable or unknown run, mismatched machines, bad settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tabulate import tabulate
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+from visionbench import compare, report, results
+from visionbench.compare import Comparison, ConfigError, GateConfig
+from visionbench.metrics import METRICS
+from visionbench.results import ResultsError, Run
+
+EXIT_PASS, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class BadInput(Exception):
+    """Anything that makes the comparison meaningless: exit 2."""
+
+
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- settings ------------------------------------------------------------------------
+
+
+def load_config(path: Path | None = None) -> GateConfig:
+    """[tool.visionbench.gate] from `path`, or ./pyproject.toml if it exists, else defaults."""
+    if path is None:
+        path = Path("pyproject.toml")
+        if not path.is_file():
+            return GateConfig()
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read gate settings from {path}: {exc}") from None
+    table = data.get("tool", {}).get("visionbench", {}).get("gate", {})
+    try:
+        return GateConfig.from_mapping(table)
+    except ConfigError as exc:
+        raise ConfigError(f"{path} [tool.visionbench.gate]: {exc}") from None
+
+
+# -- gate ----------------------------------------------------------------------------
+
+
+def noise_history(baseline: Run, candidate: Run, config: GateConfig) -> list[Run]:
+    """The baseline and the comparable runs saved before it (unreadable ones are skipped)."""
+    if baseline.number is None or config.lookback <= 1:
+        return [baseline]
+    earlier = [
+        p
+        for p in results.run_files(baseline.path.parent)
+        if results.RUN_FILE.match(p.name)
+        and int(p.name[:4]) < baseline.number
+        and p.resolve() != candidate.path.resolve()
+    ]
+    earlier = earlier[-3 * config.lookback :]  # a bound on the reading; most will match
+    if earlier:
+        say(f"reading {len(earlier)} earlier runs for the between-run noise history...")
+    errors: list[ResultsError] = []
+    runs = []
+    for i, path in enumerate(earlier, 1):
+        try:
+            runs.append(results.load(path))
+        except ResultsError as exc:
+            errors.append(exc)
+        if i % 10 == 0:
+            say(f"  {i}/{len(earlier)}")
+    for exc in errors:
+        say(f"warning: skipped from the history: {exc}")
+    return compare.comparable_history(baseline, runs, config.lookback)
+
+
+def markdown_summary(
+    baseline: Run,
+    candidate: Run,
+    rows: Sequence[Comparison],
+    headline: str,
+    history: Sequence[Run],
+    allow_missing: bool,
+) -> str:
+    def table(selected: Sequence[Comparison]) -> str:
+        return tabulate(
+            report.gate_table_rows(selected),
+            headers=[*report.GATE_HEADERS, "detail"],
+            tablefmt="github",
+        )
+
+    notable = [r for r in rows if r.verdict != "unchanged"]
+    lines = [
+        "## visionbench gate",
+        "",
+        f"**{headline}**",
+        "",
+        f"- baseline: `{baseline.label}` ({baseline.date}, commit {baseline.commit or '?'})",
+        f"- candidate: `{candidate.label}` ({candidate.date}, commit {candidate.commit or '?'})",
+        f"- noise history: {len(history)} comparable run(s) up to the baseline",
+        f"- missing benchmarks {'allowed' if allow_missing else 'fail the gate'}",
+        "",
+    ]
+    if notable:
+        lines += [table(notable), ""]
+    lines += [
+        f"<details><summary>all {len(rows)} comparisons</summary>",
+        "",
+        table(rows),
+        "",
+        "</details>",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def summarise(rows: Sequence[Comparison], allow_missing: bool) -> tuple[int, str, list[str]]:
+    """(exit code, headline, warnings) for the rows."""
+    n = compare.counts(rows)
+    failed = [r for r in rows if compare.is_failure(r, allow_missing)]
+    parts = ", ".join(f"{count} {verdict}" for verdict, count in n.items() if count)
+    code = EXIT_REGRESSION if failed else EXIT_PASS
+    headline = f"gate {'FAILED' if failed else 'passed'}: {parts or 'nothing compared'}"
+    warnings = []
+    inconclusive = [r for r in rows if r.verdict == "inconclusive"]
+    if inconclusive:
+        worst = max(r.detectable or 0 for r in inconclusive)
+        worst_text = "unknown" if worst == float("inf") else f"{worst:.0%}"
+        warnings.append(
+            f"WARNING: {len(inconclusive)} comparison(s) INCONCLUSIVE: the noise between runs "
+            f"is too large to detect a change of the tolerance's size (largest detectable "
+            f"change needed: {worst_text}). They passed only because nothing was proven; "
+            f"save more baseline runs or use a quieter machine."
+        )
+    if n["missing"] and allow_missing:
+        warnings.append(f"WARNING: {n['missing']} benchmark(s) missing, allowed by --allow-missing")
+    return code, headline, warnings
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    if args.alpha is not None:
+        if not 0 < args.alpha < 0.5:
+            raise ConfigError(f"--alpha must be between 0 and 0.5, got {args.alpha}")
+        config = dataclasses.replace(config, alpha=args.alpha)
+    say(f"loading baseline {args.baseline!r} and candidate {args.candidate!r}...")
+    baseline = results.load_run(args.baseline, args.storage)
+    candidate = results.load_run(args.candidate, args.storage)
+    say(f"baseline: {baseline.path}\ncandidate: {candidate.path}")
+    if baseline.path.resolve() == candidate.path.resolve():
+        say("warning: the baseline and the candidate are the same run")
+    diffs = compare.machine_differences(baseline, candidate)
+    if diffs:
+        listing = "; ".join(f"{k}: {a!r} vs {b!r}" for k, (a, b) in diffs.items())
+        if not args.allow_machine_mismatch:
+            raise BadInput(
+                f"the runs come from different machines or settings ({listing}); "
+                "comparing them would measure the machines. Pass --allow-machine-mismatch "
+                "to compare anyway."
+            )
+        say(f"warning: machines differ ({listing}); compared anyway")
+    history = noise_history(baseline, candidate, config)
+    rows = compare.compare_runs(baseline, candidate, config, history)
+
+    code, headline, warnings = summarise(rows, args.allow_missing)
+    print(tabulate(report.gate_table_rows(rows, detail=False), headers=report.GATE_HEADERS))
+    print()
+    for warning in warnings:
+        print(warning)
+    print(headline)
+    summary = markdown_summary(baseline, candidate, rows, headline, history, args.allow_missing)
+    summary += "".join(f"\n> {w}\n" for w in warnings)
+    write_text_atomic(args.summary, summary)
+    say(f"summary written to {args.summary}")
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as fh:
+            fh.write(summary + "\n")
+    return code
+
+
+# -- history and report --------------------------------------------------------------
+
+
+def machine_runs(storage: Path) -> list[Run]:
+    """All readable runs of this machine's storage folder, oldest first (with progress)."""
+    folder = results.machine_folder(storage)
+    files = results.run_files(folder)
+    if not files:
+        raise ResultsError(f"benchmark storage {folder} holds no saved runs")
+    say(f"reading {len(files)} saved runs from {folder}...")
+    errors: list[ResultsError] = []
+    runs = list(results.load_history(folder, errors))
+    for exc in errors:
+        say(f"warning: skipped: {exc}")
+    if not runs:
+        raise ResultsError(f"no readable run in {folder}")
+    return runs
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    if args.metric not in METRICS:
+        raise BadInput(f"unknown metric {args.metric!r}; known: {', '.join(METRICS)}")
+    runs = machine_runs(args.storage)
+    headers, rows = report.history_table(runs, args.metric, args.k)
+    if len(headers) == 3:
+        raise BadInput(f"no benchmark matches -k {args.k!r}")
+    label = "median time per unit" if args.metric == "time" else args.metric
+    print(f"{label} across {len(runs)} runs, oldest first")
+    print(tabulate(rows, headers=headers))
+    return EXIT_PASS
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    run = results.load_run(args.run, args.storage)
+    try:
+        runs = machine_runs(args.storage)
+    except ResultsError:
+        runs = []
+    history = [r for r in runs if not compare.machine_differences(run, r)]
+    if not any(r.path.resolve() == run.path.resolve() for r in history):
+        history.append(run)
+    history.sort(key=lambda r: (r.number or 0, r.datetime))
+    out = args.out / run.label
+    say(f"writing the report of {run.label} ({len(history)} runs of history) to {out}...")
+    path = report.write_report(run, history, out)
+    print(path)
+    return EXIT_PASS
+
+
+# -- entry point ---------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="visionbench", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    run_help = "a run file, an id (0003), a saved name (baseline) or latest"
+
+    def storage(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument(
+            "--storage",
+            type=Path,
+            default=results.DEFAULT_STORAGE,
+            help="pytest-benchmark storage dir (default .benchmarks)",
+        )
+
+    g = sub.add_parser("gate", help="compare a candidate run with a baseline run")
+    g.add_argument("--baseline", default="baseline", help=f"{run_help} (default baseline)")
+    g.add_argument("--candidate", default="latest", help=f"{run_help} (default latest)")
+    storage(g)
+    g.add_argument("--config", type=Path, help="pyproject.toml with [tool.visionbench.gate]")
+    g.add_argument(
+        "--summary",
+        type=Path,
+        default=Path("reports/gate.md"),
+        help="markdown summary file (default reports/gate.md)",
+    )
+    g.add_argument(
+        "--allow-machine-mismatch",
+        action="store_true",
+        help="compare runs whose machine fingerprints differ",
+    )
+    g.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="benchmarks missing from the candidate do not fail the gate",
+    )
+    g.add_argument("--alpha", type=float, help="significance level (overrides the config)")
+    g.set_defaults(func=cmd_gate)
+
+    h = sub.add_parser("history", help="one metric across all saved runs of this machine")
+    h.add_argument("-k", help="benchmarks whose name contains this (or matches this glob)")
+    h.add_argument("--metric", default="time", help="a metric name (default time: median)")
+    storage(h)
+    h.set_defaults(func=cmd_history)
+
+    r = sub.add_parser("report", help="markdown and plots of a run and its history")
+    r.add_argument("run", nargs="?", default="latest", help=f"{run_help} (default latest)")
+    storage(r)
+    r.add_argument("--out", type=Path, default=Path("reports"), help="default reports/")
+    r.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ResultsError, ConfigError, BadInput) as exc:
+        print(f"visionbench {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

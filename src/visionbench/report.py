@@ -1,0 +1,354 @@
+"""Tables (tabulate) and plots (matplotlib, no display needed) of saved runs.
+
+`write_report` makes `reports/<run>/report.md` with PNGs beside it:
+  - per technique: each variant's time (median, with the minimum), peak memory
+    and accuracy relative to the technique's reference variant;
+  - per technique: each benchmark's trend across the saved history of this
+    machine (median with its interquartile band, and the minimum).
+`history_table` is one metric across all saved runs, oldest first.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tabulate import tabulate
+
+from visionbench.compare import Comparison
+from visionbench.metrics import METRICS
+from visionbench.results import Bench, Run
+
+# -- formatting ----------------------------------------------------------------------
+
+
+def fmt_seconds(value: float) -> str:
+    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 1e-9:.3g} ns"
+
+
+def fmt_bytes(value: float) -> str:
+    for scale, unit in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value:.0f} B"
+
+
+def fmt_value(metric: str, value: Any) -> str:
+    """A figure in its metric's unit, for people."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if not isinstance(value, (int, float)):
+        return str(value)
+    unit = METRICS[metric].unit if metric in METRICS else ""
+    if unit == "s":
+        return fmt_seconds(value)
+    if unit == "B":
+        return fmt_bytes(value)
+    if unit == "fraction":
+        return f"{value:.1%}"
+    if unit == "count" or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.4g} {unit}".strip()
+
+
+def fmt_change(row: Comparison) -> str:
+    if row.change is None:
+        return ""
+    if row.metric in METRICS and METRICS[row.metric].kind == "accuracy":
+        return f"{row.change * 100:+.1f} pt"
+    return f"{row.change:+.1%}"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return ""
+    return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
+
+
+def short_name(fullname: str) -> str:
+    """`benches/bench_x.py::bench_y[a-b]` -> `bench_x.py::bench_y[a-b]`."""
+    path, _, rest = fullname.partition("::")
+    return f"{Path(path).name}::{rest}" if rest else fullname
+
+
+def time_summary(bench: Bench) -> str:
+    """Median with its interquartile range and the minimum, over n rounds."""
+    s = bench.stats
+    if not isinstance(s.get("median"), (int, float)):
+        return "-"
+    return (
+        f"{fmt_seconds(s['median'])} (IQR {fmt_seconds(s['q1'])}–{fmt_seconds(s['q3'])}, "
+        f"min {fmt_seconds(s['min'])}, {bench.rounds} rounds)"
+    )
+
+
+# -- gate rows -----------------------------------------------------------------------
+
+GATE_HEADERS = ["benchmark", "metric", "baseline", "candidate", "change", "p-value", "verdict"]
+
+
+def gate_table_rows(rows: Sequence[Comparison], detail: bool = True) -> list[list[str]]:
+    out = []
+    for r in rows:
+        verdict = r.verdict
+        if r.detectable is not None:
+            found = "?" if math.isinf(r.detectable) else f"{r.detectable:.0%}"
+            verdict += f" (detectable ≥{found})"
+        line = [
+            short_name(r.benchmark),
+            r.metric,
+            fmt_value(r.metric, r.baseline),
+            fmt_value(r.metric, r.candidate),
+            fmt_change(r),
+            fmt_p(r.p_value),
+            verdict,
+        ]
+        if detail:
+            line.append(r.note)
+        out.append(line)
+    return out
+
+
+# -- history -------------------------------------------------------------------------
+
+
+def matches(fullname: str, pattern: str | None) -> bool:
+    """-k: a glob if it has wildcards, else a case-insensitive substring."""
+    if not pattern:
+        return True
+    if any(ch in pattern for ch in "*?["):
+        return fnmatch.fnmatch(fullname.lower(), pattern.lower())
+    return pattern.lower() in fullname.lower()
+
+
+def metric_value(bench: Bench, metric: str) -> Any:
+    """`time` is the median of the samples; other metrics come from extra_info."""
+    if metric == "time":
+        return bench.stats.get("median")
+    return bench.extra_info.get(metric)
+
+
+def history_table(
+    runs: Sequence[Run], metric: str = "time", pattern: str | None = None
+) -> tuple[list[str], list[list[str]]]:
+    """One row per run (oldest first): run, date, commit, then one column per benchmark."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+    names: list[str] = []
+    for run in runs:
+        for name in run.benchmarks:
+            if name not in names and matches(name, pattern):
+                names.append(name)
+    tests = [n.partition("::")[2] or n for n in names]
+    unique = len(set(tests)) == len(tests)
+    headers = ["run", "date", "commit", *(tests if unique else map(short_name, names))]
+    rows = []
+    for run in runs:
+        benches = run.benchmarks
+        cells = []
+        for name in names:
+            b = benches.get(name)
+            cells.append(
+                "-"
+                if b is None
+                else "failed"
+                if b.error
+                else fmt_value(metric, metric_value(b, metric))
+            )
+        rows.append([run.label, run.date, run.commit, *cells])
+    return headers, rows
+
+
+# -- plots ---------------------------------------------------------------------------
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display
+
+    return Figure(figsize=(width, height), dpi=110, layout="constrained")
+
+
+def _by_technique(run: Run) -> dict[str, list[Bench]]:
+    groups: dict[str, list[Bench]] = {}
+    for bench in run.benchmarks.values():
+        groups.setdefault(bench.technique, []).append(bench)
+    return groups
+
+
+def _reference(benches: Sequence[Bench]) -> Bench | None:
+    ref = next((b.reference for b in benches if b.reference), None)
+    return next((b for b in benches if b.variant == ref and not b.error), None)
+
+
+def _bar_panel(ax, labels, values, ref_index, title, value_text) -> None:
+    colours = ["#4c72b0" if i != ref_index else "#dd8452" for i in range(len(values))]
+    y = np.arange(len(values))
+    ax.barh(y, [v if v is not None else 0 for v in values], color=colours)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_title(title, fontsize=10)
+    if ref_index is not None:
+        ax.axvline(1.0, color="#444", lw=0.8, ls="--")
+    for yi, v, text in zip(y, values, value_text, strict=True):
+        if v is not None:
+            ax.text(v, yi, f" {text}", va="center", fontsize=8)
+    ax.margins(x=0.3)
+
+
+def plot_technique(technique: str, benches: Sequence[Bench], path: Path) -> Path:
+    """Bars per variant: time (median; min as a dot), peak memory, accuracy; ref = 1."""
+    ok = [b for b in benches if not b.error]
+    ref = _reference(ok)
+    labels = [b.variant + (" (ref)" if b is ref else "") for b in ok]
+    ref_index = ok.index(ref) if ref is not None else None
+
+    def rel(values: list[float | None], base: float | None) -> list[float | None]:
+        if base in (None, 0):
+            return values
+        return [None if v is None else v / base for v in values]
+
+    med = [b.stats.get("median") for b in ok]
+    mins = [b.stats.get("min") for b in ok]
+    mem = [b.extra_info.get("peak_mem_bytes") for b in ok]
+    acc = [b.extra_info.get("accuracy") for b in ok]
+    panels = [("time", med, mins)]
+    if any(v is not None for v in mem):
+        panels.append(("peak_mem_bytes", mem, None))
+    if any(v is not None for v in acc):
+        panels.append(("accuracy", acc, None))
+    fig = _figure(4.2 * len(panels), 1.0 + 0.45 * len(ok))
+    axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
+    for ax, (metric, values, extra) in zip(axes, panels, strict=True):
+        base = values[ref_index] if ref_index is not None else None
+        if metric == "accuracy":
+            shown = [None if v is None else v * 100 for v in values]
+            text = [fmt_value(metric, v) for v in values]
+            _bar_panel(ax, labels, shown, None, "accuracy (%)", text)
+            ax.set_xlim(0, 112)
+            if base is not None:
+                ax.axvline(base * 100, color="#444", lw=0.8, ls="--")
+            continue
+        text = [fmt_value(metric, v) for v in values]
+        what = "time per unit: median (bar), min (dot)" if metric == "time" else "peak memory"
+        unit = "× reference" if base else METRICS[metric].unit
+        _bar_panel(ax, labels, rel(values, base), ref_index, f"{what}, {unit}", text)
+        if extra is not None:
+            ax.plot(rel(extra, base), np.arange(len(extra)), "o", color="black", ms=4)
+    fig.suptitle(f"{technique}: variants relative to the reference (orange)", fontsize=11)
+    fig.savefig(path)
+    return path
+
+
+def _timed(run: Run, name: str) -> bool:
+    b = run.benchmarks.get(name)
+    return b is not None and not b.error and isinstance(b.stats.get("median"), (int, float))
+
+
+def plot_trends(technique: str, names: Sequence[str], runs: Sequence[Run], path: Path) -> Path:
+    """Small multiples: each benchmark's median (IQR band) and minimum across the runs."""
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig = _figure(4.2 * cols, 2.6 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax, name in zip(axes, names, strict=False):
+        xs, med, q1, q3, mins = [], [], [], [], []
+        for i, run in enumerate(runs):
+            if not _timed(run, name):
+                continue
+            b = run.benchmarks[name]
+            xs.append(i)
+            med.append(b.stats["median"] * 1e3)
+            q1.append(b.stats["q1"] * 1e3)
+            q3.append(b.stats["q3"] * 1e3)
+            mins.append(b.stats["min"] * 1e3)
+        ax.fill_between(xs, q1, q3, alpha=0.25, color="#4c72b0", label="IQR")
+        ax.plot(xs, med, "o-", color="#4c72b0", ms=3, label="median")
+        ax.plot(xs, mins, "v--", color="#55a868", ms=3, lw=0.8, label="min")
+        ax.set_title(short_name(name).split("::")[-1], fontsize=9)
+        ax.set_ylabel("ms per unit", fontsize=8)
+        ticks = xs if len(xs) <= 8 else xs[:: math.ceil(len(xs) / 8)]
+        ax.set_xticks(ticks, [runs[i].label[:4] for i in ticks], fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"{technique}: time across {len(runs)} saved runs (run number)", fontsize=11)
+    fig.savefig(path)
+    return path
+
+
+# -- the report ----------------------------------------------------------------------
+
+
+def _technique_table(benches: Sequence[Bench]) -> str:
+    ref = _reference(benches)
+    rows = []
+    for b in benches:
+        if b.error:
+            rows.append([b.variant, f"failed: {b.error}", "", "", "", ""])
+            continue
+        med, rmed = b.stats.get("median"), ref.stats.get("median") if ref else None
+        mem, rmem = (
+            b.extra_info.get("peak_mem_bytes"),
+            ref.extra_info.get("peak_mem_bytes") if ref else None,
+        )
+        acc, racc = b.extra_info.get("accuracy"), ref.extra_info.get("accuracy") if ref else None
+        std = b.extra_info.get("accuracy_std")
+        acc_text = fmt_value("accuracy", acc)
+        if acc is not None and std is not None:
+            acc_text += f" ± {std * 100:.1f} pt ({b.extra_info.get('seeds') or 1} seeds)"
+        rows.append(
+            [
+                b.variant + (" (ref)" if b is ref else ""),
+                time_summary(b),
+                f"{med / rmed:.2f}×" if med and rmed else "",
+                fmt_value("peak_mem_bytes", mem)
+                + (f" ({mem / rmem:.2f}×)" if mem and rmem else ""),
+                acc_text,
+                f"{(acc - racc) * 100:+.1f} pt" if acc is not None and racc is not None else "",
+            ]
+        )
+    headers = ["variant", "time per unit", "time vs ref", "peak memory", "accuracy", "vs ref"]
+    return tabulate(rows, headers=headers, tablefmt="github")
+
+
+def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
+    """Write report.md and its PNGs into out_dir; return the markdown's path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp = run.machine_info.get("visionbench") or {}
+    machine = ", ".join(f"{k} {v}" for k, v in fp.items() if v not in (None, "")) or (
+        f"{run.machine_info.get('machine', '?')}, python {run.machine_info.get('python_version')}"
+    )
+    lines = [
+        f"# visionbench report: {run.label}",
+        "",
+        f"- run: `{run.path}` ({run.date}, commit {run.commit or 'unknown'})",
+        f"- machine: {machine}",
+        f"- history: {len(history)} saved runs of this machine with the same fingerprint",
+        "",
+        "Times are seconds per timed unit (one training step, inference batch or data epoch):",
+        "the median with its interquartile range, the minimum, and the number of rounds.",
+        "",
+    ]
+    for technique, benches in _by_technique(run).items():
+        slug = "".join(ch if ch.isalnum() else "_" for ch in technique)
+        lines += [f"## {technique}", "", _technique_table(benches), ""]
+        if any(not b.error for b in benches):
+            png = plot_technique(technique, benches, out_dir / f"{slug}.png")
+            lines += [f"![{technique}: variants]({png.name})", ""]
+        names = [b.fullname for b in benches if any(_timed(r, b.fullname) for r in history)]
+        if len(history) > 1 and names:
+            png = plot_trends(technique, names, history, out_dir / f"{slug}_trend.png")
+            lines += [f"![{technique}: trend across runs]({png.name})", ""]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

@@ -1,0 +1,91 @@
+"""`visionbench report` and `history`: markdown, PNG plots, one table row per run."""
+
+from __future__ import annotations
+
+import pytest
+from gate_helpers import MACHINE, bench, run_data, save, steady
+
+from visionbench import cli, report, results
+
+MIB = 1 << 20
+
+
+def run_benches(k: int) -> list[dict]:
+    size = [
+        bench(name, steady(ms * (1 + 0.02 * k), seed=k), technique="model_size", reference="small",
+              peak_mem_bytes=mem * MIB, accuracy=acc, accuracy_std=0.01, seeds=3)
+        for name, ms, mem, acc in [("small", 5, 20, 0.91), ("resnet18", 40, 180, 0.97)]
+    ]  # fmt: skip
+    res = [
+        bench(f"px{px}", steady(px / 2, seed=k), technique="resolution", variant=str(px),
+              reference="32", peak_mem_bytes=px * MIB)
+        for px in (16, 24, 32)
+    ]  # fmt: skip
+    failed = bench("oom", [1.0], technique="resolution", variant="64", reference="32")
+    failed["extra_info"]["error"] = "out of memory"
+    return [*size, *res, failed]
+
+
+@pytest.fixture
+def storage(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    root = tmp_path / ".benchmarks"
+    for k in range(1, 5):
+        when = f"2026-01-0{k}T12:00:00+00:00"
+        save(root, k, f"c{k}", run_data(run_benches(k), commit=f"{k}abcdef0123", when=when))
+    return root
+
+
+def test_report_writes_markdown_and_plots(storage, tmp_path, capsys):
+    assert cli.main(["report", "--storage", str(storage)]) == 0
+    out_dir = tmp_path / "reports" / "0004_c4"
+    md = (out_dir / "report.md").read_text()
+    assert "## model_size" in md and "## resolution" in md
+    assert "rounds" in md and "IQR" in md  # figures come with their spread and count
+    assert "1.00×" in md and "(ref)" in md  # relative to the reference variant
+    assert "failed: out of memory" in md
+    pngs = sorted(p.name for p in out_dir.glob("*.png"))
+    assert pngs == ["model_size.png", "model_size_trend.png", "resolution.png",
+                    "resolution_trend.png"]  # fmt: skip
+    for name in pngs:
+        assert (out_dir / name).stat().st_size > 5000
+        assert f"]({name})" in md
+    assert "reports/0004_c4/report.md" in capsys.readouterr().out
+
+
+def test_report_of_a_named_run_into_another_folder(storage, tmp_path):
+    assert cli.main(["report", "0002", "--storage", str(storage), "--out", "elsewhere"]) == 0
+    assert (tmp_path / "elsewhere" / "0002_c2" / "report.md").is_file()
+
+
+def test_history_table_has_one_row_per_run_oldest_first(storage):
+    runs = list(results.load_history(storage / MACHINE))
+    headers, rows = report.history_table(runs, "time", "resnet")
+    assert headers[:3] == ["run", "date", "commit"]
+    assert len(headers) == 4 and "resnet18" in headers[3]
+    assert [r[0] for r in rows] == ["0001_c1", "0002_c2", "0003_c3", "0004_c4"]
+    assert [r[2] for r in rows] == ["1abcdef0", "2abcdef0", "3abcdef0", "4abcdef0"]
+    assert all(r[3].endswith("ms") for r in rows)
+
+
+def test_history_cli(storage, capsys):
+    assert cli.main(["history", "--storage", str(storage), "--metric", "peak_mem_bytes",
+                     "-k", "*px*"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    lines = [ln for ln in out.splitlines() if ln.startswith("000")]
+    assert [ln[:4] for ln in lines] == ["0001", "0002", "0003", "0004"]
+    assert "16 MiB" in out and "failed" not in out
+    assert cli.main(["history", "--storage", str(storage), "-k", "oom"]) == 0
+    assert "failed" in capsys.readouterr().out
+
+
+def test_history_bad_input(storage, capsys):
+    assert cli.main(["history", "--storage", str(storage), "--metric", "speed"]) == 2
+    assert "speed" in capsys.readouterr().err
+    assert cli.main(["history", "--storage", str(storage), "-k", "nothing-like-this"]) == 2
+
+
+def test_report_skips_unreadable_history_with_a_warning(storage, tmp_path, capsys):
+    (storage / MACHINE / "0003_c3.json").write_text("{")
+    assert cli.main(["report", "--storage", str(storage)]) == 0
+    assert "0003_c3.json" in capsys.readouterr().err
