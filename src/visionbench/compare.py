@@ -6,22 +6,27 @@ schema (`metrics.METRICS`: which way is better, which kind of tolerance).
 
 Time, the hard case. Inside one run, a few dozen samples separate a 10%
 change easily; but two separate runs of unchanged code differ by more than
-that on a shared machine (DESIGN.md: medians ±18%, minimums ±6% on 2 cores).
-A test on the within-run samples alone calls the machine's mood a regression.
-So the gate compares a low quantile of the samples (`quantile`, default the
-first quartile: it moves less between runs than the median and is sturdier
-than the minimum) and judges the log-ratio candidate/baseline against the
-*between-run* spread of that statistic:
+that on a shared machine (DESIGN.md: medians ±18%, minimums ±6% on 2 cores;
+under other users' load, whole runs 2-4x slower). A test on the within-run
+samples alone calls the machine's mood a regression. So the gate compares a
+low quantile of the samples (`quantile`: it moves less between runs than the
+median and is sturdier than the minimum) and judges the log-ratio
+candidate/baseline against the *between-run* spread σ of that statistic:
 
-    se² = 2·σ² + se_b² + se_c²
+    se² = 2·σ² + se_b² + se_c²      (se_b, se_c: within-run, by bootstrap)
 
-where σ is the relative sd of the statistic across separate runs — measured
-from the saved history (the baseline and up to `lookback`-1 comparable runs
-saved before it; Student's t with n-1 degrees of freedom) when at least
-`min_history` runs have the benchmark, otherwise the assumed `noise` from the
-config (normal quantiles) — and se_b, se_c are the within-run sampling errors
-of the statistic (bootstrap). Then, with c the one-sided critical value at
-`alpha` and b = log(1 + tolerance):
+σ comes from, in this order:
+  1. the saved history: the sd of log(statistic) over the baseline and up to
+     `lookback`-1 comparable runs saved before it, when at least `min_history`
+     runs have the benchmark (Student's t, n-1 degrees of freedom); never less
+     than the spread of this pair's benchmarks (below);
+  2. without a history, this pair itself when it has `pair_min` benchmarks or
+     more: the spread of their log-ratios around the median (load changes
+     while a run goes on, so benchmarks move differently) and the median
+     shift itself (two runs cannot tell the machine's mood from a change that
+     slowed everything); Student's t with (benchmarks - 1) degrees of freedom;
+  3. with neither, the assumed `noise` of the settings (also the floor under 2).
+Then, with c the one-sided critical value at `alpha` and b = log(1 + tolerance):
 
     regression    log-ratio > b, and significant both between runs
                   (log-ratio > c·se) and within them (Mann-Whitney U, one-sided)
@@ -63,7 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "quantile": 0.25,  # which quantile of the raw time samples is compared
     "lookback": 10,  # saved runs (the baseline and those before it) that measure noise
     "min_history": 3,  # fewer comparable runs with the benchmark: assume `noise` instead
-    "pair_min": 5,  # benchmarks with samples needed to measure the pair's spread (0: off)
+    "pair_min": 5,  # benchmarks needed to measure a pair's own shift and spread (0: off)
     "memory_min_bytes": 1 << 20,  # a memory change must also exceed this many bytes
     "bootstrap": 2000,  # resamples for the within-run error of the quantile
     "tolerance": {  # largest harmless change: relative, except accuracy (fraction points)
@@ -322,62 +327,71 @@ class PairShift:
 
     def describe(self) -> str:
         return (
-            f"the {self.count} benchmarks shifted by {math.expm1(self.shift):+.1%} together, "
-            f"±{self.spread:.1%} each"
+            f"its {self.count} benchmarks moved {math.expm1(self.shift):+.0%} together, "
+            f"±{self.spread:.0%} each"
         )
 
 
-def pair_shift(
-    baseline: Run, candidate: Run, quantile: float, min_benchmarks: int
-) -> PairShift | None:
-    """The pair's common time shift and its spread, from `min_benchmarks` benchmarks up.
+def pair_shifts(baseline: Run, candidate: Run, config: GateConfig) -> dict[str, PairShift]:
+    """Per noisy metric: how its values moved across this pair's benchmarks.
 
     Separate runs on a shared machine do not shift all benchmarks alike (the
     load changes while they run): the spread of the log-ratios around their
     median is between-run noise measured in this very pair. The median itself
     is either the machine's state or a change that slowed everything; only a
-    history of runs can tell which.
+    history of runs can tell which. Needs `pair_min` benchmarks with the metric.
     """
-    if min_benchmarks <= 0:
-        return None
+    if config.pair_min <= 0:
+        return {}
     cand = candidate.benchmarks
-    ratios = []
+    ratios: dict[str, list[float]] = {}
     for name, b in baseline.benchmarks.items():
         c = cand.get(name)
-        if c is None or b.error or c.error or not b.samples or not c.samples:
+        if c is None or b.error or c.error:
             continue
-        qb, qc = quantile_of(b, quantile), quantile_of(c, quantile)
-        if qb and qc and qb > 0 and qc > 0:
-            ratios.append(math.log(qc / qb))
-    if len(ratios) < min_benchmarks:
-        return None
-    r = np.asarray(ratios)
-    shift = float(np.median(r))
-    mad = float(np.median(np.abs(r - shift))) * 1.4826
-    return PairShift(shift, mad / math.sqrt(2), len(r))
+        for metric in METRICS.values():
+            if metric.kind in NOISY_KINDS:
+                vb, vc = (
+                    _value(b, metric.name, config.quantile),
+                    _value(c, metric.name, config.quantile),
+                )
+                if _positive(vb) and _positive(vc):
+                    ratios.setdefault(metric.name, []).append(math.log(vc / vb))
+    shifts = {}
+    for metric, values in ratios.items():
+        if len(values) >= config.pair_min:
+            r = np.asarray(values)
+            shift = float(np.median(r))
+            mad = float(np.median(np.abs(r - shift))) * 1.4826
+            shifts[metric] = PairShift(shift, mad / math.sqrt(2), len(r))
+    return shifts
 
 
-def time_noise(measured: Noise | None, prior: float, pair: PairShift | None) -> Noise:
-    """The between-run noise a benchmark's time is judged against.
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
-    The history's measure when there is one, else the assumed `prior`; never
-    less than the spread seen across this pair's benchmarks. Without a history,
-    a shift common to the whole pair counts as noise too: from two runs alone
-    the machine's mood cannot be told from a change that slowed everything.
+
+def between_run_noise(measured: Noise | None, prior: float, pair: PairShift | None) -> Noise:
+    """The between-run noise a benchmark's time (or other noisy figure) is judged against.
+
+    With a history, its measure, but never less than the spread seen across
+    this pair's benchmarks. Without one, the pair's own variability when it is
+    larger than the assumed `prior`: its spread and its common shift together,
+    since from two runs alone the machine's mood cannot be told from a change
+    that slowed everything. Estimates from a pair's benchmarks use Student's t
+    with (benchmarks - 1) degrees of freedom.
     """
     noise = measured or Noise(prior)
     if pair is None:
         return noise
-    if pair.spread > noise.sd:
-        noise = Noise(pair.spread, None, f"from the spread of this pair's {pair.count} benchmarks")
-    common = abs(pair.shift) / math.sqrt(2)
-    if measured is None and common > noise.sd:
-        noise = Noise(
-            common,
-            None,
-            f"from a {math.expm1(pair.shift):+.0%} shift common to all {pair.count} benchmarks "
-            "(no history to tell it from the machine's load)",
-        )
+    if measured is not None:
+        if pair.spread > noise.sd:
+            source = f"from the spread of this pair's {pair.count} benchmarks"
+            noise = Noise(pair.spread, pair.count - 1, source)
+        return noise
+    sd = math.hypot(pair.spread, pair.shift / math.sqrt(2))
+    if sd > noise.sd:
+        noise = Noise(sd, pair.count - 1, f"from this pair ({pair.describe()}; no history)")
     return noise
 
 
@@ -543,12 +557,13 @@ def compare_benchmark(
     cand: Bench,
     config: GateConfig,
     history: Sequence[Bench] = (),
-    pair: PairShift | None = None,
+    pairs: Mapping[str, PairShift] | None = None,
 ) -> list[Comparison]:
     """All gated metrics of one benchmark.
 
     `history`: the same benchmark in the saved runs that measure noise (the
-    baseline and earlier ones); `pair`: how all benchmarks' times moved.
+    baseline and earlier ones); `pairs`: how each noisy metric moved across
+    all benchmarks of the pair (`pair_shifts`).
     """
     rows = []
     q = config.quantile
@@ -565,6 +580,7 @@ def compare_benchmark(
         if b is None:
             rows.append(_replace(row, verdict="new", note="not recorded by the baseline"))
             continue
+        pair = (pairs or {}).get(name)
         rows.append(_compare_metric(row, metric, base, cand, config, history, pair))
     return rows
 
@@ -617,10 +633,7 @@ def _compare_metric(
     from_samples = metric.name == "time" and bool(samples_b) and bool(samples_c)
     prior = config.noise["samples" if metric.name == "time" else "scalar"]
     values = [_value(h, metric.name, config.quantile) for h in history if not h.error]
-    measured = history_noise(values, config.min_history)
-    noise = measured or Noise(prior)
-    if metric.name == "time":
-        noise = time_noise(measured, prior, pair)
+    noise = between_run_noise(history_noise(values, config.min_history), prior, pair)
     if from_samples:
         verdict, b, c, p, detectable = compare_samples(
             samples_b,
@@ -660,7 +673,7 @@ def compare_runs(
     """Every benchmark of both runs: the baseline's order first, then the new ones."""
     base, cand = baseline.benchmarks, candidate.benchmarks
     earlier = [r.benchmarks for r in history]
-    pair = pair_shift(baseline, candidate, config.quantile, config.pair_min)
+    pairs = pair_shifts(baseline, candidate, config)
     rows: list[Comparison] = []
     for name, b in base.items():
         c = cand.get(name)
@@ -672,7 +685,7 @@ def compare_runs(
             rows.append(Comparison(name, "-", "new", note=f"failed in the baseline: {b.error}"))
         else:
             past = [h[name] for h in earlier if name in h]
-            rows.extend(compare_benchmark(b, c, config, past, pair))
+            rows.extend(compare_benchmark(b, c, config, past, pairs))
     for name, c in cand.items():
         if name not in base:
             verdict = "failed" if c.error else "new"

@@ -1,10 +1,11 @@
 """Tables (tabulate) and plots (matplotlib, no display needed) of saved runs.
 
 `write_report` makes `reports/<run>/report.md` with PNGs beside it:
-  - per technique: each variant's time (median, with the minimum), peak memory
-    and accuracy relative to the technique's reference variant;
-  - per technique: each benchmark's trend across the saved history of this
-    machine (median with its interquartile band, and the minimum).
+  - per technique and timed unit (pytest-benchmark group), data and device: each
+    variant's time (median, with the minimum), peak memory and accuracy relative
+    to the technique's reference variant;
+  - for the same sections: each benchmark's trend across the saved history of
+    this machine (median with its interquartile band, and the minimum).
 `history_table` is one metric across all saved runs, oldest first.
 """
 
@@ -177,11 +178,16 @@ def _figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=110, layout="constrained")
 
 
-def _by_technique(run: Run) -> dict[str, list[Bench]]:
-    groups: dict[str, list[Bench]] = {}
+def _sections(run: Run) -> dict[str, list[Bench]]:
+    """Benchmarks by pytest-benchmark group (one technique and timed unit), data and device."""
+    sections: dict[str, list[Bench]] = {}
     for bench in run.benchmarks.values():
-        groups.setdefault(bench.technique, []).append(bench)
-    return groups
+        where = [bench.extra_info.get(k) for k in ("dataset", "device")]
+        title = bench.group or bench.technique
+        if any(where):
+            title += f" ({', '.join(str(w) for w in where if w)})"
+        sections.setdefault(title, []).append(bench)
+    return sections
 
 
 def _reference(benches: Sequence[Bench]) -> Bench | None:
@@ -339,7 +345,7 @@ def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
         "the median with its interquartile range, the minimum, and the number of rounds.",
         "",
     ]
-    for technique, benches in _by_technique(run).items():
+    for technique, benches in _sections(run).items():
         slug = "".join(ch if ch.isalnum() else "_" for ch in technique)
         lines += [f"## {technique}", "", _technique_table(benches), ""]
         if any(not b.error for b in benches):
