@@ -176,6 +176,13 @@ METRICS: dict[str, Metric] = {
             "info",
             "share of images routed to each model (a mapping model -> fraction)",
         ),
+        _m(
+            "eval_images",
+            "count",
+            "none",
+            "info",
+            "test images behind `accuracy` (its binomial noise: sqrt(p(1-p)/n))",
+        ),
     )
 }
 
