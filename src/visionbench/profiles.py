@@ -8,10 +8,11 @@ with one; `paper` reproduces the seed experiments' settings.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
+from visionbench.data.augment import AugmentSpec
 from visionbench.train import TrainConfig
 
 
@@ -42,6 +43,22 @@ class DataBudget:
 
 
 @dataclass(frozen=True)
+class DataPathBudget:
+    """The data-loading bench: disk decoding vs caches vs device-resident data."""
+
+    input_size: int  # model input side in pixels; smaller sources (mnist5k, 28 px) keep theirs
+    texture_size: int  # side of the gradations textures written to disk (the seed's large tiles)
+    texture_count: int  # gradations images generated at texture_size (train + test)
+    timing: Timing  # rounds of one epoch each (a disk epoch of large images takes seconds)
+    train_epochs: int  # epochs of the training-level comparison (disk vs cache)
+    aug_epochs: int  # epochs of augmentation precomputed (rounds past them re-read)
+    augment: AugmentSpec = field(default_factory=AugmentSpec)  # pad 4 + crop, flip, 8 px cutout
+    workers: tuple[int, ...] = (0, 2)  # DataLoader worker processes of the disk paths
+    jpeg_quality: int = 90  # JPEG files' quality setting (PIL, 4:2:0 chroma)
+    model: str = "small_cnn"  # registry name trained in the training-level comparison
+
+
+@dataclass(frozen=True)
 class SelectionBudget:
     """Adaptive model selection: candidates, the held-out data and the choices' rules."""
 
@@ -65,6 +82,7 @@ class Profile:
     model_size: ModelSizeBudget
     resolution: ResolutionBudget
     selection: SelectionBudget
+    data_path: DataPathBudget
     infer_batch_size: int = 256  # images per timed inference batch
     seeds: int = 1  # default --vb-seeds: seeds behind accuracy figures
     target_accuracy: float = 0.95  # time-to-target threshold
@@ -97,6 +115,15 @@ PROFILES: dict[str, Profile] = {
         # registry's mobilenet_v3_small (94%, 0.6 ms) and resnet18 (97%, 5 ms) are slower
         # than a more accurate model here, so they would only dilute the ladder.
         selection=SelectionBudget(models=("embankment_cnn", "small_cnn", "resnet9")),
+        # 100 textures at 512 px take ~10 s to generate and ~2 s an epoch to decode.
+        data_path=DataPathBudget(
+            input_size=32,
+            texture_size=512,
+            texture_count=100,
+            timing=Timing(rounds=5, warmup_rounds=1),
+            train_epochs=2,
+            aug_epochs=3,
+        ),
         infer_batch_size=256,
         seeds=1,
         target_accuracy=0.95,
@@ -128,6 +155,15 @@ PROFILES: dict[str, Profile] = {
         ),
         resolution=ResolutionBudget(model="resnet18", sizes=(16, 24, 32, 48, 64, 96, 128)),
         selection=SelectionBudget(models=("small_cnn", "resnet18", "resnet50")),
+        data_path=DataPathBudget(
+            input_size=32,
+            texture_size=512,
+            texture_count=1000,
+            timing=Timing(rounds=10, warmup_rounds=1),
+            train_epochs=5,
+            aug_epochs=10,
+            workers=(0, 2, 4),
+        ),
         infer_batch_size=512,
         seeds=3,
         target_accuracy=0.97,
@@ -156,6 +192,16 @@ PROFILES: dict[str, Profile] = {
         resolution=ResolutionBudget(model="resnet18", sizes=(32, 48, 60, 64, 96, 128, 160, 224)),
         # Taylor et al.'s low/medium/high-cost tiers (MobileNet, Inception, ResNet).
         selection=SelectionBudget(models=("mobilenet_v3_small", "resnet18", "resnet50")),
+        # The seed talk: 500 px tiles subsampled to 32 px; the article: 25 epochs.
+        data_path=DataPathBudget(
+            input_size=32,
+            texture_size=512,
+            texture_count=2000,
+            timing=Timing(rounds=20, warmup_rounds=2),
+            train_epochs=25,
+            aug_epochs=25,
+            workers=(0, 2, 4),
+        ),
         infer_batch_size=100,
         seeds=5,
         target_accuracy=0.98,
