@@ -151,6 +151,14 @@ METRICS: dict[str, Metric] = {
             "info",
             "one-off preparation cost of a data path (building a cache, writing files)",
         ),
+        _m(
+            "load_time_s",
+            "s",
+            "lower",
+            "info",
+            "cost a data path pays at the start of every run (loading a cache, copying a "
+            "dataset to the device, scanning a folder), apart from its one-off prep_time_s",
+        ),
         _m("cache_disk_bytes", "B", "lower", "info", "size of a data path's files on disk"),
         _m("cache_mem_bytes", "B", "lower", "info", "size of a data path's tensors in memory"),
         _m("h2d_bytes", "B", "lower", "info", "bytes copied host to device per timed unit"),
