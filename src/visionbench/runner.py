@@ -193,14 +193,18 @@ class Bench:
             "profile": self.profile.name,
         }
 
-    def _time(self, benchmark: Any, fn: Callable[[], Any], units: int) -> dict[str, Any]:
-        """Time `fn` (synchronised) with pedantic rounds; throughput and energy."""
+    def _time(
+        self, benchmark: Any, fn: Callable[[], Any], units: int, timing: Timing | None = None
+    ) -> dict[str, Any]:
+        """Time `fn` (synchronised) with pedantic rounds; throughput and energy.
+        `timing` replaces the profile's rounds (e.g. for units as long as an epoch)."""
+        timing = timing or self.timing
         meter = EnergyMeter(self.device)
-        with meter.span(units=self.timing.rounds + self.timing.warmup_rounds) as energy:
+        with meter.span(units=timing.rounds + timing.warmup_rounds) as energy:
             benchmark.pedantic(
                 synced(fn, self.device),
-                rounds=self.timing.rounds,
-                warmup_rounds=self.timing.warmup_rounds,
+                rounds=timing.rounds,
+                warmup_rounds=timing.warmup_rounds,
                 iterations=1,
             )
         stats = getattr(getattr(benchmark, "stats", None), "stats", None)
