@@ -129,6 +129,22 @@ METRICS: dict[str, Metric] = {
             "spread of epochs_to_target across seeds",
         ),
         _m(
+            "epochs_to_target_per_seed",
+            "epochs",
+            "none",
+            "info",
+            "epochs_to_target of each seed in seed order, null where a seed never reached "
+            "the target (a list; the same seed index is the same init and data order in "
+            "every variant, so variants compare seed by seed)",
+        ),
+        _m(
+            "time_to_target_s_per_seed",
+            "s",
+            "none",
+            "info",
+            "time_to_target_s of each seed in seed order, null where never reached (a list)",
+        ),
+        _m(
             "target_reached",
             "fraction",
             "higher",
@@ -208,6 +224,8 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "batch_size": int,
     "profile": str,
     "error": str,  # a variant that failed records why, and no figures
+    "epochs": int,  # the training budget in epochs behind the accuracy figures
+    "target_accuracy": float,  # the test accuracy that time_to_target_s counts to
 }
 
 
@@ -238,6 +256,12 @@ def validate(extra_info: Mapping[str, Any]) -> None:
         if metric.kind == "flag":
             if not isinstance(value, bool):
                 raise SchemaError(f"metric {name!r} must be true or false, got {value!r}")
+        elif name.endswith("_per_seed"):
+            if not isinstance(value, list):
+                raise SchemaError(f"metric {name!r} must be a list (one per seed), got {value!r}")
+            for item in value:
+                if item is not None:
+                    _check_number(name, item)
         elif name == "route_share":
             if not isinstance(value, Mapping):
                 raise SchemaError(f"metric 'route_share' must be a mapping, got {value!r}")
