@@ -25,6 +25,7 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 ZERO_MODES = ("set_to_none", "zero", "assign_none")
 SCHEDULES = ("constant", "onecycle", "cosine")
 OPTIMIZERS = ("adam", "sgd")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class TrainConfig:
     channels_last: bool = False  # NHWC memory format for model and inputs
     compile: str | None = None  # torch.compile mode ("default", "reduce-overhead", ...) or None
     early_stopping_patience: int | None = None  # epochs without validation gain before stopping
+    validation_fraction: float = 0.0  # share of the training split held out (seeded) as the
+    #   validation split that early stopping watches; 0 trains on all of it
     bn_recalibration_batches: int = 0  # recompute BatchNorm statistics over this many
     #   training batches after each epoch (counted as training time); 0 keeps the running averages
 
@@ -55,12 +58,19 @@ class TrainConfig:
             "zero_grad": (self.zero_grad, ZERO_MODES),
             "schedule": (self.schedule, SCHEDULES),
             "amp": (self.amp, (None, *AMP_DTYPES)),
+            "compile": (self.compile, (None, *COMPILE_MODES)),
         }
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise ValueError(f"TrainConfig.{name}={value!r}; choose one of {allowed}")
         if self.batch_size < 1 or self.epochs < 1:
             raise ValueError("TrainConfig: batch_size and epochs must be at least 1")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ValueError(
+                f"TrainConfig.validation_fraction={self.validation_fraction!r}; choose 0 <= f < 1"
+            )
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
+            raise ValueError("TrainConfig.early_stopping_patience must be at least 1 (or None)")
 
     def with_(self, **changes: object) -> TrainConfig:
         return replace(self, **changes)
@@ -218,7 +228,7 @@ def evaluate(trainer: Trainer, batches: Iterable[tuple[torch.Tensor, torch.Tenso
 
 @dataclass
 class FitResult:
-    accuracy: float  # on the evaluation split after the last epoch kept
+    accuracy: float  # on the evaluation split after the last epoch run
     train_time_s: float  # training wall time, evaluation excluded
     epochs_run: int
     steps: int
@@ -227,6 +237,15 @@ class FitResult:
     time_to_target_s: float | None = None
     epochs_to_target: int | None = None
     best_accuracy: float = 0.0
+
+
+def first_reached(history: Iterable[dict[str, float]], target: float) -> tuple[int, float] | None:
+    """(epoch, training seconds) of the first epoch whose test accuracy reached
+    `target`, or None if none did."""
+    for row in history:
+        if row["accuracy"] >= target:
+            return int(row["epoch"]), row["train_time_s"]
+    return None
 
 
 def fit(
@@ -242,11 +261,17 @@ def fit(
 
     `train` is a Batches or any callable epoch -> iterable of (x, y) (a
     DataLoader path, a cache). Training time excludes evaluation. A NaN or
-    infinite loss ends the run with `diverged=True` instead of raising. With
-    early stopping, `validation` (a held-out part of the training data) decides
-    when to stop; the test split never does.
+    infinite loss ends the run with `diverged=True` instead of raising.
+    `validation` (a held-out part of the training data, never the test split)
+    is evaluated after every epoch too; with `early_stopping_patience` the run
+    stops once it has not improved for that many epochs, keeping the last
+    epoch's model (no rewind to the best one).
     """
     cfg = trainer.cfg
+    if cfg.early_stopping_patience is not None and validation is None:
+        raise ValueError(
+            "early stopping needs a validation split: set TrainConfig.validation_fraction"
+        )
     epoch_iter = train.epoch if isinstance(train, Batches) else train
     result = FitResult(accuracy=0.0, train_time_s=0.0, epochs_run=0, steps=0)
     best_val, stale = -1.0, 0
@@ -265,11 +290,10 @@ def fit(
         sync(trainer.device)
         result.train_time_s += time.perf_counter() - start
         result.epochs_run = epoch + 1
+        result.accuracy = evaluate(trainer, test)
         if not finite:
             result.diverged = True
-            result.accuracy = evaluate(trainer, test)
             break
-        result.accuracy = evaluate(trainer, test)
         result.best_accuracy = max(result.best_accuracy, result.accuracy)
         row = {
             "epoch": epoch + 1,
@@ -277,28 +301,25 @@ def fit(
             "loss": float(loss),
             "accuracy": result.accuracy,
         }
+        if validation is not None:
+            row["val_accuracy"] = evaluate(trainer, validation)
+            if row["val_accuracy"] > best_val:
+                best_val, stale = row["val_accuracy"], 0
+            else:
+                stale += 1
         result.history.append(row)
         if on_epoch is not None:
             on_epoch(row)
-        if (
-            target_accuracy is not None
-            and result.epochs_to_target is None
-            and result.accuracy >= target_accuracy
-        ):
-            result.epochs_to_target = epoch + 1
-            result.time_to_target_s = result.train_time_s
         if cfg.max_steps is not None and result.steps >= cfg.max_steps:
             break
         if cfg.time_budget_s is not None and result.train_time_s >= cfg.time_budget_s:
             break
-        if cfg.early_stopping_patience is not None and validation is not None:
-            val = evaluate(trainer, validation)
-            if val > best_val:
-                best_val, stale = val, 0
-            else:
-                stale += 1
-                if stale >= cfg.early_stopping_patience:
-                    break
+        if cfg.early_stopping_patience is not None and stale >= cfg.early_stopping_patience:
+            break
+    if target_accuracy is not None:
+        reached = first_reached(result.history, target_accuracy)
+        if reached is not None:
+            result.epochs_to_target, result.time_to_target_s = reached
     return result
 
 
