@@ -138,6 +138,46 @@ def peak_memory(
     return tracker.peak
 
 
+def allocator_peak_memory(
+    fn: Callable[[], Any], device: torch.device | str, resident: Iterable[Any] = ()
+) -> int:
+    """Peak bytes like `peak_memory`, but on the CPU counted at the allocator.
+
+    torch.compile runs its model eagerly under a TorchDispatchMode, so
+    `peak_memory` would measure the eager model; the allocator also sees the
+    buffers of compiled (inductor) kernels. CPU: the profiler's memory events
+    while `fn` runs, on top of the bytes `resident` holds. `fn` runs twice under
+    the profiler and the peak is taken over the second call: frees of blocks
+    allocated before profiling are invisible, and the first call frees those
+    (e.g. the gradients of the previous step). Compare it only with itself.
+    CUDA: the caching allocator's peak, as `peak_memory`.
+    """
+    device = torch.device(device)
+    if device.type != "cpu":
+        return peak_memory(fn, device, resident)
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+        base = _LiveStorages(device.type)
+        for tensor in resident_tensors(*resident):
+            base.add(tensor)
+        with record_function("visionbench.measured"):
+            fn()
+    events = prof.profiler.kineto_results.events()
+    mark = next(e for e in events if e.name() == "visionbench.measured")
+    allocations = sorted(
+        (e.start_ns(), e.nbytes())
+        for e in events
+        if e.name() == "[memory]" and mark.start_ns() <= e.start_ns() <= mark.end_ns()
+    )
+    current = peak = base.current
+    for _, nbytes in allocations:
+        current += nbytes
+        peak = max(peak, current)
+    return peak
+
+
 # -- model size ----------------------------------------------------------------
 
 
