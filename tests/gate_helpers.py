@@ -51,7 +51,7 @@ def stats_of(samples: list[float]) -> dict[str, Any]:
     }
 
 
-def steady(ms: float, n: int = 30, jitter: float = 0.05, seed: int = 0) -> list[float]:
+def steady(ms: float, n: int = 30, jitter: float = 0.02, seed: int = 0) -> list[float]:
     """n timings around `ms` milliseconds with a right-skewed jitter, in seconds."""
     rng = np.random.default_rng(seed)
     return [float(x) for x in ms * 1e-3 * (1 + jitter * rng.exponential(1.0, n))]

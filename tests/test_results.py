@@ -28,6 +28,7 @@ def storage(tmp_path):
         ("3", "0003_baseline.json"),
         ("baseline", "0003_baseline.json"),  # the newest of that name
         ("0002_baseline", "0002_baseline.json"),
+        ("0002_baseline.json", "0002_baseline.json"),
         ("abc123_20260101", "0001_abc123_20260101.json"),
     ],
 )

@@ -31,7 +31,7 @@ Then, with c the one-sided critical value at `alpha` and b = log(1 + tolerance):
     regression    log-ratio > b, and significant both between runs
                   (log-ratio > c·se) and within them (Mann-Whitney U, one-sided)
     improvement   the same, the other way round
-    unchanged     a slowdown beyond the tolerance is ruled out: log-ratio + c·se ≤ b
+    unchanged     a change beyond the tolerance is ruled out: |log-ratio| + c·se ≤ b
     inconclusive  neither: the noise is too large to decide at this tolerance;
                   `detectable` is the smallest slowdown the data could have flagged
 
@@ -279,6 +279,14 @@ def quantile_of(bench: Bench, q: float) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+def log_spread(samples: Sequence[float] | None) -> float:
+    """Robust sd of log(samples): the interquartile range of the logs / 1.349."""
+    if not samples or len(samples) < 4 or min(samples) <= 0:
+        return 0.0
+    q1, q3 = np.quantile(np.log(samples), [0.25, 0.75])
+    return float(q3 - q1) / 1.349
+
+
 def bootstrap_se_log_quantile(samples: Sequence[float], q: float, resamples: int) -> float:
     """Within-run standard error of log(quantile), by a seeded bootstrap (deterministic)."""
     x = np.asarray(samples, dtype=float)
@@ -371,7 +379,12 @@ def _positive(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
 
 
-def between_run_noise(measured: Noise | None, prior: float, pair: PairShift | None) -> Noise:
+def between_run_noise(
+    measured: Noise | None,
+    prior: float,
+    pair: PairShift | None,
+    rounds_spread: float = 0.0,
+) -> Noise:
     """The between-run noise a benchmark's time (or other noisy figure) is judged against.
 
     With a history, its measure, but never less than the spread seen across
@@ -379,19 +392,20 @@ def between_run_noise(measured: Noise | None, prior: float, pair: PairShift | No
     larger than the assumed `prior`: its spread and its common shift together,
     since from two runs alone the machine's mood cannot be told from a change
     that slowed everything. Estimates from a pair's benchmarks use Student's t
-    with (benchmarks - 1) degrees of freedom.
+    with (benchmarks - 1) degrees of freedom. Last, a run is taken to be no
+    steadier than its own rounds (`rounds_spread`): a run whose rounds scatter
+    widely was disturbed while it ran, and its quantile can be as far off.
     """
     noise = measured or Noise(prior)
-    if pair is None:
-        return noise
-    if measured is not None:
-        if pair.spread > noise.sd:
-            source = f"from the spread of this pair's {pair.count} benchmarks"
-            noise = Noise(pair.spread, pair.count - 1, source)
-        return noise
-    sd = math.hypot(pair.spread, pair.shift / math.sqrt(2))
-    if sd > noise.sd:
-        noise = Noise(sd, pair.count - 1, f"from this pair ({pair.describe()}; no history)")
+    if pair is not None and measured is not None and pair.spread > noise.sd:
+        source = f"from the spread of this pair's {pair.count} benchmarks"
+        noise = Noise(pair.spread, pair.count - 1, source)
+    if pair is not None and measured is None:
+        sd = math.hypot(pair.spread, pair.shift / math.sqrt(2))
+        if sd > noise.sd:
+            noise = Noise(sd, pair.count - 1, f"from this pair ({pair.describe()}; no history)")
+    if rounds_spread > noise.sd:
+        noise = Noise(rounds_spread, noise.df, "from the rounds' own spread")
     return noise
 
 
@@ -424,7 +438,7 @@ def judge_ratio(
         return "regression", p, None
     if worse < -bound and p_better < alpha:
         return "improvement", p, None
-    if worse + crit * se <= bound:
+    if abs(worse) + crit * se <= bound:
         return "unchanged", p, None
     detectable = math.expm1(max(bound, crit * se)) if math.isfinite(se) else math.inf
     return "inconclusive", p, detectable
@@ -532,7 +546,7 @@ def compare_accuracy(
         return "regression", p, None
     if -drop > tolerance and p_gain < alpha:
         return "improvement", p, None
-    if drop + crit * se <= tolerance:
+    if abs(drop) + crit * se <= tolerance:
         return "unchanged", p, None
     return "inconclusive", p, max(tolerance, crit * se)
 
@@ -633,7 +647,8 @@ def _compare_metric(
     from_samples = metric.name == "time" and bool(samples_b) and bool(samples_c)
     prior = config.noise["samples" if metric.name == "time" else "scalar"]
     values = [_value(h, metric.name, config.quantile) for h in history if not h.error]
-    noise = between_run_noise(history_noise(values, config.min_history), prior, pair)
+    spread = max(log_spread(samples_b), log_spread(samples_c)) if from_samples else 0.0
+    noise = between_run_noise(history_noise(values, config.min_history), prior, pair, spread)
     if from_samples:
         verdict, b, c, p, detectable = compare_samples(
             samples_b,

@@ -155,18 +155,17 @@ def history_table(
     rows = []
     for run in runs:
         benches = run.benchmarks
-        cells = []
-        for name in names:
-            b = benches.get(name)
-            cells.append(
-                "-"
-                if b is None
-                else "failed"
-                if b.error
-                else fmt_value(metric, metric_value(b, metric))
-            )
+        cells = [_cell(benches.get(name), metric) for name in names]
         rows.append([run.label, run.date, run.commit, *cells])
     return headers, rows
+
+
+def _cell(bench: Bench | None, metric: str) -> str:
+    if bench is None:
+        return "-"
+    if bench.error:
+        return "failed"
+    return fmt_value(metric, metric_value(bench, metric))
 
 
 # -- plots ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ where NNNN counts up per folder and <name> is `--benchmark-save=NAME` or, with
     path/to/0003_baseline.json   a file
     0003  (or 3)                 a run id in the storage folder
     baseline                     the newest run saved with that name
-    0003_baseline                a file name without `.json`
+    0003_baseline(.json)         a file name in the storage folder
     latest                       the newest run
 
 Ids, names and `latest` are looked up in one folder of the storage: this
@@ -159,10 +159,13 @@ def run_files(folder: Path) -> list[Path]:
 def resolve(spec: str, storage: Path = DEFAULT_STORAGE) -> Path:
     """The file a RUN spec names (see the module docstring)."""
     candidate = Path(spec)
-    if candidate.suffix == ".json" or os.sep in spec or "/" in spec:
-        if not candidate.is_file():
+    is_path = os.sep in spec or "/" in spec
+    if candidate.suffix == ".json" or is_path:
+        if candidate.is_file():
+            return candidate
+        if is_path:
             raise ResultsError(f"run file {candidate} does not exist")
-        return candidate
+        spec = candidate.stem  # a file name: look for it in the storage folder
     folder = machine_folder(storage)
     files = run_files(folder)
     if not files:
