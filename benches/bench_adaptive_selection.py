@@ -1,0 +1,45 @@
+"""Adaptive model selection (Taylor et al.): choose the CNN per image.
+
+Candidate models of clearly different cost and accuracy (the profile's
+`selection.models`, cheapest first) train once on the training split minus a
+held-out validation part; there the premodel and the cascade's thresholds are
+chosen. Every variant times inference over the same fixed batch of test images,
+starting from uint8 images on the device, and is scored on the whole test split.
+Expected:
+  - each single model: its own cost and accuracy; the most capable (the last,
+    the reference) is what routing must beat;
+  - premodel: image features and a small classifier pick the model per image;
+    faster than the reference when most images go to cheap models, and as
+    accurate only if the features tell easy images from hard ones;
+  - cascade: the cheapest model on every image, the next one only where its
+    softmax confidence is low; pays for every stage an image passes through;
+  - oracle: each image to the cheapest model that is right on it, as if a
+    perfect premodel were free: the bound on both time and accuracy, not a
+    method anyone can run.
+The overhead benchmarks time what routing adds before any CNN runs.
+"""
+
+import pytest
+
+from conftest import profile_of
+from visionbench.selection import FEATURES_ONLY, PREMODEL_ONLY, TECHNIQUE, experiment
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "policy" in metafunc.fixturenames:
+        models = profile_of(metafunc.config).selection.models
+        metafunc.parametrize("policy", experiment.variants(models))
+    if "part" in metafunc.fixturenames:
+        metafunc.parametrize("part", (FEATURES_ONLY, PREMODEL_ONLY))
+
+
+@pytest.mark.vb_datasets("mnist5k", "gradations")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:inference")
+def bench_inference(benchmark, vb, policy):
+    experiment.time_policy(vb, benchmark, policy)
+
+
+@pytest.mark.vb_datasets("mnist5k", "gradations")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:overhead")
+def bench_overhead(benchmark, vb, part):
+    experiment.time_overhead(vb, benchmark, part)

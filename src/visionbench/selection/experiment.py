@@ -1,0 +1,293 @@
+"""The adaptive-selection experiment on one dataset and device, set up once.
+
+1. A validation part is held out of the training split (stratified, seeded).
+   The candidate CNNs train on the rest through the session cache, so their
+   right and wrong answers on the validation images are those of unseen images,
+   as they will be on the test split; a premodel trained on images the CNNs had
+   memorised would learn that the cheapest model is always right.
+2. On the validation images: each candidate's answers and confidence, and the
+   image features. The premodel (chosen by cross-validation) and the cascade's
+   thresholds are fitted there; the test split is never looked at for a choice.
+3. On the test split: every policy's accuracy over all of it, and the oracle's
+   choices (the cheapest model that is right on each test image).
+
+The costs that the choices weigh are each model's measured latency per image
+on the timed batch (min of a few runs): what a model costs on this hardware,
+which FLOPs do not tell (MobileNet's depthwise convolutions are cheap in FLOPs
+and slow on a CPU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from visionbench import metrics
+from visionbench.data import ImageSet, SplitData, split
+from visionbench.measure import count_flops, time_once
+from visionbench.runner import Bench, Variant, batches
+from visionbench.selection import (
+    CASCADE,
+    FEATURES_ONLY,
+    ORACLE,
+    PREMODEL,
+    PREMODEL_ONLY,
+    ROUTED,
+    TECHNIQUE,
+)
+from visionbench.selection import features as feats
+from visionbench.selection.cascade import Thresholds, choose_thresholds
+from visionbench.selection.premodel import Premodel, cheapest_correct
+from visionbench.selection.routing import (
+    Candidate,
+    Cascade,
+    Oracle,
+    PremodelRouter,
+    Routed,
+    Single,
+)
+from visionbench.train import Trainer
+
+
+def variants(models: tuple[str, ...]) -> tuple[str, ...]:
+    """Every single model (cheapest first), then the routed policies."""
+    return (*models, *ROUTED)
+
+
+def _chunks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+@dataclass
+class Selection:
+    """Everything the variants of one dataset and device need, built once."""
+
+    names: tuple[str, ...]  # candidate models, cheapest first
+    classes: tuple[str, ...]  # the data's classes
+    candidates: list[Candidate]
+    costs: list[float]  # measured seconds per image on the timed batch
+    flops: list[int]  # forward FLOPs per image
+    premodel: Premodel
+    thresholds: Thresholds
+    images: torch.Tensor  # the test split, uint8 on the device
+    labels: torch.Tensor
+    oracle_choice: np.ndarray  # per test image
+    batch_size: int  # images in the timed batch (the first of the test split)
+    policies: dict[str, Callable[[slice], Routed]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for j, name in enumerate(self.names):
+            single = Single(self.candidates, j)
+            self.policies[name] = lambda s, f=single: f(self.images[s])
+        router = PremodelRouter(self.candidates, self.premodel, self.classes, self.images.shape[1])
+        self.policies[PREMODEL] = lambda s: router(self.images[s])
+        cascade = Cascade(self.candidates, self.thresholds.values)
+        self.policies[CASCADE] = lambda s: cascade(self.images[s])
+        oracle = Oracle(self.candidates)
+        self.policies[ORACLE] = lambda s: oracle(self.images[s], self.oracle_choice[s])
+
+    def evaluate(self, variant: str) -> tuple[float, dict[str, float]]:
+        """Accuracy over the whole test split, and the share of images each model ran on."""
+        run = self.policies[variant]
+        correct, ran_on = 0, np.zeros(len(self.names))
+        for s in _chunks(len(self.labels), self.batch_size):
+            routed = run(s)
+            correct += int((routed.predictions == self.labels[s]).sum())
+            ran_on += routed.ran_on
+        n = len(self.labels)
+        return correct / n, dict(zip(self.names, (ran_on / n).tolist(), strict=True))
+
+
+# -- setting up ----------------------------------------------------------------------
+
+_SETUPS: dict[tuple, tuple[SplitData, Selection]] = {}
+
+
+def held_out(data: SplitData, fraction: float, seed: int) -> tuple[SplitData, ImageSet]:
+    """(the data with `fraction` of its training split removed, the removed images)."""
+    fit, validation = split(data.train, fraction, seed)
+    return SplitData(data.name, fit, data.test), validation
+
+
+def _candidate(name: str, trainer: Trainer, normalise: Callable) -> Candidate:
+    return Candidate(name, lambda x: trainer.predict(normalise(x)))
+
+
+@torch.no_grad()
+def _answers(
+    candidates: list[Candidate], images: torch.Tensor, labels: torch.Tensor, chunk: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(correct, confidence): N x M, each model's hit and top softmax probability."""
+    correct = np.zeros((len(labels), len(candidates)), dtype=bool)
+    confidence = np.zeros((len(labels), len(candidates)))
+    for j, c in enumerate(candidates):
+        for s in _chunks(len(labels), chunk):
+            conf, pred = c.logits(images[s]).softmax(1).max(1)
+            correct[s, j] = (pred == labels[s]).cpu().numpy()
+            confidence[s, j] = conf.cpu().numpy()
+    return correct, confidence
+
+
+def setup(vb: Bench) -> Selection:
+    """The experiment for vb's dataset and device (built once per session)."""
+    budget = vb.profile.selection
+    key = (id(vb.data), vb.profile.name, str(vb.device), vb.seeds)
+    if key in _SETUPS:
+        return _SETUPS[key][1]
+    log = vb.trained.log
+    size = vb.profile.model_size.image_size
+    held, validation = held_out(vb.data, budget.validation_fraction, vb.profile.data.split_seed)
+    data = held.at(size)
+    validation = validation.resized(size)
+    cfg = vb.profile.train
+    test = batches(data, cfg, vb.device, train=False)
+    candidates, flops = [], []
+    for name in budget.models:
+        trained = vb.trained.get(vb.workload(name), held, vb.device, vb.seeds)
+        trainer = Trainer(trained.model, cfg, vb.device)
+        candidates.append(_candidate(name, trainer, test.normalise))
+        flops.append(count_flops(trained.model, test.normalise(test.images[:8])))
+
+    batch = test.images[: vb.profile.infer_batch_size]
+    costs = []
+    for c in candidates:
+        c.logits(batch)  # warm-up
+        costs.append(min(time_once(lambda c=c: c.logits(batch), vb.device)[0] for _ in range(3)))
+    costs = [t / len(batch) for t in costs]
+    if costs != sorted(costs):
+        measured = ", ".join(
+            f"{n} {t * 1e6:.0f} µs" for n, t in zip(budget.models, costs, strict=True)
+        )
+        log(
+            f"warning: the candidates are not cheapest first on {vb.device} ({measured} per "
+            "image); 'cheapest' still follows the profile's order"
+        )
+
+    val_images, val_labels = validation.images.to(vb.device), validation.labels.to(vb.device)
+    correct, confidence = _answers(candidates, val_images, val_labels, len(batch))
+    channels = data.channels
+    features = torch.cat(
+        [feats.extract(val_images[s]) for s in _chunks(len(val_labels), len(batch))]
+    )
+    premodel = Premodel(
+        budget.models,
+        feats.feature_names(channels),
+        data.train.classes,
+        folds=budget.cv_folds,
+        tolerance=budget.tolerance,
+        seed=vb.profile.data.split_seed,
+    ).fit(features.cpu().numpy(), correct, costs)
+    thresholds = choose_thresholds(confidence, correct, costs, budget.thresholds, budget.tolerance)
+
+    test_correct, _ = _answers(candidates, test.images, test.labels, len(batch))
+    selection = Selection(
+        names=budget.models,
+        classes=data.train.classes,
+        candidates=candidates,
+        costs=costs,
+        flops=flops,
+        premodel=premodel,
+        thresholds=thresholds,
+        images=test.images,
+        labels=test.labels,
+        oracle_choice=cheapest_correct(test_correct),
+        batch_size=len(batch),
+    )
+    _log(log, vb.data.name, validation, correct, selection)
+    _SETUPS[key] = (vb.data, selection)  # holds the data: its id stays unique
+    return selection
+
+
+def _log(log: Callable[[str], None], name: str, validation, correct, sel: Selection) -> None:
+    singles = ", ".join(
+        f"{m} {a:.1%} ({t * 1e6:.0f} µs/image)"
+        for m, a, t in zip(sel.names, correct.mean(0), sel.costs, strict=True)
+    )
+    log(f"adaptive selection on {name}: {len(validation)} validation images; {singles}")
+    scores = ", ".join(f"{s.name} {s.accuracy:.1%}" for s in sel.premodel.scores)
+    chosen = sel.premodel.chosen
+    log(f"  premodel cross-validation (routed accuracy): {scores}; chosen {chosen.name}")
+    values = ", ".join(f"{t:g}" for t in sel.thresholds.values)
+    log(
+        f"  cascade thresholds {values}: validation accuracy {sel.thresholds.accuracy:.1%}, "
+        f"{sel.thresholds.cost * 1e6:.0f} µs/image"
+    )
+
+
+# -- timing and recording ------------------------------------------------------------
+
+
+def _describe(vb: Bench, sel: Selection, variant: Variant, model: str) -> dict[str, Any]:
+    workload = vb.workload(sel.names[-1])
+    described = vb._describe(variant, workload, "infer_batch", sel.batch_size)
+    described["model"] = model
+    return described
+
+
+def _timed(vb: Bench, benchmark: Any, fn: Callable[[], Any], units: int) -> dict[str, Any]:
+    figures = vb._time(benchmark, fn, units)
+    stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+    figures["latency_per_image_s"] = stats.median / units if stats is not None else None
+    return figures
+
+
+def time_policy(vb: Bench, benchmark: Any, name: str) -> Selection:
+    """Time one policy on the fixed batch (features and premodel included where it
+    uses them) and record its latency, accuracy on the whole test split and shares."""
+    sel = setup(vb)
+    variant = Variant(TECHNIQUE, name, reference=sel.names[-1])
+    accuracy, shares = sel.evaluate(name)
+    if name == PREMODEL:
+        model = f"premodel:{sel.premodel.chosen.name}"
+    elif name == CASCADE:
+        model = "cascade:" + ",".join(f"{t:g}" for t in sel.thresholds.values)
+    elif name == ORACLE:
+        model = "oracle:free-perfect-premodel"
+    else:
+        model = name
+    run = sel.policies[name]
+    batch = slice(0, sel.batch_size)
+    metrics.record(
+        benchmark,
+        **_describe(vb, sel, variant, model),
+        **_timed(vb, benchmark, lambda: run(batch).predictions, sel.batch_size),
+        accuracy=accuracy,
+        eval_images=len(sel.labels),
+        route_share=shares,
+        flops=round(sum(shares[m] * f for m, f in zip(sel.names, sel.flops, strict=True))),
+    )
+    return sel
+
+
+def time_overhead(vb: Bench, benchmark: Any, part: str) -> Selection:
+    """Time what routing adds before any CNN runs: the features alone, or the
+    features and the premodel's picks, on the same fixed batch."""
+    sel = setup(vb)
+    images = sel.images[: sel.batch_size]
+    if part == FEATURES_ONLY:
+
+        def fn() -> Any:
+            return feats.extract(images)
+
+    elif part == PREMODEL_ONLY:
+
+        def fn() -> Any:
+            return sel.premodel.predict(feats.extract(images).cpu().numpy())
+
+    else:
+        raise ValueError(
+            f"unknown overhead part {part!r}; choose {FEATURES_ONLY!r} or {PREMODEL_ONLY!r}"
+        )
+    variant = Variant(TECHNIQUE, part, reference=sel.names[-1])
+    model = f"premodel:{sel.premodel.chosen.name}" if part == PREMODEL_ONLY else "features"
+    metrics.record(
+        benchmark,
+        **_describe(vb, sel, variant, model),
+        **_timed(vb, benchmark, fn, sel.batch_size),
+    )
+    return sel
