@@ -23,6 +23,7 @@ from tabulate import tabulate
 from visionbench.compare import Comparison
 from visionbench.metrics import METRICS
 from visionbench.results import Bench, Run
+from visionbench.selection.verdict import statements as selection_statements
 
 # -- formatting ----------------------------------------------------------------------
 
@@ -347,6 +348,8 @@ def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
     for technique, benches in _sections(run).items():
         slug = "".join(ch if ch.isalnum() else "_" for ch in technique)
         lines += [f"## {technique}", "", _technique_table(benches), ""]
+        for text in selection_statements(benches):  # adaptive selection: does routing pay?
+            lines += [text, ""]
         if any(not b.error for b in benches):
             png = plot_technique(technique, benches, out_dir / f"{slug}.png")
             lines += [f"![{technique}: variants]({png.name})", ""]
