@@ -135,6 +135,15 @@ class Batches:
         return self.epoch(0)
 
 
+def amp_unsupported(device: torch.device, amp: str | None) -> str | None:
+    """Why `amp` cannot run on `device` (a skip reason), or None when it can."""
+    if amp == "fp16" and device.type != "cuda":
+        return f"fp16 autocast with GradScaler needs a CUDA device; this run is on {device.type}"
+    if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return f"{torch.cuda.get_device_name(device)} has no bf16 support"
+    return None
+
+
 def autocast(device: torch.device, amp: str | None):
     """torch.autocast for the config's dtype, or a disabled one for fp32."""
     dtype = AMP_DTYPES.get(amp or "", torch.float32)
@@ -147,8 +156,9 @@ class Trainer:
     def __init__(
         self, model: nn.Module, cfg: TrainConfig, device: torch.device, total_steps: int = 1
     ) -> None:
-        if cfg.amp == "fp16" and device.type != "cuda":
-            raise ValueError("fp16 autocast with GradScaler needs a CUDA device")
+        reason = amp_unsupported(device, cfg.amp)
+        if reason is not None:
+            raise ValueError(reason)
         self.cfg = cfg
         self.device = device
         model = model.to(device)
