@@ -10,6 +10,7 @@ through `metrics.record`, which validates it against the schema.
 from __future__ import annotations
 
 import statistics
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,17 +18,29 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from visionbench import metrics, models
-from visionbench.data import SplitData
+from visionbench import convergence, metrics, models
+from visionbench.data import SplitData, split
 from visionbench.measure import (
     EnergyMeter,
+    allocator_peak_memory,
     count_flops,
     count_params,
     peak_memory,
     synced,
+    time_once,
 )
 from visionbench.profiles import Profile, Timing
-from visionbench.train import Batches, FitResult, TrainConfig, Trainer, fit, planned_steps
+from visionbench.train import (
+    Batches,
+    FitResult,
+    TrainConfig,
+    Trainer,
+    first_reached,
+    fit,
+    planned_steps,
+)
+
+VALIDATION_SPLIT_SEED = 0  # every seed and variant holds out the same validation images
 
 Log = Callable[[str], None]
 
@@ -60,15 +73,22 @@ class Trained:
     model: nn.Module
     fits: list[FitResult] = field(default_factory=list)
 
-    def figures(self) -> dict[str, Any]:
+    def figures(self, target_accuracy: float | None = None) -> dict[str, Any]:
+        """Accuracy and training figures over seeds; with a target, also the
+        epochs and seconds each seed took to first reach it on the test split."""
         accs = [f.accuracy for f in self.fits]
-        return {
+        figures = {
             "accuracy": statistics.fmean(accs),
             "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
             "seeds": len(accs),
             "train_time_s": statistics.fmean(f.train_time_s for f in self.fits),
+            "epochs_run": statistics.fmean(f.epochs_run for f in self.fits),
             "diverged": any(f.diverged for f in self.fits),
         }
+        if target_accuracy is not None:
+            reached = [first_reached(f.history, target_accuracy) for f in self.fits]
+            figures.update(convergence.target_figures(reached), target_accuracy=target_accuracy)
+        return figures
 
 
 def build_model(workload: Workload, data: SplitData, seed: int) -> nn.Module:
@@ -126,9 +146,16 @@ class TrainedModels:
         for i in range(seeds):
             cfg = workload.train.with_(seed=workload.train.seed + i)
             model = build_model(workload, data, cfg.seed)
-            trainer = Trainer(model, cfg, device, planned_steps(cfg, len(data.train)))
+            train_part, validation = data.train, None
+            if cfg.validation_fraction > 0:
+                train_part, held_out = split(
+                    data.train, cfg.validation_fraction, seed=VALIDATION_SPLIT_SEED
+                )
+                mean, std = data.stats()
+                validation = Batches(held_out, 512, device, mean=mean, std=std, shuffle=False)
+            trainer = Trainer(model, cfg, device, planned_steps(cfg, len(train_part)))
             what = f"{workload.describe(data)} ({device}, seed {cfg.seed})"
-            self.log(f"training {what}: {cfg.epochs} epochs of {len(data.train)} images")
+            self.log(f"training {what}: {cfg.epochs} epochs of {len(train_part)} images")
 
             def progress(row: dict[str, float], what: str = what, total: int = cfg.epochs) -> None:
                 self.log(
@@ -136,10 +163,12 @@ class TrainedModels:
                     f"accuracy {row['accuracy']:.3f}, {row['train_time_s']:.1f} s"
                 )
 
+            mean, std = data.stats()
             result = fit(
                 trainer,
-                batches(data, cfg, device, train=True),
+                Batches(train_part, cfg.batch_size, device, mean=mean, std=std, seed=cfg.seed),
                 batches(data, cfg, device, train=False, batch_size=512),
+                validation=validation,
                 on_epoch=progress,
             )
             if result.diverged:
@@ -166,7 +195,12 @@ class Bench:
         self.device = device
         self.data = data
         self.trained = trained
+        self.requested_seeds = seeds  # --vb-seeds, None when not given
         self.seeds = seeds or profile.seeds
+
+    def seeds_or(self, default: int) -> int:
+        """--vb-seeds when given, else a bench's own default (e.g. its budget's)."""
+        return self.requested_seeds or default
 
     @property
     def timing(self) -> Timing:
@@ -191,6 +225,7 @@ class Bench:
             "image_size": workload.image_size,
             "batch_size": batch,
             "profile": self.profile.name,
+            "epochs": workload.train.epochs,
         }
 
     def _time(
@@ -211,10 +246,26 @@ class Bench:
         per_s = units / stats.median if stats is not None and stats.median > 0 else None
         return {"samples_per_s": per_s, "energy_j": energy.energy_j, "power_w": energy.power_w}
 
-    def train_step(self, benchmark: Any, variant: Variant, workload: Workload) -> Trained:
+    def train_step(
+        self,
+        benchmark: Any,
+        variant: Variant,
+        workload: Workload,
+        *,
+        seeds: int | None = None,
+        target_accuracy: float | None = None,
+        allocator_memory: bool = False,
+    ) -> Trained:
         """Time one training step of `workload`; record it with the accuracy that
-        the profile's training budget reaches (trained once, cached)."""
-        trained = self.trained.get(workload, self.data, self.device, self.seeds)
+        the profile's training budget reaches (trained once, cached).
+
+        `seeds` replaces the session's seed count; `target_accuracy` adds the
+        epochs and seconds each seed took to reach it. `allocator_memory` counts
+        the CPU peak at the allocator (`measure.allocator_peak_memory`), which
+        sees compiled kernels; use it for every variant of a group or for none.
+        A compiled workload's first step is timed apart (`compile_time_s`, a
+        compile from scratch) before anything else of the session reuses it.
+        """
         data = self.data.at(workload.image_size)
         cfg = workload.train
         trainer = Trainer(
@@ -226,9 +277,16 @@ class Bench:
         def step() -> None:
             trainer.step(x, y)
 
-        step()  # allocate gradients and optimiser state before measuring memory
-        peak = peak_memory(step, self.device, resident=[trainer.model, trainer.optimizer, x, y])
+        # the first step allocates gradients and optimiser state, and compiles
+        first_step_s = self._first_step(step, compiled=cfg.compile is not None)
+        trained = self.trained.get(workload, self.data, self.device, seeds or self.seeds)
+        measure_peak = allocator_peak_memory if allocator_memory else peak_memory
+        peak = measure_peak(step, self.device, resident=[trainer.model, trainer.optimizer, x, y])
         figures = self._time(benchmark, step, units=x.shape[0])
+        if cfg.compile is not None:
+            stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+            steady = stats.median if stats is not None else 0.0
+            figures["compile_time_s"] = max(0.0, first_step_s - steady)
         metrics.record(
             benchmark,
             **self._describe(variant, workload, "train_step", x.shape[0]),
@@ -236,9 +294,26 @@ class Bench:
             peak_mem_bytes=peak,
             params=count_params(trainer.model),
             flops=count_flops(trainer.model, x[:8]),
-            **trained.figures(),
+            **trained.figures(target_accuracy),
         )
         return trained
+
+    def _first_step(self, step: Callable[[], Any], compiled: bool) -> float:
+        """Seconds of the first call. When compiled: from scratch, with dynamo's
+        in-process cache cleared and inductor's on-disk caches bypassed, so that
+        the figure does not depend on what ran before (in this run or earlier)."""
+        if not compiled:
+            return time_once(step, self.device)[0]
+        import torch._dynamo
+        import torch._inductor.config
+
+        torch._dynamo.reset()
+        with (
+            torch._inductor.config.patch(force_disable_caches=True),
+            warnings.catch_warnings(),
+        ):
+            warnings.filterwarnings("ignore", message=".*force_disable_caches.*")
+            return time_once(step, self.device)[0]
 
     def inference(self, benchmark: Any, variant: Variant, workload: Workload) -> Trained:
         """Time one inference batch of the trained model (eval mode, no autograd)."""
