@@ -168,7 +168,7 @@ def augment_batch(
     return out
 
 
-def per_sample_transforms(spec: AugmentSpec, size: int, fill: tuple[int, ...]) -> v2.Compose:
+def per_sample_transforms(spec: AugmentSpec, size: int, fill: tuple[int, ...]) -> v2.Transform:
     """torchvision transforms drawing from the same distributions as `draw`, one
     C x size x size uint8 image at a time (RandomErasing with a fixed area and
     aspect ratio 1 is a cutout square that lies inside the image)."""
@@ -183,7 +183,7 @@ def per_sample_transforms(spec: AugmentSpec, size: int, fill: tuple[int, ...]) -
         steps.append(
             v2.RandomErasing(p=1.0, scale=(area, area), ratio=(1.0, 1.0), value=list(fill))
         )
-    return v2.Compose(steps)
+    return v2.Compose(steps) if steps else v2.Identity()
 
 
 def precompute(

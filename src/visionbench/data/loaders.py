@@ -1,0 +1,269 @@
+"""Epoch feeds: every data path as `epoch -> iterable of (x, y)` on the device.
+
+A feed yields normalised float32 batches (N x C x H x W) and int64 labels on
+its device, so `train.fit` trains from any of them and the bench times an
+epoch of each the same way. All feeds visit the samples in the same order,
+`epoch_plan`'s seeded permutation, so for the deterministic part of the
+pipeline they deliver the same batches; augmentation draws from the same
+epoch generator, after the order.
+
+- `LoaderFeed`: a torch DataLoader over a map-style dataset (image files
+  decoded per epoch, or in-memory tensors with per-sample torchvision
+  transforms); worker processes, pinned memory on CUDA.
+- `HostTensorFeed`: uint8 tensors in host memory (a tensor cache, or
+  precomputed augmentations, one tensor per planned epoch); each batch is
+  gathered, pinned on CUDA and copied with non_blocking.
+- `DeviceResidentFeed`: the whole uint8 dataset on the device, no DataLoader
+  and no per-batch host-to-device copy; an epoch is one permutation gather and
+  optionally one batched augmentation of every image, then slices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from visionbench.data.augment import AugmentSpec, augment_batch, draw, precompute
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def epoch_plan(n: int, seed: int, epoch: int) -> tuple[torch.Tensor, torch.Generator]:
+    """An epoch's sample order and the generator its augmentation then draws from
+    (a CPU generator: the same seed gives the same epoch on every device)."""
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(n, generator=gen), gen
+
+
+class Normalise:
+    """uint8 images on the device to float32 (x / 255 - mean) / std, per channel."""
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], device: torch.device):
+        shape = (1, -1, 1, 1)
+        self.mean = torch.tensor(mean, device=device).view(shape) * 255
+        self.std = torch.tensor(std, device=device).view(shape) * 255
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return (images.float() - self.mean) / self.std
+
+
+class Feed:
+    """An epoch source: `feed(epoch)` yields (x, y) on `device`."""
+
+    def __init__(self, n: int, batch_size: int, device: torch.device, normalise: Normalise):
+        self.n = n
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.normalise = normalise
+
+    def __call__(self, epoch: int) -> Iterator[Batch]:
+        raise NotImplementedError
+
+    def h2d_bytes(self) -> int:
+        """Bytes an epoch hands from host to device memory (a real copy only when the
+        device is not the CPU)."""
+        return 0
+
+    def held(self) -> list[torch.Tensor]:
+        """The tensors the feed keeps between epochs (its memory footprint)."""
+        return []
+
+    def close(self) -> None:
+        """Release worker processes, if any."""
+
+    def _copy(self, x: torch.Tensor, y: torch.Tensor) -> Batch:
+        """Host batch to the device: pinned memory and non_blocking on CUDA."""
+        if self.device.type == "cuda":
+            x, y = x.pin_memory(), y.pin_memory()
+        x = x.to(self.device, non_blocking=True)
+        return self.normalise(x), y.to(self.device, non_blocking=True)
+
+
+# -- DataLoader paths -------------------------------------------------------------
+
+
+class EpochSampler(Sampler[int]):
+    """epoch_plan's order for the epoch last set (the same order as every feed)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[int]:
+        order, _ = epoch_plan(self.n, self.seed, self.epoch)
+        return iter(order.tolist())
+
+
+class TensorImages(Dataset):
+    """In-memory uint8 images as a map-style dataset, with a per-sample transform."""
+
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor, transform: Callable | None = None
+    ) -> None:
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        x = self.images[i]
+        return (self.transform(x) if self.transform else x), int(self.labels[i])
+
+
+class LoaderFeed(Feed):
+    """Batches from a DataLoader (items are C x H x W uint8 and an int label).
+
+    Workers are persistent, so a timed epoch measures decoding and transfer,
+    not process start-up; on CUDA the loader pins its batches so the copies can
+    overlap. Per-sample transforms draw from torch's global generator, in each
+    worker seeded by the DataLoader (torchvision's way), not from epoch_plan.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        device: torch.device,
+        normalise: Normalise,
+        *,
+        workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(len(dataset), batch_size, device, normalise)
+        self.sampler = EpochSampler(self.n, seed)
+        self.workers = workers
+        self.loader = DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=self.sampler,
+            num_workers=workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=workers > 0,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        self._item_bytes: int | None = None
+
+    def __call__(self, epoch: int) -> Iterator[Batch]:
+        self.sampler.epoch = epoch
+        for x, y in self.loader:
+            if self._item_bytes is None:
+                self._item_bytes = x[0].nbytes + y[0].nbytes
+            x = x.to(self.device, non_blocking=True)
+            yield self.normalise(x), y.to(self.device, non_blocking=True)
+
+    def h2d_bytes(self) -> int:
+        return self.n * (self._item_bytes or 0)
+
+    def close(self) -> None:
+        # DataLoader keeps its persistent iterator privately; shutting it down
+        # ends the worker processes now rather than at interpreter exit.
+        iterator = getattr(self.loader, "_iterator", None)
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()
+        self.loader._iterator = None
+
+
+# -- tensor paths -------------------------------------------------------------------
+
+
+class HostTensorFeed(Feed):
+    """Batches gathered from uint8 tensors in host memory, copied to the device.
+
+    `images` is N x C x H x W (a tensor cache: the same images every epoch) or
+    E x N x C x H x W (precomputed augmentation: epoch e reads images[e % E],
+    in epoch e % E's order, exactly what DeviceResidentFeed with the same spec
+    and seed delivers in that epoch).
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        device: torch.device,
+        normalise: Normalise,
+        *,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(len(labels), batch_size, device, normalise)
+        if self.device.type == "cuda":  # page-locked once: every batch copy can be async
+            images, labels = images.pin_memory(), labels.pin_memory()
+        self.images, self.labels, self.seed = images, labels, seed
+        self.per_epoch = images.dim() == 5
+
+    def __call__(self, epoch: int) -> Iterator[Batch]:
+        if self.per_epoch:
+            epoch %= self.images.shape[0]
+        order, _ = epoch_plan(self.n, self.seed, epoch)
+        images = self.images[epoch] if self.per_epoch else self.images
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield self._copy(images[idx], self.labels[idx])
+
+    def h2d_bytes(self) -> int:
+        per_image = self.images[0].nbytes // (self.n if self.per_epoch else 1)
+        return self.n * per_image + self.labels.nbytes
+
+    def held(self) -> list[torch.Tensor]:
+        return [self.images, self.labels]
+
+
+class DeviceResidentFeed(Feed):
+    """The whole uint8 dataset on the device; shuffling, augmentation and
+    normalisation happen there, on the whole epoch at once.
+
+    What it removes: the DataLoader, its per-sample Python calls and every
+    per-batch host-to-device copy (only the order and the augmentation
+    parameters cross, a few bytes per image). What it costs: the dataset's
+    uint8 bytes of device memory, and one augmented copy during an epoch.
+    """
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        device: torch.device,
+        normalise: Normalise,
+        *,
+        seed: int = 0,
+        augment: AugmentSpec | None = None,
+        fill: tuple[int, ...] = (0,),
+    ) -> None:
+        super().__init__(len(labels), batch_size, device, normalise)
+        self.images = images.to(self.device)
+        self.labels = labels.to(self.device)
+        self.seed, self.augment, self.fill = seed, augment, fill
+
+    def __call__(self, epoch: int) -> Iterator[Batch]:
+        order, gen = epoch_plan(self.n, self.seed, epoch)
+        on_device = order.to(self.device)
+        x, y = self.images[on_device], self.labels[on_device]
+        if self.augment is not None:
+            _, _, h, w = self.images.shape
+            params = draw(self.n, h, w, self.augment, gen).select(order).to(self.device)
+            x = augment_batch(x, params, self.augment, self.fill)
+        for start in range(0, self.n, self.batch_size):
+            end = start + self.batch_size
+            yield self.normalise(x[start:end]), y[start:end]
+
+    def h2d_bytes(self) -> int:
+        per_image = 8 + (4 * 8 + 1 if self.augment is not None else 0)  # order (+ params)
+        return self.n * per_image
+
+    def held(self) -> list[torch.Tensor]:
+        return [self.images, self.labels]
+
+
+def precompute_epochs(
+    images: torch.Tensor, spec: AugmentSpec, fill: tuple[int, ...], epochs: int, seed: int = 0
+) -> torch.Tensor:
+    """Every planned epoch's augmentations, E x N x C x H x W uint8, in image order:
+    epoch e is drawn from epoch_plan(n, seed, e)'s generator, as DeviceResidentFeed
+    draws it, so reading them back in that epoch's order gives the same batches."""
+    gens = [epoch_plan(len(images), seed, e)[1] for e in range(epochs)]
+    return precompute(images, spec, fill, gens)

@@ -1,0 +1,339 @@
+"""The data-loading technique: each data path prepared once, then timed an epoch at a time.
+
+Variants (their names are the bench ids) and what each is expected to change:
+
+  disk_png-wN      torchvision ImageFolder + DataLoader with N worker processes:
+                   every epoch opens, decodes, converts and resizes every PNG
+                   again. The reference (N = 0): the usual way, and the seed
+                   talk's 9-minute epochs. N workers divide the decoding
+                   among N cores, at the cost of process start-up and memory.
+  disk_jpeg-wN     the same with JPEG files: smaller on disk and, for large
+                   images, cheaper to decode than PNG; lossy (pixels differ by
+                   a few levels).
+  tensor_cache     the PNG folder decoded and resized once into a uint8 tensor
+                   file, loaded at start; an epoch is batch gathers and copies
+                   from host memory. Expected: the decoding cost leaves the
+                   epoch entirely (the seed: 9 minutes to 10 s an epoch).
+  device_resident  the cached uint8 dataset kept on the device: no DataLoader
+                   and no per-batch copy; shuffling by permutation, batched
+                   augmentation and normalisation happen there.
+  precomputed_aug  every planned epoch's augmentations generated once and
+                   stored (the seed article): epochs only read, at the price of
+                   one copy of the data per planned epoch, on disk and in memory.
+  inmemory_tv_aug  the cached tensors in memory, augmented one image at a time
+                   by torchvision transforms in a DataLoader (workers 0): what
+                   batched augmentation on the device replaces.
+
+Two epoch benchmarks compare them: a plain epoch (the deterministic pipeline:
+every path delivers the same pixels in the same order) and an augmented epoch
+(pad + random crop, flip, cutout). A third trains the same model for the same
+epochs from disk and from the cache, through the one `fit`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from visionbench import metrics, models
+from visionbench.data import cache
+from visionbench.data.augment import fill_colour, per_sample_transforms
+from visionbench.data.formats import folder_bytes, folder_dataset, write_imagefolder
+from visionbench.data.imageset import ImageSet, SplitData, channel_stats
+from visionbench.data.loaders import (
+    DeviceResidentFeed,
+    Feed,
+    HostTensorFeed,
+    LoaderFeed,
+    Normalise,
+    TensorImages,
+    precompute_epochs,
+)
+from visionbench.data.spec import DataSpec, load_split
+from visionbench.measure import peak_memory, time_once
+from visionbench.profiles import DataPathBudget, Profile, Timing
+from visionbench.train import Batches, Trainer, evaluate, fit, planned_steps
+
+TECHNIQUE = "data_loading"
+REFERENCE = "disk_png-w0"
+FORMATS = ("png", "jpeg")
+DISK = re.compile(r"disk_(png|jpeg)-w(\d+)$")
+Log = Callable[[str], None]
+
+
+def plain_variants(budget: DataPathBudget) -> list[str]:
+    disk = [f"disk_{fmt}-w{w}" for fmt in FORMATS for w in budget.workers]
+    return [*disk, "tensor_cache", "device_resident"]
+
+
+def augmented_variants(budget: DataPathBudget) -> list[str]:
+    return [REFERENCE, "inmemory_tv_aug", "device_resident", "precomputed_aug"]
+
+
+def training_variants(budget: DataPathBudget) -> list[str]:
+    return [REFERENCE, "tensor_cache", "device_resident"]
+
+
+def source_data(spec: DataSpec, profile: Profile) -> SplitData:
+    """The spec's split at the bench's source resolution: gradations textures (and
+    image folders) at texture_size, texture_count of them; other sets as they come."""
+    budget = profile.data_path
+    data_budget = replace(profile.data, gradations_count=budget.texture_count)
+    train, test = load_split(spec, replace(profile, data=data_budget), size=budget.texture_size)
+    return SplitData(spec.name, train, test)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One-off figures of a data path (recorded with each of its benchmarks)."""
+
+    prep_time_s: float  # making the artefact once (files written, cache built)
+    load_time_s: float  # paid at the start of every run
+    disk_bytes: int
+    mem_bytes: int
+
+
+class Prepared:
+    """One dataset's data paths, made once per session under WORKDIR.
+
+    The source splits are written as PNG and JPEG folders; the PNG folders are
+    cached as uint8 tensors at the model's input size (every path but the disk
+    ones reads that cache, so all deliver the PNG path's pixels); precomputed
+    augmentation is made on first use.
+    """
+
+    def __init__(
+        self, data: SplitData, workdir: Path, budget: DataPathBudget, log: Log = print
+    ) -> None:
+        self.data, self.workdir, self.budget, self.log = data, Path(workdir), budget, log
+        self.size = min(data.size, budget.input_size)
+        self.folders: dict[tuple[str, str], Path] = {}
+        self.write_s: dict[str, float] = {}
+        for fmt in FORMATS:
+            for part, split in (("train", data.train), ("test", data.test)):
+                root = self.workdir / fmt / part
+                seconds, _ = time_once(
+                    lambda s=split, r=root, f=fmt: write_imagefolder(
+                        s, r, f, quality=budget.jpeg_quality
+                    ),
+                    "cpu",
+                )
+                self.folders[fmt, part] = root
+                if part == "train":
+                    self.write_s[fmt] = seconds
+                    log(f"  {data.name}: wrote {len(split)} {fmt} files in {seconds:.1f} s")
+        self.cache_build_s, self.cache = time_once(lambda: self._cache("train"), "cpu")
+        self.cache_load_s, self.cache = time_once(lambda: self._cache("train"), "cpu")
+        assert self.cache.status == "loaded", self.cache.status
+        self.test_cache = self._cache("test")
+        log(
+            f"  {data.name}: tensor cache built in {self.cache_build_s:.1f} s, "
+            f"loads in {self.cache_load_s:.3f} s"
+        )
+        self.mean, self.std = channel_stats(self.cache.images)
+        self.fill = fill_colour(self.mean)
+        self._precomputed: tuple[torch.Tensor, Cost] | None = None
+
+    def _cache(self, part: str) -> cache.TensorCache:
+        root = self.folders["png", part]
+        return cache.folder_cache(root, self.workdir / "cache" / f"{part}.pt", self.size)
+
+    @property
+    def channels(self) -> int:
+        return self.cache.images.shape[1]
+
+    def cache_cost(self, load_extra_s: float = 0.0, mem_bytes: int | None = None) -> Cost:
+        return Cost(
+            self.cache_build_s,
+            self.cache_load_s + load_extra_s,
+            self.cache.path.stat().st_size,
+            self.cache.nbytes() if mem_bytes is None else mem_bytes,
+        )
+
+    def precomputed(self) -> tuple[torch.Tensor, Cost]:
+        """Every planned epoch's augmentations of the cached images (made once)."""
+        if self._precomputed is None:
+            b = self.budget
+            path = self.workdir / "cache" / "precomputed_aug.pt"
+            key = {
+                "source": self.cache.key,
+                "augment": [b.augment.pad, b.augment.flip, b.augment.cutout],
+                "fill": list(self.fill),
+                "epochs": b.aug_epochs,
+                "seed": 0,
+            }
+
+            def build() -> cache.Tensors:
+                images = precompute_epochs(self.cache.images, b.augment, self.fill, b.aug_epochs)
+                return {"images": images}
+
+            build_s, _ = time_once(lambda: cache.ensure(path, key, build), "cpu")
+            load_s, (tensors, status) = time_once(lambda: cache.ensure(path, key, build), "cpu")
+            assert status == "loaded", status
+            images = tensors["images"]
+            cost = Cost(self.cache_build_s + build_s, load_s, path.stat().st_size, images.nbytes)
+            self._precomputed = images, cost
+        return self._precomputed
+
+    def feed(
+        self, variant: str, device: torch.device, batch_size: int, *, augmented: bool
+    ) -> tuple[Feed, Cost]:
+        """The variant's epoch feed of the training split on DEVICE, and its costs."""
+        normalise = Normalise(self.mean, self.std, device)
+        images, labels = self.cache.images, self.cache.labels
+        spec = self.budget.augment
+        per_sample = per_sample_transforms(spec, self.size, self.fill) if augmented else None
+        if disk := DISK.match(variant):
+            fmt, workers = disk.group(1), int(disk.group(2))
+            root = self.folders[fmt, "train"]
+            scan_s, dataset = time_once(lambda: folder_dataset(root, self.size, per_sample), "cpu")
+            feed = LoaderFeed(dataset, batch_size, device, normalise, workers=workers)
+            return feed, Cost(self.write_s[fmt], scan_s, folder_bytes(root), 0)
+        if variant == "tensor_cache" and not augmented:
+            return HostTensorFeed(images, labels, batch_size, device, normalise), self.cache_cost()
+        if variant == "device_resident":
+            copy_s, feed = time_once(
+                lambda: DeviceResidentFeed(
+                    images,
+                    labels,
+                    batch_size,
+                    device,
+                    normalise,
+                    augment=spec if augmented else None,
+                    fill=self.fill,
+                ),
+                device,
+            )
+            return feed, self.cache_cost(copy_s, images.nbytes + labels.nbytes)
+        if variant == "precomputed_aug" and augmented:
+            epochs, cost = self.precomputed()
+            return HostTensorFeed(epochs, labels, batch_size, device, normalise), cost
+        if variant == "inmemory_tv_aug" and augmented:
+            dataset = TensorImages(images, labels, per_sample)
+            return LoaderFeed(dataset, batch_size, device, normalise), self.cache_cost()
+        kind = "augmented" if augmented else "plain"
+        raise ValueError(f"no {kind} data path named {variant!r}")
+
+
+def run_epoch(feed: Feed, epoch: int) -> int:
+    """Deliver one epoch to the device; the number of samples delivered."""
+    count = 0
+    for _, y in feed(epoch):
+        count += len(y)
+    return count
+
+
+def _describe(bench: Any, prepared: Prepared, variant: str, unit: str, batch: int) -> dict:
+    return {
+        "technique": TECHNIQUE,
+        "variant": variant,
+        "reference": REFERENCE,
+        "unit": unit,
+        "dataset": prepared.data.name,
+        "device": str(bench.device),
+        "image_size": prepared.size,
+        "batch_size": batch,
+        "profile": bench.profile.name,
+    }
+
+
+def _cost_figures(cost: Cost, feed: Feed) -> dict[str, Any]:
+    """One-off costs, and the bytes an epoch copies to the device (after an epoch
+    has run; absent on the CPU, where nothing is copied)."""
+    return {
+        "prep_time_s": cost.prep_time_s,
+        "load_time_s": cost.load_time_s,
+        "cache_disk_bytes": cost.disk_bytes,
+        "cache_mem_bytes": cost.mem_bytes,
+        "h2d_bytes": feed.h2d_bytes() if feed.device.type != "cpu" else None,
+    }
+
+
+def measure_epoch(
+    benchmark: Any, bench: Any, prepared: Prepared, variant: str, *, augmented: bool
+) -> None:
+    """Time one epoch of the variant delivered to the device (synchronised), a new
+    epoch each round; record throughput, costs and peak memory.
+
+    The first warm-up epoch runs under the peak-memory counter (untimed); it
+    also starts the workers and fills the allocator's caches.
+    """
+    budget = bench.profile.data_path
+    batch = bench.profile.train.batch_size
+    feed, cost = prepared.feed(variant, bench.device, batch, augmented=augmented)
+    try:
+        epochs = itertools.count(1)
+        peak = peak_memory(lambda: run_epoch(feed, 0), bench.device, resident=feed.held())
+
+        def epoch() -> None:
+            delivered = run_epoch(feed, next(epochs))
+            if delivered != feed.n:
+                raise RuntimeError(f"{variant} delivered {delivered} of {feed.n} samples")
+
+        timing = Timing(budget.timing.rounds, max(0, budget.timing.warmup_rounds - 1))
+        figures = bench._time(benchmark, epoch, units=feed.n, timing=timing)
+    finally:
+        feed.close()
+    unit = "augmented_epoch" if augmented else "epoch"
+    metrics.record(
+        benchmark,
+        **_describe(bench, prepared, variant, unit, batch),
+        **figures,
+        **_cost_figures(cost, feed),
+        peak_mem_bytes=peak,
+    )
+
+
+def measure_training(benchmark: Any, bench: Any, prepared: Prepared, variant: str) -> float:
+    """Train the budget's model for train_epochs from the variant's plain feed,
+    through `fit`, one timed round per epoch; record time per epoch (the rounds),
+    the total (train_time_s) and the test accuracy. Returns the accuracy."""
+    budget = bench.profile.data_path
+    cfg = bench.profile.train.with_(epochs=budget.train_epochs)
+    feed, cost = prepared.feed(variant, bench.device, cfg.batch_size, augmented=False)
+    torch.manual_seed(cfg.seed)
+    model = models.build(
+        budget.model,
+        num_classes=prepared.data.num_classes,
+        in_channels=prepared.channels,
+        image_size=prepared.size,
+    )
+    # fit runs one epoch per call; the schedule spans all of them.
+    trainer = Trainer(model, cfg.with_(epochs=1), bench.device, planned_steps(cfg, feed.n))
+    results = []
+    epochs = itertools.count()
+    try:
+
+        def one_epoch() -> None:
+            e = next(epochs)
+            results.append(fit(trainer, lambda _: feed(e), ()))
+
+        figures = bench._time(
+            benchmark, one_epoch, units=feed.n, timing=Timing(budget.train_epochs, 0)
+        )
+    finally:
+        feed.close()
+    test = prepared.test_cache
+    test_set = ImageSet(prepared.data.name, test.images, test.labels, test.classes)
+    accuracy = evaluate(
+        trainer,
+        Batches(test_set, 512, bench.device, mean=prepared.mean, std=prepared.std, shuffle=False),
+    )
+    metrics.record(
+        benchmark,
+        **_describe(bench, prepared, variant, "train_epoch", cfg.batch_size),
+        model=budget.model,
+        **figures,
+        **_cost_figures(cost, feed),
+        accuracy=accuracy,
+        train_time_s=sum(r.train_time_s for r in results),
+        epochs_run=len(results),
+        diverged=any(r.diverged for r in results),
+    )
+    return accuracy
