@@ -17,7 +17,7 @@ import pytest
 
 from visionbench import fingerprint, profiles
 
-pytest_plugins = ["fixtures.devices", "fixtures.datasets", "fixtures.models"]
+pytest_plugins = ["fixtures.devices", "fixtures.datasets", "fixtures.models", "fixtures.data_paths"]
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "all")
 PROFILE_KEY = pytest.StashKey[profiles.Profile]()
