@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import itertools
-import math
 import sys
 from collections import Counter
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from visionbench import compare, results
+from visionbench import compare, report, results
 from visionbench.cli import load_config
 
 
@@ -105,9 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                         r.benchmark.split("::")[-1],
                         f"{r.change:+.1%}",
                         r.verdict,
-                        ""
-                        if r.detectable is None
-                        else ("?" if math.isinf(r.detectable) else f"{r.detectable:.0%}"),
+                        "" if r.detectable is None else report.fmt_detectable(r),
                         r.note,
                     ]
                 )

@@ -142,13 +142,14 @@ def summarise(rows: Sequence[Comparison], allow_missing: bool) -> tuple[int, str
     warnings = []
     inconclusive = [r for r in rows if r.verdict == "inconclusive"]
     if inconclusive:
-        worst = max(r.detectable or 0 for r in inconclusive)
-        worst_text = "unknown" if worst == float("inf") else f"{worst:.0%}"
+        easiest = min(inconclusive, key=lambda r: r.detectable or 0)
+        hardest = max(inconclusive, key=lambda r: r.detectable or 0)
         warnings.append(
             f"WARNING: {len(inconclusive)} comparison(s) INCONCLUSIVE: the noise between runs "
-            f"is too large to detect a change of the tolerance's size (largest detectable "
-            f"change needed: {worst_text}). They passed only because nothing was proven; "
-            f"save more baseline runs or use a quieter machine."
+            f"is larger than the tolerance, so a regression of that size could not be seen "
+            f"(they could only have flagged changes of {report.fmt_detectable(easiest)} to "
+            f"{report.fmt_detectable(hardest)}). They pass because nothing was proven, not "
+            f"because nothing changed: save more baseline runs, or use a quieter machine."
         )
     if n["missing"] and allow_missing:
         warnings.append(f"WARNING: {n['missing']} benchmark(s) missing, allowed by --allow-missing")

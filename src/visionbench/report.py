@@ -70,6 +70,16 @@ def fmt_change(row: Comparison) -> str:
     return f"{row.change:+.1%}"
 
 
+def fmt_detectable(row: Comparison) -> str:
+    """The smallest change an inconclusive comparison could have flagged."""
+    d = row.detectable
+    if d is None or math.isinf(d):
+        return "unknown"
+    if row.metric in METRICS and METRICS[row.metric].kind == "accuracy":
+        return f"{d * 100:.1f} pt"
+    return f"{d:+.0%}" if d < 1 else f"{d + 1:.3g}×"
+
+
 def fmt_p(p: float | None) -> str:
     if p is None:
         return ""
@@ -103,8 +113,7 @@ def gate_table_rows(rows: Sequence[Comparison], detail: bool = True) -> list[lis
     for r in rows:
         verdict = r.verdict
         if r.detectable is not None:
-            found = "?" if math.isinf(r.detectable) else f"{r.detectable:.0%}"
-            verdict += f" (detectable ≥{found})"
+            verdict += f" (detectable: {fmt_detectable(r)})"
         line = [
             short_name(r.benchmark),
             r.metric,
