@@ -19,6 +19,7 @@ and slow on a CPU).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,6 +141,7 @@ def setup(vb: Bench) -> Selection:
     if key in _SETUPS:
         return _SETUPS[key][1]
     log = vb.trained.log
+    start, training = time.perf_counter(), 0.0
     size = vb.profile.model_size.image_size
     held, validation = held_out(vb.data, budget.validation_fraction, vb.profile.data.split_seed)
     data = held.at(size)
@@ -148,7 +150,9 @@ def setup(vb: Bench) -> Selection:
     test = batches(data, cfg, vb.device, train=False)
     candidates, flops = [], []
     for name in budget.models:
+        t0 = time.perf_counter()
         trained = vb.trained.get(vb.workload(name), held, vb.device, vb.seeds)
+        training += time.perf_counter() - t0
         trainer = Trainer(trained.model, cfg, vb.device)
         candidates.append(_candidate(name, trainer, test.normalise))
         flops.append(count_flops(trained.model, test.normalise(test.images[:8])))
@@ -199,6 +203,7 @@ def setup(vb: Bench) -> Selection:
         batch_size=len(batch),
     )
     _log(log, vb.data.name, validation, correct, selection)
+    log(f"  set up in {time.perf_counter() - start - training:.1f} s beyond training")
     _SETUPS[key] = (vb.data, selection)  # holds the data: its id stays unique
     return selection
 

@@ -61,7 +61,7 @@ def _clearly_slower(a: Any, b: Any) -> bool:
 
 def _expected(b: Any, singles: dict[str, Any]) -> float | None:
     """The latency that b's shares of the single models' saved latencies imply
-    (a model on part of a batch is no faster per image than on all of it)."""
+    (roughly: a model on part of a batch is seldom much faster per image)."""
     shares = b.extra_info.get("route_share")
     if not isinstance(shares, Mapping) or any(m not in singles for m in shares):
         return None
