@@ -129,43 +129,60 @@ def augment_one(
     return out
 
 
-def augment_batch(
-    images: torch.Tensor, params: AugmentParams, spec: AugmentSpec, fill: tuple[int, ...]
-) -> torch.Tensor:
-    """augment_one for every image of an N x C x H x W uint8 batch, on its device.
+def pad(images: torch.Tensor, pad: int, fill: tuple[int, ...]) -> torch.Tensor:
+    """N x C x H x W uint8 images with `pad` pixels of `fill` on every side."""
+    n, c, h, w = images.shape
+    padded = _fill(fill, images).expand(n, c, h + 2 * pad, w + 2 * pad).contiguous()
+    padded[:, :, pad : pad + h, pad : pad + w] = images
+    return padded
 
-    No loop over images or offsets: the padded batch is viewed (as_strided, no
+
+def augment_padded(
+    padded: torch.Tensor,
+    index: torch.Tensor,
+    params: AugmentParams,
+    spec: AugmentSpec,
+    fill: tuple[int, ...],
+) -> torch.Tensor:
+    """augment_one of the images padded[index] (padded by spec.pad, e.g. once for a
+    whole dataset), image k with params[k]: a gather and the crops in one op.
+
+    No loop over images or offsets: the padded images are viewed (as_strided, no
     copy) as every image's (2 pad + 1)^2 possible crops, and one indexing op
     picks each image's crop; the flipped images are flipped in one indexed
     copy, and the cutout squares are written by one scatter of N x cutout^2
     pixels instead of a select over an N x H x W mask.
     """
-    n, c, h, w = images.shape
+    total, c, hp, wp = padded.shape
+    p = spec.pad
+    h, w = hp - 2 * p, wp - 2 * p
     spec.check(h, w)
+    n = len(index)
     if len(params) != n:
         raise ValueError(f"{len(params)} augmentation parameters for {n} images")
-    p = spec.pad
-    fill_t = _fill(fill, images)
-    if p:
-        padded = fill_t.expand(n, c, h + 2 * p, w + 2 * p).contiguous()
-        padded[:, :, p : p + h, p : p + w] = images
-        sn, sc, sh, sw = padded.stride()
-        crops = padded.as_strided((n, 2 * p + 1, 2 * p + 1, c, h, w), (sn, sh, sw, sc, sh, sw))
-        out = crops[torch.arange(n, device=images.device), params.dy, params.dx]
-    else:
-        out = images.clone()
+    sn, sc, sh, sw = padded.stride()
+    crops = padded.as_strided((total, 2 * p + 1, 2 * p + 1, c, h, w), (sn, sh, sw, sc, sh, sw))
+    out = crops[index, params.dy, params.dx]
     if spec.flip:
         flipped = params.flip.nonzero().squeeze(1)
         out[flipped] = out[flipped].flip(-1)
     if spec.cutout:
         s = spec.cutout
-        side = torch.arange(s, device=images.device)
+        side = torch.arange(s, device=padded.device)
         rows = (params.cy[:, None] + side) * w  # N x s: first pixel of each row of the square
         pixels = (rows[:, :, None] + params.cx[:, None, None] + side).view(n, 1, s * s)
-        out.view(n, c, h * w).scatter_(
-            2, pixels.expand(n, c, s * s), fill_t.view(1, c, 1).expand(n, c, s * s)
-        )
+        fill_t = _fill(fill, out).view(1, c, 1).expand(n, c, s * s)
+        out.view(n, c, h * w).scatter_(2, pixels.expand(n, c, s * s), fill_t)
     return out
+
+
+def augment_batch(
+    images: torch.Tensor, params: AugmentParams, spec: AugmentSpec, fill: tuple[int, ...]
+) -> torch.Tensor:
+    """augment_one for every image of an N x C x H x W uint8 batch, on its device
+    (pad, then augment_padded)."""
+    index = torch.arange(len(images), device=images.device)
+    return augment_padded(pad(images, spec.pad, fill), index, params, spec, fill)
 
 
 def per_sample_transforms(spec: AugmentSpec, size: int, fill: tuple[int, ...]) -> v2.Transform:

@@ -210,7 +210,7 @@ class Prepared:
                 ),
                 device,
             )
-            return feed, self.cache_cost(copy_s, images.nbytes + labels.nbytes)
+            return feed, self.cache_cost(copy_s, sum(t.nbytes for t in feed.held()))
         if variant == "precomputed_aug" and augmented:
             epochs, cost = self.precomputed()
             return HostTensorFeed(epochs, labels, batch_size, device, normalise), cost
