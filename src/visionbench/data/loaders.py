@@ -192,8 +192,7 @@ class HostTensorFeed(Feed):
         seed: int = 0,
     ) -> None:
         super().__init__(len(labels), batch_size, device, normalise)
-        if self.device.type == "cuda":  # page-locked once: every batch copy can be async
-            images, labels = images.pin_memory(), labels.pin_memory()
+        # Not pinned here: a gathered batch is a new tensor, pinned on its own in _copy.
         self.images, self.labels, self.seed = images, labels, seed
         self.per_epoch = images.dim() == 5
 
