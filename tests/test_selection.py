@@ -4,8 +4,12 @@ stand in for CNNs: what is tested is the bookkeeping, not the learning."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import statistics
+import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -14,7 +18,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visionbench.selection import CASCADE, ORACLE, PREMODEL, features
+from visionbench import metrics, profiles
+from visionbench.data import SplitData, load_digits, split
+from visionbench.runner import Bench, TrainedModels
+from visionbench.selection import CASCADE, ORACLE, PREMODEL, PREMODEL_ONLY, experiment, features
 from visionbench.selection.cascade import choose_thresholds, evaluate, final_stage, reach
 from visionbench.selection.experiment import Selection
 from visionbench.selection.premodel import (
@@ -461,3 +468,71 @@ def test_verdicts_group_by_dataset_and_skip_other_techniques():
     assert len(out) == 2 and "mnist5k" in out[0] and "gradations" in out[1]
     failed = Saved("resnet18", {"technique": "adaptive_selection"}, {}, error="boom")
     assert "nothing to compare" in statement([failed])
+
+
+def test_verdict_withholds_a_time_verdict_when_the_timings_contradict_the_shares():
+    big = saved("resnet18", 0.98, 2e-3)
+    cheap = saved("small_cnn", 0.95, 1e-4)
+    cascade = saved(CASCADE, 0.98, 5e-4)  # yet every image ran through the big model
+    cascade.extra_info["route_share"] = {"small_cnn": 1.0, "resnet18": 1.0}
+    text = statement([cheap, big, cascade])
+    assert "no verdict on time" in text and "at least 2.1 ms/image" in text
+    cascade.extra_info["route_share"] = {"small_cnn": 1.0, "resnet18": 0.2}
+    assert "beats the best single model" in statement([cheap, big, cascade])
+
+
+# -- the bench's path, end to end, on a tiny budget -----------------------------------
+
+
+class FakeBenchmark:
+    """pytest-benchmark's pedantic and extra_info, nothing else."""
+
+    def __init__(self) -> None:
+        self.extra_info: dict = {}
+
+    def pedantic(self, fn, rounds, warmup_rounds, iterations):
+        for _ in range(warmup_rounds):
+            fn()
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        self.stats = SimpleNamespace(stats=SimpleNamespace(median=statistics.median(times)))
+
+
+def test_every_variant_records_valid_figures_on_real_trained_models():
+    """Two cheap models on scikit-learn's digits at 8 px, one epoch: the wiring from
+    training to recorded figures (accuracy here means little; nothing is asserted on it)."""
+    quick = profiles.get("quick")
+    profile = dataclasses.replace(
+        quick,
+        train=quick.train.with_(epochs=1, bn_recalibration_batches=0),
+        timing=profiles.Timing(rounds=2, warmup_rounds=1),
+        model_size=dataclasses.replace(quick.model_size, image_size=8),
+        selection=dataclasses.replace(
+            quick.selection, models=("embankment_cnn", "small_cnn"), cv_folds=3
+        ),
+        infer_batch_size=64,
+    )
+    logs: list[str] = []
+    vb = Bench(
+        profile,
+        torch.device("cpu"),
+        SplitData("digits", *split(load_digits(), 0.2, 0)),
+        TrainedModels(log=logs.append),
+    )
+    for name in experiment.variants(profile.selection.models):
+        bench = FakeBenchmark()
+        sel = experiment.time_policy(vb, bench, name)
+        info = bench.extra_info
+        metrics.validate(info)
+        assert info["variant"] == name and info["reference"] == "small_cnn"
+        assert info["latency_per_image_s"] > 0 and info["eval_images"] == len(sel.labels)
+        assert set(info["route_share"]) == {"embankment_cnn", "small_cnn"}
+    assert sum(line.startswith("training ") for line in logs) == 2  # each candidate trained once
+    assert sel.evaluate(ORACLE)[0] >= max(sel.evaluate(m)[0] for m in sel.names)
+    bench = FakeBenchmark()
+    experiment.time_overhead(vb, bench, PREMODEL_ONLY)
+    metrics.validate(bench.extra_info)
+    assert bench.extra_info["latency_per_image_s"] > 0
