@@ -96,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                 if r.metric == "time"
             ]
             totals[label].update(r.verdict for r in rows)
+            totals[label].update(
+                "missed" for r in rows if r.verdict == "inconclusive" and _could_see(r, args.scale)
+            )
             for r in rows if args.verbose else ():
                 table.append(
                     [
@@ -123,13 +126,20 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     false_positives = totals["A/A"]["regression"]
-    passed = totals[f"x{args.scale}"]["unchanged"] + totals[f"x{args.scale}"]["improvement"]
+    slowed = totals[f"x{args.scale}"]
+    passed = slowed["unchanged"] + slowed["improvement"]
     print(
-        f"A/A: {false_positives} false regressions of {sum(totals['A/A'].values())}; "
-        f"x{args.scale}: {totals[f'x{args.scale}']['regression']} caught, "
-        f"{totals[f'x{args.scale}']['inconclusive']} inconclusive, {passed} passed silently"
+        f"A/A: {false_positives} false regressions of {sum(totals['A/A'][v] for v in verdicts)}; "
+        f"x{args.scale}: {slowed['regression']} caught, {slowed['inconclusive']} inconclusive "
+        f"({slowed['missed']} of them with a detectable change at or below "
+        f"{args.scale - 1:.0%}), {passed} passed silently"
     )
     return 1 if false_positives or passed else 0
+
+
+def _could_see(row: compare.Comparison, scale: float) -> bool:
+    """The benchmark's own noise would have let the gate flag a change of `scale`."""
+    return row.detectable is not None and row.detectable <= scale - 1
 
 
 if __name__ == "__main__":
