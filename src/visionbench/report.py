@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
+from visionbench import convergence
 from visionbench.compare import Comparison
 from visionbench.metrics import METRICS
 from visionbench.results import Bench, Run
@@ -358,6 +359,8 @@ def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
         slug = "".join(ch if ch.isalnum() else "_" for ch in technique)
         lines += [f"## {technique}", "", _technique_table(benches), ""]
         for text in selection_statements(benches):  # adaptive selection: does routing pay?
+            lines += [text, ""]
+        if text := convergence.markdown(benches):  # time to target, early stopping
             lines += [text, ""]
         if any(not b.error for b in benches):
             png = plot_technique(technique, benches, out_dir / f"{slug}.png")
