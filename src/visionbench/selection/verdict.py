@@ -30,7 +30,7 @@ from visionbench.selection import (
 )
 
 OVERHEAD = (FEATURES_ONLY, PREMODEL_ONLY)
-CONSISTENT = 0.75  # timed below this share of its implied latency: the machine's speed drifted
+CONSISTENT = 0.85  # timed below this share of its implied latency: the speed drifted
 
 
 def _ok(b: Any) -> bool:
