@@ -97,6 +97,7 @@ def markdown_summary(
     candidate: Run,
     rows: Sequence[Comparison],
     headline: str,
+    warnings: Sequence[str],
     history: Sequence[Run],
     allow_missing: bool,
 ) -> str:
@@ -113,6 +114,7 @@ def markdown_summary(
         "",
         f"**{headline}**",
         "",
+        *(f"> {w}\n" for w in warnings),
         f"- baseline: `{baseline.label}` ({baseline.date}, commit {baseline.commit or '?'})",
         f"- candidate: `{candidate.label}` ({candidate.date}, commit {candidate.commit or '?'})",
         f"- noise history: {len(history)} comparable run(s) up to the baseline",
@@ -194,14 +196,18 @@ def cmd_gate(args: argparse.Namespace) -> int:
     for warning in warnings:
         print(warning)
     print(headline)
-    summary = markdown_summary(baseline, candidate, rows, headline, history, args.allow_missing)
-    summary += "".join(f"\n> {w}\n" for w in warnings)
-    write_text_atomic(args.summary, summary)
-    say(f"summary written to {args.summary}")
+    summary = markdown_summary(
+        baseline, candidate, rows, headline, warnings, history, args.allow_missing
+    )
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as fh:
-            fh.write(summary + "\n")
+    try:
+        write_text_atomic(args.summary, summary)
+        say(f"summary written to {args.summary}")
+        if step_summary:
+            with open(step_summary, "a", encoding="utf-8") as fh:
+                fh.write(summary + "\n")
+    except OSError as exc:  # the verdict stands; only its copy is lost
+        say(f"warning: could not write the markdown summary: {exc}")
     return code
 
 

@@ -102,7 +102,9 @@ class Run:
     @property
     def commit(self) -> str:
         info = self.data.get("commit_info") or {}
-        commit = str(info.get("id") or "")[:8]
+        commit = str(info.get("id") or "")
+        if re.fullmatch(r"[0-9a-f]{9,40}", commit):
+            commit = commit[:8]  # a git sha, shortened
         return commit + ("+dirty" if info.get("dirty") else "")
 
     @property
