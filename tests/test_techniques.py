@@ -51,13 +51,14 @@ def small_trainer(cfg: TrainConfig) -> Trainer:
 
 @pytest.mark.parametrize(("amp", "dtype"), [(None, torch.float32), ("bf16", torch.bfloat16)])
 def test_autocast_dtype_reaches_every_convolution_and_linear_layer(digits, amp, dtype):
+    """test_train checks the first layer under bf16; here every layer, and fp32 too."""
     trainer = small_trainer(TrainConfig(amp=amp))
     seen = []
     for m in trainer.model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             m.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
     trainer.step(*batch(digits))
-    assert seen and set(seen) == {dtype}
+    assert len(seen) == 4 and set(seen) == {dtype}
 
 
 def test_fp16_without_a_gpu_is_a_skip_reason_not_a_crash():
