@@ -241,7 +241,7 @@ def plot_technique(technique: str, benches: Sequence[Bench], path: Path) -> Path
         panels.append(("peak_mem_bytes", mem, None))
     if any(v is not None for v in acc):
         panels.append(("accuracy", acc, None))
-    fig = _figure(4.2 * len(panels), 1.0 + 0.45 * len(ok))
+    fig = _figure(max(6.0, 4.2 * len(panels)), 1.0 + 0.45 * len(ok))
     axes = fig.subplots(1, len(panels), sharey=True, squeeze=False)[0]
     for ax, (metric, values, extra) in zip(axes, panels, strict=True):
         base = values[ref_index] if ref_index is not None else None
@@ -254,9 +254,11 @@ def plot_technique(technique: str, benches: Sequence[Bench], path: Path) -> Path
                 ax.axvline(base * 100, color="#444", lw=0.8, ls="--")
             continue
         text = [fmt_value(metric, v) for v in values]
-        what = "time per unit: median (bar), min (dot)" if metric == "time" else "peak memory"
+        what = "time per unit" if metric == "time" else "peak memory"
         unit = "× reference" if base else METRICS[metric].unit
-        _bar_panel(ax, labels, rel(values, base), ref_index, f"{what}, {unit}", text)
+        if metric == "time":
+            unit += "; bar median, dot min"
+        _bar_panel(ax, labels, rel(values, base), ref_index, f"{what} ({unit})", text)
         if extra is not None:
             ax.plot(rel(extra, base), np.arange(len(extra)), "o", color="black", ms=4)
     fig.suptitle(f"{technique}: variants relative to the reference (orange)", fontsize=11)
@@ -334,7 +336,9 @@ def _technique_table(benches: Sequence[Bench]) -> str:
             ]
         )
     headers = ["variant", "time per unit", "time vs ref", "peak memory", "accuracy", "vs ref"]
-    return tabulate(rows, headers=headers, tablefmt="github")
+    keep = [i for i in range(len(headers)) if any(r[i] not in ("", "-") for r in rows)]
+    rows = [[r[i] for i in keep] for r in rows]
+    return tabulate(rows, headers=[headers[i] for i in keep], tablefmt="github")
 
 
 def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
