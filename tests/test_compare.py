@@ -331,3 +331,11 @@ def test_an_unconfirmed_large_change_is_not_called_unchanged():
     base = [0.010, 0.010, 0.011, 0.030, 0.030, 0.031]
     cand = [0.005, 0.005, 0.006, 0.030, 0.031, 0.031]  # q25 halves, the rest does not move
     assert verdict(base, cand, noise=Noise(0.0)) == "inconclusive"
+
+
+def test_throughput_derived_from_judged_samples_is_not_judged_twice():
+    base = as_run(run_data([bench("a", steady(10), samples_per_s=6400.0, train_time_s=8.0)]))
+    cand = as_run(run_data([bench("a", steady(10), samples_per_s=3200.0, train_time_s=24.0)]), 2)
+    rows = compare.compare_runs(base, cand, GateConfig())
+    assert not [r for r in rows if r.metric == "samples_per_s"]
+    assert by_metric(rows, "a", "train_time_s").verdict == "regression"  # 3x, one value per run

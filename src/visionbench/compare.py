@@ -35,8 +35,9 @@ Then, with c the one-sided critical value at `alpha` and b = log(1 + tolerance):
     inconclusive  neither: the noise is too large to decide at this tolerance;
                   `detectable` is the smallest slowdown the data could have flagged
 
-Single-observation figures (train_time_s, samples_per_s, energy_j, ...) follow
-the same rule without the within-run terms. Memory is compared against a
+Single-observation figures (train_time_s, energy_j, ...) follow the same rule
+without the within-run terms; samples_per_s is skipped where the raw time
+samples it derives from are judged. Memory is compared against a
 relative and an absolute tolerance; accuracy against its tolerance in points
 and, when several seeds were run, the seed-to-seed noise (Welch's t-test on
 accuracy ± accuracy_std over `seeds`); flags regress when they turn true.
@@ -584,6 +585,8 @@ def compare_benchmark(
     for name, metric in METRICS.items():
         if metric.kind not in GATED_KINDS:
             continue
+        if metric.kind == "throughput" and base.samples and cand.samples:
+            continue  # derived from the median of the time samples, which are judged themselves
         b, c = _value(base, name, q), _value(cand, name, q)
         if b is None and c is None:
             continue
