@@ -264,7 +264,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="visionbench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="visionbench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
     run_help = "a run file, an id (0003), a saved name (baseline) or latest"
 
@@ -276,7 +280,13 @@ def parser() -> argparse.ArgumentParser:
             help="pytest-benchmark storage dir (default .benchmarks)",
         )
 
-    g = sub.add_parser("gate", help="compare a candidate run with a baseline run")
+    g = sub.add_parser(
+        "gate",
+        help="compare a candidate run with a baseline run",
+        description="Compare a candidate run with a baseline run, benchmark by benchmark and "
+        "metric by metric. Exit 0: nothing regressed (inconclusive comparisons pass, with a "
+        "warning); 1: a regression, a failed benchmark or a missing one; 2: bad input.",
+    )
     g.add_argument("--baseline", default="baseline", help=f"{run_help} (default baseline)")
     g.add_argument("--candidate", default="latest", help=f"{run_help} (default latest)")
     storage(g)
