@@ -191,6 +191,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
     rows = compare.compare_runs(baseline, candidate, config, history)
 
     code, headline, warnings = summarise(rows, args.allow_missing)
+    moved = compare.pair_shifts(baseline, candidate, config).get("time")
+    if moved is not None:
+        warnings.insert(0, f"time: {moved.describe()} (machine load, or a change to all)")
     print(tabulate(report.gate_table_rows(rows, detail=False), headers=report.GATE_HEADERS))
     print()
     for warning in warnings:
