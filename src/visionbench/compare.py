@@ -18,14 +18,16 @@ candidate/baseline against the *between-run* spread σ of that statistic:
 σ comes from, in this order:
   1. the saved history: the sd of log(statistic) over the baseline and up to
      `lookback`-1 comparable runs saved before it, when at least `min_history`
-     runs have the benchmark (Student's t, n-1 degrees of freedom); never less
-     than the spread of this pair's benchmarks (below);
-  2. without a history, this pair itself when it has `pair_min` benchmarks or
-     more: the spread of their log-ratios around the median (load changes
-     while a run goes on, so benchmarks move differently) and the median
-     shift itself (two runs cannot tell the machine's mood from a change that
+     runs have the benchmark (Student's t, n-1 degrees of freedom);
+  2. this pair itself, when it has `pair_min` benchmarks or more and there is
+     no history, or its benchmarks scatter more than the history says runs
+     do: the spread of their log-ratios around the median (load changes while
+     a run goes on, so benchmarks move differently) and the median shift
+     itself (two runs cannot tell the machine's mood from a change that
      slowed everything); Student's t with (benchmarks - 1) degrees of freedom;
-  3. with neither, the assumed `noise` of the settings (also the floor under 2).
+  3. with neither, the assumed `noise` of the settings (also the floor under 2);
+  4. and never less than the spread of the run's own rounds (a run whose rounds
+     scatter widely was disturbed while it ran).
 Then, with c the one-sided critical value at `alpha` and b = log(1 + tolerance):
 
     regression    log-ratio > b, and significant both between runs
@@ -388,26 +390,31 @@ def between_run_noise(
 ) -> Noise:
     """The between-run noise a benchmark's time (or other noisy figure) is judged against.
 
-    With a history, its measure, but never less than the spread seen across
-    this pair's benchmarks. Without one, the pair's own variability when it is
-    larger than the assumed `prior`: its spread and its common shift together,
-    since from two runs alone the machine's mood cannot be told from a change
-    that slowed everything. Estimates from a pair's benchmarks use Student's t
-    with (benchmarks - 1) degrees of freedom. Last, a run is taken to be no
-    steadier than its own rounds (`rounds_spread`): a run whose rounds scatter
-    widely was disturbed while it ran, and its quantile can be as far off.
+    The history's measure when there is one, else the assumed `prior`. But
+    when there is no history, or when this pair's benchmarks scatter more
+    than the history says runs do (the history does not describe this pair),
+    the pair is judged by its own variability when that is larger: its spread
+    and its common shift together, since from two runs alone the machine's
+    mood cannot be told from a change that slowed everything. Last, a run is
+    taken to be no steadier than its own rounds (`rounds_spread`): a run whose
+    rounds scatter widely was disturbed while it ran. Each floor keeps the
+    smaller of the degrees of freedom (pair estimates: benchmarks - 1).
     """
     noise = measured or Noise(prior)
-    if pair is not None and measured is not None and pair.spread > noise.sd:
-        source = f"from the spread of this pair's {pair.count} benchmarks"
-        noise = Noise(pair.spread, pair.count - 1, source)
-    if pair is not None and measured is None:
+    if pair is not None and (measured is None or pair.spread > measured.sd):
         sd = math.hypot(pair.spread, pair.shift / math.sqrt(2))
         if sd > noise.sd:
-            noise = Noise(sd, pair.count - 1, f"from this pair ({pair.describe()}; no history)")
+            why = "no history" if measured is None else "more than the history's"
+            source = f"from this pair ({pair.describe()}; {why})"
+            noise = Noise(sd, _fewer(noise.df, pair.count - 1), source)
     if rounds_spread > noise.sd:
         noise = Noise(rounds_spread, noise.df, "from the rounds' own spread")
     return noise
+
+
+def _fewer(a: float | None, b: float | None) -> float | None:
+    """The smaller of two degrees of freedom, None meaning infinitely many."""
+    return b if a is None else a if b is None else min(a, b)
 
 
 def judge_ratio(
