@@ -1,19 +1,27 @@
 """Check the gate on real noise: A/A pairs of separate runs, and the same pairs slowed down.
 
-Give it a storage folder holding N >= 3 runs of the same code on one machine
-(e.g. `for i in $(seq 11); do nox -s bench; sleep 60; done`). It gates each
-run against the next one (N-1 A/A pairs: nothing changed, so any "regression"
-is a false positive), then gates the same candidates with every raw timing
-scaled by --scale (default 1.25: each must come out "regression" or, where the
-noise does not allow a decision, "inconclusive"; "unchanged" or "improvement"
-would be a slowdown passed silently). Only the `time` metric is counted.
+Give it a storage folder holding N >= 3 runs of the same code on one machine,
+in a storage of their own (not the project's .benchmarks, which mixes commits):
 
-    python scripts/gate_aa_check.py .benchmarks                  # settings from pyproject.toml
-    python scripts/gate_aa_check.py .benchmarks --no-history     # pairs alone, no lookback
-    python scripts/gate_aa_check.py .benchmarks --quantile 0 --pair-min 0
+    for i in $(seq 11); do
+        nox -s bench -- --benchmark-storage=file://.benchmarks-aa; sleep 30
+    done
+    python scripts/gate_aa_check.py .benchmarks-aa                # settings from pyproject.toml
+    python scripts/gate_aa_check.py .benchmarks-aa --no-history   # each pair alone
+    python scripts/gate_aa_check.py .benchmarks-aa --no-history --pair-min 0   # naive: assumed
+                                                                  # noise only, for contrast
+    python scripts/gate_aa_check.py .benchmarks-aa --quantile 0 -v   # another statistic, rows
 
-It reads the runs and writes nothing. Exit 1 if an A/A pair gave a regression
-or a slowed candidate passed, else 0.
+It gates each run against the next one (N-1 A/A pairs: nothing changed, so any
+"regression" is a false positive), with the history the gate would use (the
+runs before the baseline), then gates the same candidates with every raw
+timing scaled by --scale (default 1.25): each must come out "regression" or,
+where the benchmark's own noise does not allow a decision, "inconclusive";
+"unchanged" or "improvement" would be a slowdown passed silently. "missed"
+counts inconclusive ones whose detectable change was at or below the slowdown
+(the detectable change is where detection reaches about even odds). Only the
+`time` metric is counted. It reads the runs and writes nothing. Exit 1 if an
+A/A pair gave a regression or a slowed candidate passed, else 0.
 """
 
 from __future__ import annotations
