@@ -39,10 +39,9 @@ def shared_env(session: nox.Session) -> dict[str, str]:
         session.run(sys.executable, "-m", "venv", str(SHARED), external=True)
     if not stamp.exists() or stamp.read_text() != want:
         session.log("installing visionbench and its dependencies (torch once: ~2 minutes)")
-        session.run(str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip",
-                    external=True)
-        session.run(str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]",
-                    external=True)
+        session.run(
+            str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]", external=True
+        )
         stamp.write_text(want)
     env = {"VIRTUAL_ENV": str(SHARED), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     return env
@@ -61,7 +60,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def bench(session: nox.Session) -> None:
-    """Every benchmark in benches/, saved with raw data to .benchmarks/.
+    """Every benchmark in benches/, saved with raw data to .benchmarks/, then a
+    summary table and a report (reports/<run>/) of the saved run.
 
     The profile defaults to `quick` without a GPU and `standard` with one;
     extra arguments go to pytest (`nox -s bench -- -k resolution`).
@@ -74,7 +74,9 @@ def bench(session: nox.Session) -> None:
         "--benchmark-columns=min,median,iqr,rounds",
         "--benchmark-sort=name",
         *session.posargs,
-    )
+    )  # fmt: skip
+    if "--benchmark-disable" not in session.posargs:
+        run(session, "visionbench", "report", "latest")
 
 
 @nox.session(venv_backend="none")

@@ -307,7 +307,9 @@ def plot_trends(technique: str, names: Sequence[str], runs: Sequence[Run], path:
 # -- the report ----------------------------------------------------------------------
 
 
-def _technique_table(benches: Sequence[Bench]) -> str:
+def _technique_table(benches: Sequence[Bench], compact: bool = False) -> str:
+    """Each variant against the group's reference: markdown for the report, or a
+    compact terminal table (median time, no spreads) with `compact`."""
     ref = _reference(benches)
     rows = []
     for b in benches:
@@ -322,12 +324,12 @@ def _technique_table(benches: Sequence[Bench]) -> str:
         acc, racc = b.extra_info.get("accuracy"), ref.extra_info.get("accuracy") if ref else None
         std = b.extra_info.get("accuracy_std")
         acc_text = fmt_value("accuracy", acc)
-        if acc is not None and std is not None:
+        if acc is not None and std is not None and not compact:
             acc_text += f" ± {std * 100:.1f} pt ({b.extra_info.get('seeds') or 1} seeds)"
         rows.append(
             [
                 b.variant + (" (ref)" if b is ref else ""),
-                time_summary(b),
+                (fmt_seconds(med) if med else "") if compact else time_summary(b),
                 f"{med / rmed:.2f}×" if med and rmed else "",
                 fmt_value("peak_mem_bytes", mem)
                 + (f" ({mem / rmem:.2f}×)" if mem and rmem else ""),
@@ -336,9 +338,22 @@ def _technique_table(benches: Sequence[Bench]) -> str:
             ]
         )
     headers = ["variant", "time per unit", "time vs ref", "peak memory", "accuracy", "vs ref"]
+    if compact:
+        headers[1] = "median time"
     keep = [i for i in range(len(headers)) if any(r[i] not in ("", "-") for r in rows)]
     rows = [[r[i] for i in keep] for r in rows]
-    return tabulate(rows, headers=[headers[i] for i in keep], tablefmt="github")
+    return tabulate(
+        rows, headers=[headers[i] for i in keep], tablefmt="simple" if compact else "github"
+    )
+
+
+def summary_text(run: Run) -> str:
+    """Every group of a run, each variant against its reference: the table a person
+    reads at the end of `nox -s bench` (time, memory and accuracy side by side)."""
+    parts = []
+    for technique, benches in _sections(run).items():
+        parts += [f"{technique}", _technique_table(benches, compact=True), ""]
+    return "\n".join(parts)
 
 
 def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:

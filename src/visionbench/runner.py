@@ -211,7 +211,7 @@ class Bench:
         size = image_size or self.profile.model_size.image_size
         return Workload(model, size, self.profile.train.with_(**changes))
 
-    def _describe(
+    def describe(
         self, variant: Variant, workload: Workload, unit: str, batch: int
     ) -> dict[str, Any]:
         return {
@@ -228,7 +228,7 @@ class Bench:
             "epochs": workload.train.epochs,
         }
 
-    def _time(
+    def time(
         self, benchmark: Any, fn: Callable[[], Any], units: int, timing: Timing | None = None
     ) -> dict[str, Any]:
         """Time `fn` (synchronised) with pedantic rounds; throughput and energy.
@@ -282,14 +282,14 @@ class Bench:
         trained = self.trained.get(workload, self.data, self.device, seeds or self.seeds)
         measure_peak = allocator_peak_memory if allocator_memory else peak_memory
         peak = measure_peak(step, self.device, resident=[trainer.model, trainer.optimizer, x, y])
-        figures = self._time(benchmark, step, units=x.shape[0])
+        figures = self.time(benchmark, step, units=x.shape[0])
         if cfg.compile is not None:
             stats = getattr(getattr(benchmark, "stats", None), "stats", None)
             steady = stats.median if stats is not None else 0.0
             figures["compile_time_s"] = max(0.0, first_step_s - steady)
         metrics.record(
             benchmark,
-            **self._describe(variant, workload, "train_step", x.shape[0]),
+            **self.describe(variant, workload, "train_step", x.shape[0]),
             **figures,
             peak_mem_bytes=peak,
             params=count_params(trainer.model),
@@ -335,10 +335,10 @@ class Bench:
 
         infer()
         peak = peak_memory(infer, self.device, resident=[trained.model, x])
-        figures = self._time(benchmark, infer, units=x.shape[0])
+        figures = self.time(benchmark, infer, units=x.shape[0])
         metrics.record(
             benchmark,
-            **self._describe(variant, workload, "infer_batch", x.shape[0]),
+            **self.describe(variant, workload, "infer_batch", x.shape[0]),
             **figures,
             peak_mem_bytes=peak,
             params=count_params(trained.model),

@@ -282,7 +282,7 @@ def measure_epoch(
                 raise RuntimeError(f"{variant} delivered {delivered} of {feed.n} samples")
 
         timing = Timing(budget.timing.rounds, max(0, budget.timing.warmup_rounds - 1))
-        figures = bench._time(benchmark, epoch, units=feed.n, timing=timing)
+        figures = bench.time(benchmark, epoch, units=feed.n, timing=timing)
     finally:
         feed.close()
     unit = "augmented_epoch" if augmented else "epoch"
@@ -319,7 +319,7 @@ def measure_training(benchmark: Any, bench: Any, prepared: Prepared, variant: st
             e = next(epochs)
             results.append(fit(trainer, lambda _: feed(e), ()))
 
-        figures = bench._time(
+        figures = bench.time(
             benchmark, one_epoch, units=feed.n, timing=Timing(budget.train_epochs, 0)
         )
     finally:

@@ -229,13 +229,13 @@ def _log(log: Callable[[str], None], name: str, validation, correct, sel: Select
 
 def _describe(vb: Bench, sel: Selection, variant: Variant, model: str) -> dict[str, Any]:
     workload = vb.workload(sel.names[-1])
-    described = vb._describe(variant, workload, "infer_batch", sel.batch_size)
+    described = vb.describe(variant, workload, "infer_batch", sel.batch_size)
     described["model"] = model
     return described
 
 
 def _timed(vb: Bench, benchmark: Any, fn: Callable[[], Any], units: int) -> dict[str, Any]:
-    figures = vb._time(benchmark, fn, units)
+    figures = vb.time(benchmark, fn, units)
     stats = getattr(getattr(benchmark, "stats", None), "stats", None)
     figures["latency_per_image_s"] = stats.median / units if stats is not None else None
     return figures
