@@ -1,16 +1,11 @@
 """Smoke run of the benches on the CPU in the quick profile: they run, save a
 pytest-benchmark JSON with raw samples, and every figure the schema asks for."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from helpers import run_benches
 
 from visionbench import metrics
 
-ROOT = Path(__file__).resolve().parent.parent
 TRAIN_FIGURES = {
     "samples_per_s",
     "peak_mem_bytes",
@@ -24,33 +19,10 @@ TRAIN_FIGURES = {
 }
 
 
-def run_benches(tmp_path: Path, *args: str) -> dict:
-    out = tmp_path / "run.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
-        *args,
-        "--vb-profile",
-        "quick",
-        "--vb-device",
-        "cpu",
-        f"--benchmark-json={out}",
-        "--benchmark-save-data",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-    ]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return json.loads(out.read_text())
-
-
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory) -> dict:
-    tmp = tmp_path_factory.mktemp("smoke")
     return run_benches(
-        tmp,
+        tmp_path_factory.mktemp("smoke") / "run.json",
         "benches/bench_model_size.py",
         "benches/bench_resolution.py",
         "--vb-data",

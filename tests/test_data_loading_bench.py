@@ -2,16 +2,11 @@
 variants): it saves every figure the schema knows, under readable ids. (That
 training from disk and from the cache is the same training is test_loaders'.)"""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
+from helpers import run_benches
 
 from visionbench import metrics
 
-ROOT = Path(__file__).resolve().parent.parent
 EPOCH_FIGURES = {
     "samples_per_s",
     "prep_time_s",
@@ -24,30 +19,16 @@ EPOCH_FIGURES = {
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> dict:
-    out = tmp_path_factory.mktemp("data_loading") / "run.json"
-    cmd = [
-        sys.executable,
-        "-m",
-        "pytest",
+    saved = run_benches(
+        tmp_path_factory.mktemp("data_loading") / "run.json",
         "benches/bench_data_loading.py",
-        "--vb-profile",
-        "quick",
-        "--vb-device",
-        "cpu",
         "--vb-data",
         "mnist5k",
         "-k",
         "bench_epoch and (disk_png-w0 or tensor_cache) or augmented_epoch and device_resident "
         "or bench_training and tensor_cache",
-        f"--benchmark-json={out}",
-        "--benchmark-save-data",
-        "-p",
-        "no:cacheprovider",
-        "-q",
-    ]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return {b["name"]: b for b in json.loads(out.read_text())["benchmarks"]}
+    )
+    return {b["name"]: b for b in saved["benchmarks"]}
 
 
 def test_epochs_are_saved_with_their_figures(run):

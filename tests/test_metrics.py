@@ -3,13 +3,9 @@
 import math
 
 import pytest
+from helpers import FakeBenchmark
 
 from visionbench import metrics
-
-
-class FakeBenchmark:
-    def __init__(self):
-        self.extra_info = {}
 
 
 def test_every_metric_is_fully_described():

@@ -1,17 +1,7 @@
 """Bad command-line input gets a clear error naming the option and the value."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def pytest_run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+from helpers import run_pytest
 
 
 @pytest.mark.parametrize(
@@ -26,18 +16,18 @@ def pytest_run(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     ],
 )
 def test_bad_options_are_usage_errors_naming_the_value(args, message):
-    proc = pytest_run("benches", "--collect-only", "-q", *args)
+    proc = run_pytest("benches", "--collect-only", "-q", *args)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert message in proc.stderr
 
 
 def test_unknown_dataset_names_the_choices():
-    proc = pytest_run("benches", "--collect-only", "-q", "--vb-data", "imagenet")
+    proc = run_pytest("benches", "--collect-only", "-q", "--vb-data", "imagenet")
     assert "imagenet" in proc.stderr and "mnist5k" in proc.stderr
 
 
 def test_collection_ids_are_readable():
-    proc = pytest_run(
+    proc = run_pytest(
         "benches/bench_model_size.py",
         "--collect-only",
         "-q",
@@ -55,7 +45,7 @@ def test_cuda_variants_are_skipped_with_a_reason_without_cuda():
 
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    proc = pytest_run(
+    proc = run_pytest(
         "benches/bench_model_size.py",
         "-rs",
         "-q",
@@ -79,7 +69,7 @@ def test_an_unreadable_image_is_named(tmp_path):
         for i in range(6):
             Image.new("L", (12, 12), color=40 * i).save(tmp_path / cls / f"{i}.png")
     (tmp_path / "b" / "broken.png").write_bytes(b"this is not a png")
-    proc = pytest_run(
+    proc = run_pytest(
         "benches/bench_model_size.py",
         "-q",
         "--vb-profile",

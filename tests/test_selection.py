@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import statistics
-import time
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from helpers import FakeBenchmark
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -482,23 +480,6 @@ def test_verdict_withholds_a_time_verdict_when_the_timings_contradict_the_shares
 
 
 # -- the bench's path, end to end, on a tiny budget -----------------------------------
-
-
-class FakeBenchmark:
-    """pytest-benchmark's pedantic and extra_info, nothing else."""
-
-    def __init__(self) -> None:
-        self.extra_info: dict = {}
-
-    def pedantic(self, fn, rounds, warmup_rounds, iterations):
-        for _ in range(warmup_rounds):
-            fn()
-        times = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        self.stats = SimpleNamespace(stats=SimpleNamespace(median=statistics.median(times)))
 
 
 def test_every_variant_records_valid_figures_on_real_trained_models():

@@ -3,13 +3,12 @@ claims, early stopping watches the validation split, compile time is kept apart,
 and time-to-target over seeds aggregates and compares honestly."""
 
 import copy
-import statistics
-import time
 from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.nn as nn
+from helpers import FakeBenchmark
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -95,26 +94,20 @@ def test_channels_last_holds_through_the_forward_pass(digits, channels_last):
     assert formats == [channels_last, channels_last]
 
 
-class FakeBenchmark:
+class CompileCountingBenchmark(FakeBenchmark):
     """pytest-benchmark's pedantic, noting whether anything compiled while timed."""
 
-    def __init__(self) -> None:
-        self.extra_info: dict = {}
-        self.compiled_while_timed: int | None = None
+    compiled_while_timed: int | None = None
 
-    def pedantic(self, fn, rounds, warmup_rounds, iterations):
+    def before_timing(self) -> None:
         from torch._dynamo.utils import counters
 
-        before = sum(counters["stats"].values())
-        for _ in range(warmup_rounds):
-            fn()
-        times = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        self.compiled_while_timed = sum(counters["stats"].values()) - before
-        self.stats = SimpleNamespace(stats=SimpleNamespace(median=statistics.median(times)))
+        self._before = sum(counters["stats"].values())
+
+    def after_timing(self) -> None:
+        from torch._dynamo.utils import counters
+
+        self.compiled_while_timed = sum(counters["stats"].values()) - self._before
 
 
 def tiny_net() -> nn.Module:
@@ -129,7 +122,7 @@ def test_compile_gives_the_same_results_and_its_time_is_kept_apart(digits, monke
     cached = Trained(tiny_net(), [FitResult(accuracy=0.9, train_time_s=1.0, epochs_run=1, steps=9)])
     trained = SimpleNamespace(get=lambda *args, **kwargs: cached)
     vb = Bench(profiles.get("quick"), CPU, digits, trained)
-    bench = FakeBenchmark()
+    bench = CompileCountingBenchmark()
     variant = SimpleNamespace(technique="compile", name="default", reference="eager")
     vb.train_step(bench, variant, Workload("tiny", 8, cfg), allocator_memory=True)
     assert bench.extra_info["compile_time_s"] > 0

@@ -1,0 +1,58 @@
+"""Helpers shared by the tests: a stand-in for pytest-benchmark's fixture, and
+pytest run in a subprocess from the repository root (as a user runs it)."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FakeBenchmark:
+    """pytest-benchmark's `pedantic`, `stats` and `extra_info`, nothing else.
+    `before_timing` and `after_timing` are hooks a test may set (e.g. to count
+    what happened while the rounds ran)."""
+
+    def __init__(self) -> None:
+        self.extra_info: dict = {}
+        self.stats = None
+
+    def before_timing(self) -> None:
+        pass
+
+    def after_timing(self) -> None:
+        pass
+
+    def pedantic(self, fn, rounds, warmup_rounds, iterations=1):
+        for _ in range(warmup_rounds):
+            fn()
+        self.before_timing()
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        self.after_timing()
+        self.stats = SimpleNamespace(stats=SimpleNamespace(median=statistics.median(times)))
+
+
+def run_pytest(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`python -m pytest ARGS` from the repository root, output captured."""
+    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def run_benches(json_out: Path, *args: str, timeout: int = 900) -> dict:
+    """Run benches on the CPU in the quick profile; the saved JSON (raw samples kept)."""
+    proc = run_pytest(*args, "--vb-profile", "quick", "--vb-device", "cpu",
+                      f"--benchmark-json={json_out}", "--benchmark-save-data", "-q",
+                      timeout=timeout)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    import json
+
+    return json.loads(Path(json_out).read_text())
