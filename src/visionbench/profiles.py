@@ -118,6 +118,17 @@ class Profile:
     target_accuracy: float = 0.95  # time-to-target threshold
 
 
+#: The registry's models, the seed poster's small CNN first (model size's reference).
+EVERY_MODEL = (
+    "small_cnn",
+    "embankment_cnn",
+    "resnet9",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "mobilenet_v3_small",
+)
+
 PROFILES: dict[str, Profile] = {
     "quick": Profile(
         name="quick",
@@ -187,15 +198,7 @@ PROFILES: dict[str, Profile] = {
         timing=Timing(rounds=50, warmup_rounds=5),
         data=DataBudget(gradations_count=5000, gradations_size=128),
         model_size=ModelSizeBudget(
-            models=(
-                "small_cnn",
-                "embankment_cnn",
-                "resnet9",
-                "resnet18",
-                "resnet34",
-                "resnet50",
-                "mobilenet_v3_small",
-            ),
+            models=EVERY_MODEL,
             image_size=32,
         ),
         resolution=ResolutionBudget(model="resnet18", sizes=(16, 24, 32, 48, 64, 96, 128)),
@@ -231,15 +234,7 @@ PROFILES: dict[str, Profile] = {
         timing=Timing(rounds=100, warmup_rounds=10),
         data=DataBudget(gradations_count=5000, gradations_size=256),
         model_size=ModelSizeBudget(
-            models=(
-                "small_cnn",
-                "embankment_cnn",
-                "resnet9",
-                "resnet18",
-                "resnet34",
-                "resnet50",
-                "mobilenet_v3_small",
-            ),
+            models=EVERY_MODEL,
             image_size=224,
         ),
         resolution=ResolutionBudget(model="resnet18", sizes=(32, 48, 60, 64, 96, 128, 160, 224)),
