@@ -104,6 +104,38 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_data(metafunc)
 
 
+FAILED_KEY = pytest.StashKey[list]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    """A bench that fails (a CUDA out-of-memory, a broken image, a bug) is recorded
+    with its error in the saved run, so the gate reports it as failed, by name."""
+    report = yield
+    if (
+        report.when in ("setup", "call")
+        and report.failed
+        and "benchmark" in getattr(item, "fixturenames", ())
+    ):
+        marker = item.get_closest_marker("benchmark")
+        group = marker.kwargs.get("group") if marker is not None else None
+        error = call.excinfo.exconly() if call.excinfo is not None else "failed"
+        item.config.stash.setdefault(FAILED_KEY, []).append(
+            {"fullname": item.nodeid, "name": item.name, "group": group,
+             "extra_info": {"error": error[:500]}}
+        )  # fmt: skip
+    return report
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
+    """Failed benches go beside pytest-benchmark's own list (which drops them), under
+    `visionbench_failed`; visionbench's results reader shows them as failed."""
+    failed = config.stash.get(FAILED_KEY, [])
+    if failed:
+        output_json["visionbench_failed"] = failed
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     profile = profile_of(config)
     return f"visionbench: profile {profile.name} ({profile.description})"

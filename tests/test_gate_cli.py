@@ -71,6 +71,21 @@ def test_a_failed_benchmark_fails(storage, capsys):
     assert "CUDA out of memory" in (storage.parent / "reports" / "gate.md").read_text()
 
 
+def test_a_bench_that_failed_before_timing_fails_by_name(storage, capsys):
+    """The root conftest saves benches that raised (no timings) under
+    `visionbench_failed`; the gate shows them as failed, not as missing."""
+    benches = figures()
+    data = run_data(benches[1:])
+    data["visionbench_failed"] = [
+        {"fullname": benches[0]["fullname"], "name": benches[0]["name"],
+         "group": benches[0]["group"], "extra_info": {"error": "OutOfMemoryError: CUDA"}}
+    ]  # fmt: skip
+    save(storage, 2, "oom", data)
+    assert gate(storage, "--allow-missing") == 1
+    summary = (storage.parent / "reports" / "gate.md").read_text()
+    assert "OutOfMemoryError: CUDA" in summary and "failed" in summary
+
+
 def test_a_missing_benchmark_fails_unless_allowed(storage, capsys):
     save(storage, 2, "fewer", run_data(figures()[:1]))
     assert gate(storage) == 1

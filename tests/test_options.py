@@ -1,5 +1,7 @@
 """Bad command-line input gets a clear error naming the option and the value."""
 
+import json
+
 import pytest
 from helpers import run_pytest
 
@@ -61,26 +63,25 @@ def test_cuda_variants_are_skipped_with_a_reason_without_cuda():
     assert "1 skipped" in proc.stdout
 
 
-def test_an_unreadable_image_is_named(tmp_path):
+def test_an_unreadable_image_is_named_and_recorded_as_failed(tmp_path):
     from PIL import Image
 
+    from visionbench.results import Run
+
+    folder = tmp_path / "shoes"
     for cls in ("a", "b"):
-        (tmp_path / cls).mkdir()
+        (folder / cls).mkdir(parents=True)
         for i in range(6):
-            Image.new("L", (12, 12), color=40 * i).save(tmp_path / cls / f"{i}.png")
-    (tmp_path / "b" / "broken.png").write_bytes(b"this is not a png")
-    proc = run_pytest(
-        "benches/bench_model_size.py",
-        "-q",
-        "--vb-profile",
-        "quick",
-        "--vb-device",
-        "cpu",
-        "--vb-data",
-        f"imagefolder:{tmp_path}",
-        "-k",
-        "small_cnn and inference",
-        "--benchmark-disable",
-    )
+            Image.new("L", (12, 12), color=40 * i).save(folder / cls / f"{i}.png")
+    (folder / "b" / "broken.png").write_bytes(b"this is not a png")
+    out = tmp_path / "run.json"
+    proc = run_pytest("benches/bench_model_size.py", "-q", "--vb-profile", "quick",
+                      "--vb-device", "cpu", "--vb-data", f"mnist5k,imagefolder:{folder}",
+                      "-k", "small_cnn and inference", f"--benchmark-json={out}")  # fmt: skip
     assert proc.returncode == 1
     assert "broken.png" in proc.stdout + proc.stderr
+    # the other dataset's variant still ran; the failed one is saved with its error
+    run = Run(out, json.loads(out.read_text()))
+    errors = {b.name: b.error for b in run.benchmarks.values()}
+    assert errors["bench_inference[cpu-mnist5k-small_cnn]"] is None
+    assert "broken.png" in errors["bench_inference[cpu-imagefolder-shoes-small_cnn]"]

@@ -113,7 +113,9 @@ class Run:
 
     @property
     def benchmarks(self) -> dict[str, Bench]:
-        """By fullname, in the order saved."""
+        """By fullname, in the order saved; then the benches that failed in the run
+        (kept by visionbench's conftest under `visionbench_failed`, with an `error`)."""
+        saved = [*self.data["benchmarks"], *self.data.get("visionbench_failed", [])]
         return {
             b["fullname"]: Bench(
                 fullname=b["fullname"],
@@ -121,9 +123,9 @@ class Run:
                 group=b.get("group"),
                 params=b.get("params") or {},
                 extra_info=b.get("extra_info") or {},
-                stats=b["stats"],
+                stats=b.get("stats") or {},
             )
-            for b in self.data["benchmarks"]
+            for b in saved
         }
 
 
