@@ -210,6 +210,22 @@ def test_a_shift_common_to_the_whole_pair_is_inconclusive_without_history():
     assert all("together" in r.note and "no history" in r.note for r in rows)
 
 
+def test_a_figure_of_few_benchmarks_moves_with_the_machine_like_the_time():
+    """time_to_target_s is recorded by one group only, too few benchmarks to measure
+    its own pair shift: when every time moved +80% together, its +100% is the
+    machine's mood as much as anything, so it is inconclusive, never a regression."""
+    base_benches, cand_benches = six([1] * 6), six([1.8] * 6)
+    for b, c in zip(base_benches[:2], cand_benches[:2], strict=True):
+        b["extra_info"]["time_to_target_s"] = 2.5
+        c["extra_info"]["time_to_target_s"] = 5.0
+    rows = compare.compare_runs(as_run(run_data(base_benches)),
+                                as_run(run_data(cand_benches), number=2), GateConfig())  # fmt: skip
+    ttt = [r for r in rows if r.metric == "time_to_target_s"]
+    assert len(ttt) == 2
+    assert {r.verdict for r in ttt} == {"inconclusive"}
+    assert all("together" in r.note for r in ttt)
+
+
 def test_one_benchmark_slower_than_the_rest_of_the_pair_regresses():
     base = as_run(run_data(six([1] * 6)))
     cand = as_run(run_data(six([1, 1, 1, 1, 1, 2.0])), number=2)
