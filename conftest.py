@@ -9,6 +9,7 @@ Options (all also settable in `addopts`):
                                        imagefolder:PATH, cifar10:PATH (default:
                                        each bench's own choice)
   --vb-seeds N                         seeds behind every accuracy figure
+  --vb-threads N                       torch's intra-op CPU threads
 """
 
 from __future__ import annotations
@@ -46,6 +47,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "imagefolder:PATH, cifar10:PATH (default: each bench's own)",
     )
     group.addoption(
+        "--vb-threads",
+        default=None,
+        type=int,
+        metavar="N",
+        help="torch's intra-op CPU threads (default: torch's own, one per core); on a "
+        "shared CPU, 1 keeps timings far steadier when other work competes",
+    )
+    group.addoption(
         "--vb-seeds",
         default=None,
         type=int,
@@ -68,6 +77,13 @@ def pytest_configure(config: pytest.Config) -> None:
     seeds = config.getoption("--vb-seeds")
     if seeds is not None and seeds < 1:
         raise pytest.UsageError(f"--vb-seeds: must be at least 1, got {seeds}")
+    threads = config.getoption("--vb-threads")
+    if threads is not None:
+        if threads < 1:
+            raise pytest.UsageError(f"--vb-threads: must be at least 1, got {threads}")
+        import torch
+
+        torch.set_num_threads(threads)  # recorded in the fingerprint (`threads`)
     spec = config.getoption("--vb-data")
     if spec is not None:
         from visionbench.data.spec import parse_data_specs

@@ -12,6 +12,7 @@ from helpers import run_pytest
         (["--vb-profile", "fast"], "--vb-profile: unknown profile 'fast'; choose one of: quick"),
         (["--vb-device", "tpu"], "--vb-device: unknown device 'tpu'"),
         (["--vb-seeds", "0"], "--vb-seeds: must be at least 1"),
+        (["--vb-threads", "0"], "--vb-threads: must be at least 1"),
         (["--vb-data", "imagenet"], "--vb-data:"),
         (["--vb-data", "imagefolder:/no/such/folder"], "/no/such/folder"),
         (["--vb-data", "cifar10:/no/such/cifar"], "/no/such/cifar"),
