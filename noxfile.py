@@ -1,9 +1,13 @@
 """nox sessions: tests, bench, gate, report, lint.
 
-torch with its CUDA libraries is about 5 GB; nox would give every session a
+torch with its CUDA libraries is about 6 GB; nox would give every session a
 virtualenv of its own and install it once per session. The sessions that need
 torch therefore share one virtualenv, `.nox/shared`, created on first use and
-refreshed only when pyproject.toml changes.
+refreshed only when pyproject.toml changes. It sees the interpreter's own
+site-packages, so a torch already installed there (and satisfying
+pyproject.toml) is used rather than copied again into every clone; anything
+missing or too old is installed into the virtualenv. VISIONBENCH_ISOLATED=1
+makes a virtualenv that sees nothing of the interpreter's packages.
 
     nox -s tests                          # the test suite
     nox -s bench                          # every benchmark, saved to .benchmarks/
@@ -36,9 +40,11 @@ def shared_env(session: nox.Session) -> dict[str, str]:
     python = BIN / "python"
     if not python.exists():
         session.log(f"creating the shared virtualenv {SHARED}")
-        session.run(sys.executable, "-m", "venv", str(SHARED), external=True)
+        isolated = os.environ.get("VISIONBENCH_ISOLATED", "") not in ("", "0")
+        site = [] if isolated else ["--system-site-packages"]
+        session.run(sys.executable, "-m", "venv", *site, str(SHARED), external=True)
     if not stamp.exists() or stamp.read_text() != want:
-        session.log("installing visionbench and its dependencies (torch once: ~2 minutes)")
+        session.log("installing visionbench and what it needs (torch, if missing: ~2 minutes)")
         session.run(
             str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]", external=True
         )
@@ -76,7 +82,17 @@ def bench(session: nox.Session) -> None:
         *session.posargs,
     )  # fmt: skip
     if "--benchmark-disable" not in session.posargs:
-        run(session, "visionbench", "report", "latest")
+        run(session, "visionbench", "report", "latest", *storage_of(session.posargs))
+
+
+def storage_of(args: list[str]) -> list[str]:
+    """`--storage DIR` for visionbench when pytest was given `--benchmark-storage`."""
+    for i, arg in enumerate(args):
+        if arg.startswith("--benchmark-storage="):
+            return ["--storage", arg.partition("=")[2]]
+        if arg == "--benchmark-storage" and i + 1 < len(args):
+            return ["--storage", args[i + 1]]
+    return []
 
 
 @nox.session(venv_backend="none")

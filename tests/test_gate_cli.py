@@ -140,6 +140,18 @@ def test_bad_input_exits_2_naming_it(storage, capsys, args, message):
     assert message in capsys.readouterr().err
 
 
+def test_storage_given_as_pytest_benchmark_takes_it(storage):
+    save(storage, 2, "same", run_data(figures()))
+    assert cli.main(["gate", "--storage", f"file://{storage}", "--baseline", "baseline"]) == 0
+
+
+def test_a_storage_that_is_not_a_folder_exits_2_naming_it(storage, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["gate", "--storage", "s3://bucket/runs"])
+    assert exit_.value.code == 2
+    assert "s3://bucket/runs" in capsys.readouterr().err
+
+
 def test_an_empty_storage_exits_2(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "empty").mkdir()

@@ -267,6 +267,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 # -- entry point ---------------------------------------------------------------------
 
 
+def storage_arg(text: str) -> Path:
+    try:
+        return results.storage_path(text)
+    except ResultsError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="visionbench",
@@ -279,9 +286,9 @@ def parser() -> argparse.ArgumentParser:
     def storage(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--storage",
-            type=Path,
+            type=storage_arg,
             default=results.DEFAULT_STORAGE,
-            help="pytest-benchmark storage dir (default .benchmarks)",
+            help="pytest-benchmark storage: DIR or file://DIR (default .benchmarks)",
         )
 
     g = sub.add_parser(

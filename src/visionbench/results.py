@@ -132,6 +132,13 @@ class Run:
 # -- finding runs ------------------------------------------------------------------
 
 
+def storage_path(text: str) -> Path:
+    """A storage given as pytest-benchmark takes it (`file://DIR` or `DIR`) as a path."""
+    if "://" in text and not text.startswith("file://"):
+        raise ResultsError(f"benchmark storage {text}: only file:// storage can be read")
+    return Path(text.removeprefix("file://"))
+
+
 def machine_folder(storage: Path) -> Path:
     """The storage folder whose runs ids and names refer to."""
     storage = Path(storage)
