@@ -89,3 +89,30 @@ def test_report_skips_unreadable_history_with_a_warning(storage, tmp_path, capsy
     (storage / MACHINE / "0003_c3.json").write_text("{")
     assert cli.main(["report", "--storage", str(storage)]) == 0
     assert "0003_c3.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(1010 * 1024, "1010 KiB"), (1.5 * MIB, "1.5 MiB"), (512, "512 B"), (3 << 30, "3 GiB")],
+)
+def test_bytes_read_without_exponents(value, text):
+    assert report.fmt_bytes(value) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [(1234.0, "1234 s"), (0.0123, "12.3 ms")])
+def test_seconds_read_without_exponents(value, text):
+    assert report.fmt_seconds(value) == text
+
+
+def test_a_single_seed_shows_no_spread(storage, tmp_path):
+    one_seed = [
+        bench("small", steady(5, seed=1), technique="model_size", reference="small",
+              accuracy=0.91, accuracy_std=0.0, seeds=1)
+    ]  # fmt: skip
+    save(storage, 5, "one_seed", run_data(one_seed))
+    assert (
+        cli.main(["report", "one_seed", "--storage", str(storage), "--out", str(tmp_path / "r")])
+        == 0
+    )
+    text = next((tmp_path / "r").rglob("report.md")).read_text()
+    assert "91.0%" in text and "± 0.0 pt" not in text

@@ -29,17 +29,22 @@ from visionbench.selection.verdict import statements as selection_statements
 # -- formatting ----------------------------------------------------------------------
 
 
+def _digits(number: float) -> str:
+    """Three significant digits, never in exponent notation (1010, not 1.01e+03)."""
+    return f"{number:.3g}" if abs(number) < 1000 else f"{number:.0f}"
+
+
 def fmt_seconds(value: float) -> str:
     for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
         if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value / 1e-9:.3g} ns"
+            return f"{_digits(value / scale)} {unit}"
+    return f"{_digits(value / 1e-9)} ns"
 
 
 def fmt_bytes(value: float) -> str:
     for scale, unit in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
         if abs(value) >= scale:
-            return f"{value / scale:.3g} {unit}"
+            return f"{_digits(value / scale)} {unit}"
     return f"{value:.0f} B"
 
 
@@ -324,8 +329,9 @@ def _technique_table(benches: Sequence[Bench], compact: bool = False) -> str:
         acc, racc = b.extra_info.get("accuracy"), ref.extra_info.get("accuracy") if ref else None
         std = b.extra_info.get("accuracy_std")
         acc_text = fmt_value("accuracy", acc)
-        if acc is not None and std is not None and not compact:
-            acc_text += f" ± {std * 100:.1f} pt ({b.extra_info.get('seeds') or 1} seeds)"
+        seeds = b.extra_info.get("seeds") or 1
+        if acc is not None and std is not None and seeds > 1 and not compact:
+            acc_text += f" ± {std * 100:.1f} pt ({seeds} seeds)"
         rows.append(
             [
                 b.variant + (" (ref)" if b is ref else ""),
