@@ -116,3 +116,8 @@ def test_a_single_seed_shows_no_spread(storage, tmp_path):
     )
     text = next((tmp_path / "r").rglob("report.md")).read_text()
     assert "91.0%" in text and "± 0.0 pt" not in text
+
+
+@pytest.mark.parametrize(("ratio", "text"), [(1.0, "1.00×"), (0.37, "0.37×"), (0.0048, "0.0048×")])
+def test_ratios_far_below_the_reference_keep_their_digits(ratio, text):
+    assert report.fmt_ratio(ratio) == text

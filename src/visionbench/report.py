@@ -41,6 +41,12 @@ def fmt_seconds(value: float) -> str:
     return f"{_digits(value / 1e-9)} ns"
 
 
+def fmt_ratio(ratio: float) -> str:
+    """A ratio to the reference: two decimals, or two significant digits below 0.1
+    (a cached epoch at 0.0048x of a disk epoch, not 0.00x)."""
+    return f"{ratio:.2f}×" if ratio >= 0.1 else f"{ratio:.2g}×"
+
+
 def fmt_bytes(value: float) -> str:
     for scale, unit in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
         if abs(value) >= scale:
@@ -336,9 +342,9 @@ def _technique_table(benches: Sequence[Bench], compact: bool = False) -> str:
             [
                 b.variant + (" (ref)" if b is ref else ""),
                 (fmt_seconds(med) if med else "") if compact else time_summary(b),
-                f"{med / rmed:.2f}×" if med and rmed else "",
+                fmt_ratio(med / rmed) if med and rmed else "",
                 fmt_value("peak_mem_bytes", mem)
-                + (f" ({mem / rmem:.2f}×)" if mem and rmem else ""),
+                + (f" ({fmt_ratio(mem / rmem)})" if mem and rmem else ""),
                 acc_text,
                 f"{(acc - racc) * 100:+.1f} pt" if acc is not None and racc is not None else "",
             ]
