@@ -121,3 +121,31 @@ def test_a_single_seed_shows_no_spread(storage, tmp_path):
 @pytest.mark.parametrize(("ratio", "text"), [(1.0, "1.00×"), (0.37, "0.37×"), (0.0048, "0.0048×")])
 def test_ratios_far_below_the_reference_keep_their_digits(ratio, text):
     assert report.fmt_ratio(ratio) == text
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "classes", "images", "chance"),
+    [
+        (0.20, 5, 20, True),  # guessing among 5
+        (0.35, 5, 20, True),  # within two binomial errors of 20% on 20 images
+        (0.35, 5, 1000, False),  # not on 1,000
+        (0.96, 10, 1000, False),
+        (0.20, None, 20, False),  # unknown classes: no claim
+    ],
+)
+def test_accuracy_at_chance_is_marked(accuracy, classes, images, chance):
+    info = {"accuracy": accuracy, "classes": classes, "eval_images": images}
+    assert report.at_chance(info) is chance
+
+
+def test_the_report_marks_a_chance_level_accuracy(storage, tmp_path):
+    guessing = [
+        bench("small", steady(5, seed=1), technique="model_size", reference="small",
+              accuracy=0.2, classes=5, eval_images=20)
+    ]  # fmt: skip
+    save(storage, 5, "guessing", run_data(guessing))
+    assert (
+        cli.main(["report", "guessing", "--storage", str(storage), "--out", str(tmp_path / "r")])
+        == 0
+    )
+    assert "20.0% (chance)" in next((tmp_path / "r").rglob("report.md")).read_text()

@@ -73,7 +73,7 @@ def test_a_diverged_run_is_recorded_in_the_figures_not_raised():
         FitResult(accuracy=0.98, train_time_s=1.0, epochs_run=2, steps=10),
         FitResult(accuracy=0.1, train_time_s=0.4, epochs_run=1, steps=3, diverged=True),
     ]
-    figures = Trained(nn.Linear(1, 1), fits).figures(target_accuracy=0.95)
+    figures = Trained(nn.Linear(1, 1), 1000, fits).figures(target_accuracy=0.95)
     metrics.validate(figures)
     assert figures["diverged"] is True
     assert figures["target_reached"] == 0.0  # neither history reached it
@@ -119,7 +119,9 @@ def test_compile_gives_the_same_results_and_its_time_is_kept_apart(digits, monke
     eager, and the bench records the compile before, not inside, its timed rounds."""
     monkeypatch.setattr("visionbench.runner.build_model", lambda w, d, seed: tiny_net())
     cfg = TrainConfig(compile="default", batch_size=32)
-    cached = Trained(tiny_net(), [FitResult(accuracy=0.9, train_time_s=1.0, epochs_run=1, steps=9)])
+    cached = Trained(
+        tiny_net(), 100, [FitResult(accuracy=0.9, train_time_s=1.0, epochs_run=1, steps=9)]
+    )
     trained = SimpleNamespace(get=lambda *args, **kwargs: cached)
     vb = Bench(profiles.get("quick"), CPU, digits, trained)
     bench = CompileCountingBenchmark()

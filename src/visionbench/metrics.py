@@ -225,6 +225,7 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "profile": str,
     "error": str,  # a variant that failed records why, and no figures
     "epochs": int,  # the training budget in epochs behind the accuracy figures
+    "classes": int,  # classes of the dataset: guessing scores 1/classes
     "target_accuracy": float,  # the test accuracy that time_to_target_s counts to
 }
 

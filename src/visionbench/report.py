@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,16 @@ def fmt_seconds(value: float) -> str:
         if abs(value) >= scale:
             return f"{_digits(value / scale)} {unit}"
     return f"{_digits(value / 1e-9)} ns"
+
+
+def at_chance(info: Mapping[str, Any]) -> bool:
+    """The accuracy is no better than guessing: within two binomial standard
+    errors of 1/classes on its test images (a budget that taught nothing)."""
+    acc, classes, n = info.get("accuracy"), info.get("classes"), info.get("eval_images")
+    if not isinstance(acc, (int, float)) or not classes or not n:
+        return False
+    guess = 1 / classes
+    return acc <= guess + 2 * math.sqrt(guess * (1 - guess) / n)
 
 
 def fmt_ratio(ratio: float) -> str:
@@ -334,7 +344,7 @@ def _technique_table(benches: Sequence[Bench], compact: bool = False) -> str:
         )
         acc, racc = b.extra_info.get("accuracy"), ref.extra_info.get("accuracy") if ref else None
         std = b.extra_info.get("accuracy_std")
-        acc_text = fmt_value("accuracy", acc)
+        acc_text = fmt_value("accuracy", acc) + (" (chance)" if at_chance(b.extra_info) else "")
         seeds = b.extra_info.get("seeds") or 1
         if acc is not None and std is not None and seeds > 1 and not compact:
             acc_text += f" ± {std * 100:.1f} pt ({seeds} seeds)"

@@ -71,6 +71,7 @@ class Trained:
     """A workload trained once per seed; `model` is the first seed's, in eval mode."""
 
     model: nn.Module
+    eval_images: int  # test images behind each accuracy
     fits: list[FitResult] = field(default_factory=list)
 
     def figures(self, target_accuracy: float | None = None) -> dict[str, Any]:
@@ -84,6 +85,7 @@ class Trained:
             "train_time_s": statistics.fmean(f.train_time_s for f in self.fits),
             "epochs_run": statistics.fmean(f.epochs_run for f in self.fits),
             "diverged": any(f.diverged for f in self.fits),
+            "eval_images": self.eval_images,
         }
         if target_accuracy is not None:
             reached = [first_reached(f.history, target_accuracy) for f in self.fits]
@@ -174,7 +176,7 @@ class TrainedModels:
             if result.diverged:
                 self.log(f"  {what}: the loss diverged (NaN/inf) after {result.steps} steps")
             if trained is None:
-                trained = Trained(trainer.model.eval())
+                trained = Trained(trainer.model.eval(), len(data.test))
             trained.fits.append(result)
         assert trained is not None
         return trained
@@ -221,6 +223,7 @@ class Bench:
             "unit": unit,
             "model": workload.model,
             "dataset": self.data.name,
+            "classes": self.data.num_classes,
             "device": str(self.device),
             "image_size": workload.image_size,
             "batch_size": batch,
