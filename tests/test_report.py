@@ -104,17 +104,16 @@ def test_seconds_read_without_exponents(value, text):
     assert report.fmt_seconds(value) == text
 
 
+def report_of_one_bench(storage, out, **extra_info) -> str:
+    """report.md of a saved run holding one model-size bench with these figures."""
+    one = bench("small", steady(5, seed=1), technique="model_size", reference="small", **extra_info)
+    save(storage, 5, "one", run_data([one]))
+    assert cli.main(["report", "one", "--storage", str(storage), "--out", str(out)]) == 0
+    return next(out.rglob("report.md")).read_text()
+
+
 def test_a_single_seed_shows_no_spread(storage, tmp_path):
-    one_seed = [
-        bench("small", steady(5, seed=1), technique="model_size", reference="small",
-              accuracy=0.91, accuracy_std=0.0, seeds=1)
-    ]  # fmt: skip
-    save(storage, 5, "one_seed", run_data(one_seed))
-    assert (
-        cli.main(["report", "one_seed", "--storage", str(storage), "--out", str(tmp_path / "r")])
-        == 0
-    )
-    text = next((tmp_path / "r").rglob("report.md")).read_text()
+    text = report_of_one_bench(storage, tmp_path / "r", accuracy=0.91, accuracy_std=0.0, seeds=1)
     assert "91.0%" in text and "± 0.0 pt" not in text
 
 
@@ -127,7 +126,7 @@ def test_ratios_far_below_the_reference_keep_their_digits(ratio, text):
     ("accuracy", "classes", "images", "chance"),
     [
         (0.20, 5, 20, True),  # guessing among 5
-        (0.35, 5, 20, True),  # within two binomial errors of 20% on 20 images
+        (0.35, 5, 20, True),  # within the 95% binomial interval of 20% on 20 images
         (0.35, 5, 1000, False),  # not on 1,000
         (0.96, 10, 1000, False),
         (0.20, None, 20, False),  # unknown classes: no claim
@@ -139,13 +138,5 @@ def test_accuracy_at_chance_is_marked(accuracy, classes, images, chance):
 
 
 def test_the_report_marks_a_chance_level_accuracy(storage, tmp_path):
-    guessing = [
-        bench("small", steady(5, seed=1), technique="model_size", reference="small",
-              accuracy=0.2, classes=5, eval_images=20)
-    ]  # fmt: skip
-    save(storage, 5, "guessing", run_data(guessing))
-    assert (
-        cli.main(["report", "guessing", "--storage", str(storage), "--out", str(tmp_path / "r")])
-        == 0
-    )
-    assert "20.0% (chance)" in next((tmp_path / "r").rglob("report.md")).read_text()
+    text = report_of_one_bench(storage, tmp_path / "r", accuracy=0.2, classes=5, eval_images=20)
+    assert "20.0% (chance)" in text

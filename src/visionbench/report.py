@@ -22,7 +22,7 @@ from tabulate import tabulate
 
 from visionbench import convergence
 from visionbench.compare import Comparison
-from visionbench.metrics import METRICS
+from visionbench.metrics import METRICS, accuracy_noise
 from visionbench.results import Bench, Run
 from visionbench.selection.verdict import statements as selection_statements
 
@@ -42,13 +42,12 @@ def fmt_seconds(value: float) -> str:
 
 
 def at_chance(info: Mapping[str, Any]) -> bool:
-    """The accuracy is no better than guessing: within two binomial standard
-    errors of 1/classes on its test images (a budget that taught nothing)."""
+    """The accuracy is no better than guessing: within the 95% binomial interval
+    of 1/classes on its test images (a budget that taught nothing)."""
     acc, classes, n = info.get("accuracy"), info.get("classes"), info.get("eval_images")
     if not isinstance(acc, (int, float)) or not classes or not n:
         return False
-    guess = 1 / classes
-    return acc <= guess + 2 * math.sqrt(guess * (1 - guess) / n)
+    return acc <= 1 / classes + accuracy_noise(1 / classes, n)
 
 
 def fmt_ratio(ratio: float) -> str:

@@ -16,10 +16,10 @@ latencies imply (the machine's speed changed between the benchmarks).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from visionbench.metrics import accuracy_noise
 from visionbench.selection import (
     CASCADE,
     FEATURES_ONLY,
@@ -94,7 +94,7 @@ def statement(benches: Sequence[Any]) -> str:
     acc = best.extra_info["accuracy"]
     lat = best.extra_info["latency_per_image_s"]
     n = best.extra_info.get("eval_images")
-    noise = 1.96 * math.sqrt(acc * (1 - acc) / n) if n else 0.0
+    noise = accuracy_noise(acc, n) if n else 0.0
     noise_text = (
         f"{n:,} test images: accuracy differences within ±{noise * 100:.1f} pt are noise"
         if n
