@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -38,9 +39,12 @@ def shared_env(session: nox.Session) -> dict[str, str]:
     stamp = SHARED / ".visionbench-stamp"
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     python = BIN / "python"
+    isolated = os.environ.get("VISIONBENCH_ISOLATED", "") not in ("", "0")
+    if python.exists() and sees_system_site(SHARED) == isolated:
+        session.log(f"recreating {SHARED}: VISIONBENCH_ISOLATED={int(isolated)} asks for it")
+        shutil.rmtree(SHARED)
     if not python.exists():
         session.log(f"creating the shared virtualenv {SHARED}")
-        isolated = os.environ.get("VISIONBENCH_ISOLATED", "") not in ("", "0")
         site = [] if isolated else ["--system-site-packages"]
         session.run(sys.executable, "-m", "venv", *site, str(SHARED), external=True)
     if not stamp.exists() or stamp.read_text() != want:
@@ -53,9 +57,28 @@ def shared_env(session: nox.Session) -> dict[str, str]:
     return env
 
 
-def run(session: nox.Session, *args: str, **kwargs) -> None:
+def sees_system_site(venv: Path) -> bool:
+    """Whether the virtualenv at `venv` sees its interpreter's site-packages."""
+    cfg = venv / "pyvenv.cfg"
+    if not cfg.is_file():
+        return False
+    for line in cfg.read_text().splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "include-system-site-packages":
+            return value.strip().lower() == "true"
+    return False
+
+
+def run(session: nox.Session, program: str, *args: str, **kwargs) -> None:
+    """Run `program` of the shared virtualenv (its `python`, `visionbench`) by its path.
+
+    With `venv_backend="none"` nox looks a bare program name up on its *own*
+    PATH, not on the one passed in `env`: "python" would be the interpreter
+    that runs nox (a pipx or virtualenv nox has no pytest, a system one may
+    have an old visionbench). The path leaves no such choice.
+    """
     env = shared_env(session)
-    session.run(*args, env=env, external=True, **kwargs)
+    session.run(str(BIN / program), *args, env=env, external=True, **kwargs)
 
 
 @nox.session(venv_backend="none")
