@@ -58,23 +58,54 @@ def test_report_of_a_named_run_into_another_folder(storage, tmp_path):
     assert (tmp_path / "elsewhere" / "0002_c2" / "report.md").is_file()
 
 
-def test_history_table_has_one_row_per_run_oldest_first(storage):
+def test_history_table_has_one_row_per_benchmark_and_a_column_per_run(storage):
     runs = list(results.load_history(storage / MACHINE))
     headers, rows = report.history_table(runs, "time", "resnet")
-    assert headers[:3] == ["run", "date", "commit"]
-    assert len(headers) == 4 and "resnet18" in headers[3]
-    assert [r[0] for r in rows] == ["0001_c1", "0002_c2", "0003_c3", "0004_c4"]
-    assert [r[2] for r in rows] == ["1abcdef0", "2abcdef0", "3abcdef0", "4abcdef0"]
-    assert all(r[3].endswith("ms") for r in rows)
+    assert headers[0] == "benchmark" and headers[-1] == "change"
+    assert [h.split("\n")[0] for h in headers[1:-1]] == ["0001_c1", "0002_c2", "0003_c3",
+                                                         "0004_c4"]  # fmt: skip
+    assert [h.split("\n")[2] for h in headers[1:-1]] == ["1abcdef0", "2abcdef0", "3abcdef0",
+                                                         "4abcdef0"]  # fmt: skip
+    assert len(rows) == 1 and "resnet18" in rows[0][0]
+    assert all(cell.endswith("ms") for cell in rows[0][1:-1])
+    assert rows[0][-1] == "+2%"  # run k is 1 + 0.02k slower: 1.08 / 1.06
+
+
+def test_history_shows_the_newest_runs_only(storage):
+    runs = list(results.load_history(storage / MACHINE))
+    headers, rows = report.history_table(runs, "accuracy", last=2)
+    assert [h.split("\n")[0] for h in headers[1:-1]] == ["0003_c3", "0004_c4"]
+    assert len(rows) == 6  # every benchmark of the runs, failed one included
+    assert {r[-1] for r in rows if r[1] != "-" and r[1] != "failed"} == {"+0.0 pt"}
+
+
+def test_history_of_many_benchmarks_stays_narrow(tmp_path, monkeypatch):
+    """80 benchmarks must give 80 short lines, not one line of 16,000 characters."""
+    monkeypatch.chdir(tmp_path)
+    many = [bench(f"b{i:02d}", steady(5), technique="model_size", reference="b00")
+            for i in range(80)]  # fmt: skip
+    root = tmp_path / ".benchmarks"
+    save(root, 1, "one", run_data(many))
+    runs = list(results.load_history(root / MACHINE))
+    headers, rows = report.history_table(runs)
+    assert len(rows) == 80
+    from tabulate import tabulate
+
+    assert max(map(len, tabulate(rows, headers=headers).splitlines())) < 120
 
 
 def test_history_cli(storage, capsys):
     assert cli.main(["history", "--storage", str(storage), "--metric", "peak_mem_bytes",
                      "-k", "*px*"]) == 0  # fmt: skip
     out = capsys.readouterr().out
-    lines = [ln for ln in out.splitlines() if ln.startswith("000")]
-    assert [ln[:4] for ln in lines] == ["0001", "0002", "0003", "0004"]
-    assert "16 MiB" in out and "failed" not in out
+    assert all(f"000{k}_c{k}" in out for k in (1, 2, 3, 4))  # 4 runs, fewer than 5
+    lines = [ln for ln in out.splitlines() if "px" in ln]
+    assert len(lines) == 3 and "16 MiB" in lines[0] and "failed" not in out
+    assert cli.main(["history", "--storage", str(storage), "-n", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "0002_c2" not in out and "0003_c3" in out and "0004_c4" in out
+    assert cli.main(["history", "--storage", str(storage), "-n", "0"]) == 2
+    assert "--last must be at least 1" in capsys.readouterr().err
     assert cli.main(["history", "--storage", str(storage), "-k", "oom"]) == 0
     assert "failed" in capsys.readouterr().out
 

@@ -237,12 +237,15 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.metric not in METRICS:
         raise BadInput(f"unknown metric {args.metric!r}; known: {', '.join(METRICS)}")
     runs = machine_runs(args.storage)
-    headers, rows = report.history_table(runs, args.metric, args.k)
-    if len(headers) == 3:
+    if args.last < 1:
+        raise BadInput(f"--last must be at least 1, not {args.last}")
+    headers, rows = report.history_table(runs, args.metric, args.k, args.last)
+    if not rows:
         raise BadInput(f"no benchmark matches -k {args.k!r}")
     label = "median time per unit" if args.metric == "time" else args.metric
-    print(f"{label} across {len(runs)} runs, oldest first")
-    print(tabulate(rows, headers=headers))
+    shown = min(args.last, len(runs))
+    print(f"{label}: the newest {shown} of {len(runs)} saved runs, oldest on the left")
+    print(tabulate(rows, headers=headers, disable_numparse=True))
     return EXIT_PASS
 
 
@@ -324,6 +327,9 @@ def parser() -> argparse.ArgumentParser:
     h = sub.add_parser("history", help="one metric across all saved runs of this machine")
     h.add_argument("-k", help="benchmarks whose name contains this (or matches this glob)")
     h.add_argument("--metric", default="time", help="a metric name (default time: median)")
+    h.add_argument(
+        "-n", "--last", type=int, default=5, metavar="N", help="the newest N runs (default 5)"
+    )
     storage(h)
     h.set_defaults(func=cmd_history)
 
