@@ -86,12 +86,25 @@ def pytest_configure(config: pytest.Config) -> None:
         torch.set_num_threads(threads)  # recorded in the fingerprint (`threads`)
     spec = config.getoption("--vb-data")
     if spec is not None:
-        from visionbench.data.spec import parse_data_specs
+        check_data(spec, config.stash[PROFILE_KEY])
 
-        try:
-            parse_data_specs(spec)
-        except (ValueError, FileNotFoundError) as exc:
-            raise pytest.UsageError(f"--vb-data: {exc}") from None
+
+def check_data(text: str, profile: profiles.Profile) -> None:
+    """Parse --vb-data and read the user's own data once, before any variant runs:
+    a bad spec or unreadable images stop the session with one message naming
+    every bad file (the loaded split is cached, so the benches reuse it)."""
+    import sys
+
+    from visionbench.data.spec import WITH_PATH, load_split, parse_data_specs
+
+    try:
+        specs = parse_data_specs(text)
+        for spec in specs:
+            if spec.kind in WITH_PATH:
+                print(f"visionbench: reading {spec}...", file=sys.stderr, flush=True)
+                load_split(spec, profile)
+    except (ValueError, FileNotFoundError) as exc:
+        raise pytest.UsageError(f"--vb-data: {exc}") from None
 
 
 def profile_of(config: pytest.Config) -> profiles.Profile:

@@ -1,7 +1,5 @@
 """Bad command-line input gets a clear error naming the option and the value."""
 
-import json
-
 import pytest
 from helpers import run_pytest
 
@@ -64,25 +62,27 @@ def test_cuda_variants_are_skipped_with_a_reason_without_cuda():
     assert "1 skipped" in proc.stdout
 
 
-def test_an_unreadable_image_is_named_and_recorded_as_failed(tmp_path):
+def test_unreadable_images_stop_the_run_before_any_variant_naming_each(tmp_path):
     from PIL import Image
-
-    from visionbench.results import Run
 
     folder = tmp_path / "shoes"
     for cls in ("a", "b"):
         (folder / cls).mkdir(parents=True)
         for i in range(6):
             Image.new("L", (12, 12), color=40 * i).save(folder / cls / f"{i}.png")
-    (folder / "b" / "broken.png").write_bytes(b"this is not a png")
-    out = tmp_path / "run.json"
+    (folder / "a" / "notes.png").write_text("a text file with an image's name")
+    whole = (folder / "b" / "0.png").read_bytes()
+    (folder / "b" / "truncated.png").write_bytes(whole[: len(whole) // 2])
+    storage = tmp_path / "storage"
     proc = run_pytest("benches/bench_model_size.py", "-q", "--vb-profile", "quick",
                       "--vb-device", "cpu", "--vb-data", f"mnist5k,imagefolder:{folder}",
-                      "-k", "small_cnn and inference", f"--benchmark-json={out}")  # fmt: skip
-    assert proc.returncode == 1
-    assert "broken.png" in proc.stdout + proc.stderr
-    # the other dataset's variant still ran; the failed one is saved with its error
-    run = Run(out, json.loads(out.read_text()))
-    errors = {b.name: b.error for b in run.benchmarks.values()}
-    assert errors["bench_inference[cpu-mnist5k-small_cnn]"] is None
-    assert "broken.png" in errors["bench_inference[cpu-imagefolder-shoes-small_cnn]"]
+                      "-k", "small_cnn", "--benchmark-autosave",
+                      f"--benchmark-storage=file://{storage}")  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 4, out
+    lines = out.splitlines()
+    for name in ("notes.png", "truncated.png"):  # each named once, on a line of its own
+        assert sum(name in line for line in lines) == 1, out
+    assert "2 unreadable image(s)" in out
+    assert "Traceback" not in out and "passed" not in out
+    assert not storage.exists()  # nothing saved as a result

@@ -105,6 +105,7 @@ def load_imagefolder(
     pixels: list[np.ndarray] = []
     greys: list[bool] = []
     labels: list[int] = []
+    unreadable: list[DataError] = []
     for label, cls in enumerate(classes):
         if cls not in found:
             continue
@@ -115,10 +116,16 @@ def load_imagefolder(
                 f"(looked for {', '.join(IMAGE_EXTENSIONS)})"
             )
         for file in files:
-            arr, grey = decode_image(file, size)
+            try:
+                arr, grey = decode_image(file, size)
+            except DataError as exc:
+                unreadable.append(exc)  # every bad file is named at once, not the first
+                continue
             pixels.append(arr)
             greys.append(grey)
             labels.append(label)
+    if unreadable:
+        raise DataError(_unreadable_message(root, unreadable))
 
     if all(greys):
         images = np.stack(pixels)[:, None]
@@ -134,6 +141,17 @@ def load_imagefolder(
         torch.tensor(labels, dtype=torch.int64),
         tuple(classes),
     )
+
+
+MAX_NAMED = 20  # unreadable files listed by name; the rest are counted
+
+
+def _unreadable_message(root: Path, errors: Sequence[DataError]) -> str:
+    lines = [f"image folder {root}: {len(errors)} unreadable image(s); fix or remove them:"]
+    lines += [f"  {exc}" for exc in errors[:MAX_NAMED]]
+    if len(errors) > MAX_NAMED:
+        lines.append(f"  ... and {len(errors) - MAX_NAMED} more")
+    return "\n".join(lines)
 
 
 CIFAR10_LAYOUT = (
