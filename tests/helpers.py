@@ -28,15 +28,20 @@ class FakeBenchmark:
     def after_timing(self) -> None:
         pass
 
-    def pedantic(self, fn, rounds, warmup_rounds, iterations=1):
-        for _ in range(warmup_rounds):
-            fn()
-        self.before_timing()
-        times = []
-        for _ in range(rounds):
+    def pedantic(self, fn, rounds, warmup_rounds, iterations=1, setup=None, teardown=None):
+        def one_round() -> float:
+            args, kwargs = setup() if setup is not None else ((), {})
             start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
+            fn(*args, **kwargs)
+            elapsed = time.perf_counter() - start
+            if teardown is not None:
+                teardown(*args, **kwargs)
+            return elapsed
+
+        for _ in range(warmup_rounds):
+            one_round()
+        self.before_timing()
+        times = [one_round() for _ in range(rounds)]
         self.after_timing()
         self.stats = SimpleNamespace(stats=SimpleNamespace(median=statistics.median(times)))
 

@@ -653,9 +653,9 @@ def _compare_metric(
             c,
             tolerance=tol,
             alpha=config.alpha,
-            base_std=base.extra_info.get("accuracy_std"),
+            base_std=base.extra_info.get(f"{metric.name}_std"),
             base_seeds=int(base.extra_info.get("seeds") or 1),
-            cand_std=cand.extra_info.get("accuracy_std"),
+            cand_std=cand.extra_info.get(f"{metric.name}_std"),
             cand_seeds=int(cand.extra_info.get("seeds") or 1),
         )
         seeds = f"seeds {base.extra_info.get('seeds') or 1}/{cand.extra_info.get('seeds') or 1}"
