@@ -21,7 +21,7 @@ import numpy as np
 from tabulate import tabulate
 
 from visionbench import convergence, knee
-from visionbench.compare import Comparison
+from visionbench.gate.runs import Comparison
 from visionbench.metrics import METRICS, accuracy_noise
 from visionbench.results import Bench, Run
 from visionbench.selection.verdict import statements as selection_statements
