@@ -10,7 +10,24 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+import torch
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+NO_CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="CUDA is not available on this machine"
+)
+#: Marks of a test (or a parameter) that needs a CUDA device: skipped without one,
+#: selected with `-m cuda` by scripts/gpu_check.sh.
+CUDA_MARKS = (pytest.mark.cuda, NO_CUDA)
+
+
+def needs_cuda(test):
+    for mark in CUDA_MARKS:
+        test = mark(test)
+    return test
 
 
 class FakeBenchmark:

@@ -5,12 +5,10 @@ import types
 import pytest
 import torch
 import torch.nn as nn
+from helpers import CUDA_MARKS, needs_cuda
 
 from visionbench import measure
 
-NO_CUDA = pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="CUDA is not available on this machine"
-)
 MiB = 1 << 20
 
 
@@ -114,7 +112,7 @@ def step_of(name: str, device: torch.device):
 
 DEVICES = [
     "cpu",
-    pytest.param("cuda", marks=NO_CUDA),
+    pytest.param("cuda", marks=CUDA_MARKS),
 ]
 
 
@@ -206,7 +204,7 @@ def test_energy_is_absent_on_the_cpu():
     assert reading.energy_j is None and reading.power_w is None
 
 
-@NO_CUDA
+@needs_cuda
 def test_cuda_peak_memory_uses_the_allocator_peak():
     device = torch.device("cuda")
 
@@ -216,7 +214,7 @@ def test_cuda_peak_memory_uses_the_allocator_peak():
     assert measure.peak_memory(work, device) >= 4 * MiB
 
 
-@NO_CUDA
+@needs_cuda
 def test_cuda_energy_is_measured_where_nvml_counts_it():
     meter = measure.EnergyMeter("cuda")
     if meter.handle is None:
@@ -226,3 +224,15 @@ def test_cuda_energy_is_measured_where_nvml_counts_it():
         for _ in range(50):
             x = x @ x.T / 2048
     assert reading.energy_j is not None and reading.energy_j > 0
+
+
+@needs_cuda
+def test_nvml_finds_the_gpu_torch_calls_cuda0():
+    nvml = measure.Nvml()
+    handle = nvml.handle("cuda:0")
+    if handle is None:
+        pytest.skip("NVML does not answer on this machine")
+    uuid = nvml.library().nvmlDeviceGetUUID(handle)
+    uuid = uuid.decode() if isinstance(uuid, bytes) else str(uuid)
+    assert uuid.removeprefix("GPU-") == str(torch.cuda.get_device_properties(0).uuid)
+    nvml.close()

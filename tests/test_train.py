@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn as nn
+from helpers import needs_cuda
 
 from visionbench import models
 from visionbench.data import SplitData, load_digits, split
@@ -144,7 +145,7 @@ def test_fp16_needs_cuda():
         Trainer(model, TrainConfig(amp="fp16"), CPU)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+@needs_cuda
 def test_fp16_uses_a_grad_scaler_on_cuda(digits):
     cfg = TrainConfig(amp="fp16")
     torch.manual_seed(0)
@@ -235,7 +236,7 @@ def test_tf32_is_refused_off_cuda():
         Trainer(nn.Linear(2, 2), TrainConfig(tf32=True), CPU)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+@needs_cuda
 @pytest.mark.parametrize("tf32", [False, True])
 def test_fp32_precision_sets_tf32_for_the_block_and_restores(tf32):
     cuda = torch.device("cuda")
