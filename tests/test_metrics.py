@@ -57,4 +57,3 @@ def test_the_posters_figures_are_in_the_schema_with_their_gate_kind():
     assert kinds["train_accuracy"] == ("fraction", "higher", "accuracy")  # gated as accuracy
     assert kinds["run_peak_mem_bytes"] == ("B", "lower", "memory")  # gated as memory
     assert kinds["model_bytes"] == ("B", "lower", "info")
-    assert metrics.unit_of("peak_mem_bytes") == "B"

@@ -322,7 +322,3 @@ def accuracy_noise(accuracy: float, eval_images: int) -> float:
     """Half-width of the 95% binomial interval of an accuracy measured on
     `eval_images` test images: differences within it are noise."""
     return 1.96 * math.sqrt(accuracy * (1 - accuracy) / eval_images)
-
-
-def unit_of(name: str) -> str:
-    return METRICS[name].unit

@@ -362,11 +362,14 @@ class TrainedModels:
                 trained = Trained(run.trainer.model.eval(), len(data.test))
             trained.fits.append(result)
         assert trained is not None
-        # CPU: counting live storages slows every op, so the timed run is left alone
-        # and a replay of its recipe is counted instead.
-        trained.run_peak_mem_bytes = (
-            max(peaks) if peaks else replay_peak_memory(workload, data, device)
-        )
+        if peaks:
+            trained.run_peak_mem_bytes = max(peaks)
+        elif workload.train.compile is None:
+            # CPU: counting live storages slows every op, so the timed run is left
+            # alone and a replay of its recipe is counted instead. Not for a compiled
+            # recipe: under the counter its model would run eagerly, and the figure
+            # would be the eager model's.
+            trained.run_peak_mem_bytes = replay_peak_memory(workload, data, device)
         return trained
 
 
