@@ -348,3 +348,50 @@ def test_per_seed_lists_are_validated():
     for bad in ("3,4", [3, "4"], [float("nan")]):
         with pytest.raises(metrics.SchemaError, match="epochs_to_target_per_seed"):
             metrics.validate({"epochs_to_target_per_seed": bad})
+
+
+# -- time to target ------------------------------------------------------------------
+
+
+class LoggingBenchmark(FakeBenchmark):
+    """pytest-benchmark's pedantic, writing where each timed round begins and ends
+    into the same log as the training's progress."""
+
+    def __init__(self, log: list[str]) -> None:
+        super().__init__()
+        self.log = log
+
+    def pedantic(self, fn, rounds, warmup_rounds, iterations=1, setup=None, teardown=None):
+        def timed(*args, **kwargs):
+            self.log.append("timed: begin")
+            fn(*args, **kwargs)
+            self.log.append("timed: end")
+
+        super().pedantic(timed, rounds, warmup_rounds, iterations, setup, teardown)
+
+
+def test_time_to_target_times_each_seed_up_to_the_target_and_finishes_untimed(digits):
+    log: list[str] = []
+    vb = Bench(profiles.get("quick"), CPU, digits, TrainedModels(log=log.append))
+    cfg = TrainConfig(epochs=2, batch_size=64)
+    bench = LoggingBenchmark(log)
+    variant = SimpleNamespace(technique="lr_schedule", name="constant", reference="constant")
+    vb.time_to_target(bench, variant, Workload("small_cnn", 8, cfg), seeds=2, target=0.0)
+    for seed in (0, 1):  # the target (any accuracy) is met after the first epoch
+        at = log.index(
+            "timed: begin",
+            log.index(
+                f"training small_cnn on digits at 8px (cpu, seed {seed}): 2 epochs of 1438 images"
+            ),
+        )
+        timed = log[at : log.index("timed: end", at)]
+        assert [line for line in timed if "epoch 1/2" in line] and not [
+            line for line in timed if "epoch 2/2" in line
+        ]
+        after = log[log.index("timed: end", at) :]
+        assert any(f"seed {seed}): epoch 2/2" in line for line in after)  # then to the end
+    info = bench.extra_info
+    metrics.validate(info)
+    assert info["unit"] == "to_target" and info["seeds"] == 2 and info["epochs_run"] == 2
+    assert info["epochs_to_target_per_seed"] == [1, 1] and info["target_reached"] == 1.0
+    assert 0 < info["train_accuracy"] <= 1 and info["model_bytes"] > 0

@@ -29,12 +29,12 @@ def sync(device: torch.device | str) -> None:
         torch.mps.synchronize()
 
 
-def synced(fn: Callable[[], Any], device: torch.device | str) -> Callable[[], Any]:
+def synced(fn: Callable[..., Any], device: torch.device | str) -> Callable[..., Any]:
     """`fn` followed by a device synchronisation: the unit to hand to a timer."""
     device = torch.device(device)
 
-    def run() -> Any:
-        out = fn()
+    def run(*args: Any, **kwargs: Any) -> Any:
+        out = fn(*args, **kwargs)
         sync(device)
         return out
 
