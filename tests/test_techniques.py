@@ -394,4 +394,4 @@ def test_time_to_target_times_each_seed_up_to_the_target_and_finishes_untimed(di
     metrics.validate(info)
     assert info["unit"] == "to_target" and info["seeds"] == 2 and info["epochs_run"] == 2
     assert info["epochs_to_target_per_seed"] == [1, 1] and info["target_reached"] == 1.0
-    assert 0 < info["train_accuracy"] <= 1 and info["model_bytes"] > 0
+    assert info["train_accuracy"] > 0.3 and info["model_bytes"] > 0  # chance: 0.1
