@@ -395,3 +395,41 @@ def test_time_to_target_times_each_seed_up_to_the_target_and_finishes_untimed(di
     assert info["unit"] == "to_target" and info["seeds"] == 2 and info["epochs_run"] == 2
     assert info["epochs_to_target_per_seed"] == [1, 1] and info["target_reached"] == 1.0
     assert info["train_accuracy"] > 0.3 and info["model_bytes"] > 0  # chance: 0.1
+
+
+# -- caches keyed by value -------------------------------------------------------------
+
+
+def test_data_keys_follow_the_contents_not_the_object(digits):
+    same = SplitData("digits", digits.train.subset(torch.arange(len(digits.train))), digits.test)
+    other = SplitData("digits", digits.train.subset(torch.arange(100)), digits.test)
+    assert same is not digits and same.key == digits.key
+    assert other.key != digits.key
+    assert digits.at(4).key == f"{digits.key}@4" != digits.key
+
+
+def test_trained_models_train_equal_data_once_and_other_data_again(digits, monkeypatch):
+    trainings = []
+
+    def fake_fit(trainer, train, test, *, validation=None, train_eval=None, on_epoch=None):
+        trainings.append(len(train.labels))
+        return FitResult(accuracy=0.5, train_time_s=0.1, epochs_run=1, steps=1, train_accuracy=0.6)
+
+    monkeypatch.setattr("visionbench.runner.fit", fake_fit)
+    monkeypatch.setattr("visionbench.runner.replay_peak_memory", lambda *args: 1)
+    cache = TrainedModels(log=lambda m: None)
+    workload = Workload("small_cnn", 8, TrainConfig())
+    first = cache.get(workload, digits, CPU)
+    copy_ = SplitData("digits", digits.train.subset(torch.arange(len(digits.train))), digits.test)
+    assert cache.get(workload, copy_, CPU) is first  # equal contents: the same training
+    smaller = SplitData("digits", digits.train.subset(torch.arange(100)), digits.test)
+    assert cache.get(workload, smaller, CPU) is not first
+    assert trainings == [len(digits.train), 100]
+    assert first.figures()["train_accuracy"] == 0.6 and first.figures()["run_peak_mem_bytes"] == 1
+
+
+def test_a_sweep_refuses_data_smaller_than_its_largest_size(digits):
+    from visionbench.runner import upsampling_reason
+
+    assert upsampling_reason(digits, 8) is None  # digits are 8 px
+    assert "8 px, below the sweep's largest size 28 px" in upsampling_reason(digits, 28)
