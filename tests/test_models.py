@@ -99,3 +99,10 @@ def test_the_stem_follows_stem_size_not_the_input():
     own = models.build("resnet18", num_classes=5, in_channels=3, image_size=32)
     assert fixed.conv1.stride == (2, 2) and not isinstance(fixed.maxpool, torch.nn.Identity)
     assert own.conv1.stride == (1, 1) and isinstance(own.maxpool, torch.nn.Identity)
+
+
+def test_a_stem_size_that_builds_the_same_stem_is_dropped():
+    assert models.stem_for("resnet18", 16, 128) == 128  # 4x stem instead of 1x
+    assert models.stem_for("resnet18", 96, 128) is None  # the stem 96 px gets anyway
+    assert models.stem_for("small_cnn", 16, 28) is None  # no stem to adapt
+    assert models.stem_for("resnet18", 16, None) is None

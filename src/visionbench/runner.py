@@ -414,7 +414,8 @@ class Bench(Runner):
         """The profile's recipe with `changes` (a technique's switch) applied."""
         stem_size = changes.pop("stem_size", None)
         size = image_size or self.profile.model_size.image_size
-        return Workload(model, size, self.profile.train.with_(**changes), stem_size)
+        stem = models.stem_for(model, size, stem_size)  # None where it changes nothing
+        return Workload(model, size, self.profile.train.with_(**changes), stem)
 
     def describe_workload(
         self, variant: Variant, workload: Workload, unit: str, batch: int

@@ -26,15 +26,26 @@ class ModelSpec:
     factory: Factory  # (num_classes, in_channels, image_size, stem_size) -> module
     min_size: int  # smallest input side the network accepts
     description: str
+    adapts_stem: bool = False  # its stem depends on the input size (`stem_stride`)
 
 
 REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register(name: str, factory: Factory, min_size: int, description: str) -> None:
+def register(
+    name: str, factory: Factory, min_size: int, description: str, adapts_stem: bool = False
+) -> None:
     if name in REGISTRY:
         raise ValueError(f"model {name!r} is registered twice")
-    REGISTRY[name] = ModelSpec(name, factory, min_size, description)
+    REGISTRY[name] = ModelSpec(name, factory, min_size, description, adapts_stem)
+
+
+def stem_for(name: str, image_size: int, stem_size: int | None) -> int | None:
+    """`stem_size` where it builds another stem than `image_size` would, else None:
+    the same network is then described (and cached) the same way."""
+    if stem_size is None or not spec(name).adapts_stem:
+        return None
+    return stem_size if tv.stem_stride(stem_size) != tv.stem_stride(image_size) else None
 
 
 def names() -> list[str]:
@@ -89,14 +100,30 @@ register(
     "ResNet-9 'DavidNet' (Myrtle.ai, 6.5 M parameters), the 1000-second CIFAR trainer",
 )
 for _name in ("resnet18", "resnet34", "resnet50"):
-    register(_name, tv.resnet_factory(_name), 8, f"torchvision {_name}, stem adapted to the input")
+    register(
+        _name,
+        tv.resnet_factory(_name),
+        8,
+        f"torchvision {_name}, stem adapted to the input",
+        adapts_stem=True,
+    )
 register(
     "mobilenet_v3_small",
     tv.mobilenet_v3_small,
     8,
     "torchvision MobileNetV3-small, stem adapted to the input",
+    adapts_stem=True,
 )
 
 stem_stride = tv.stem_stride
 
-__all__ = ["REGISTRY", "ModelSpec", "build", "names", "register", "spec", "stem_stride"]
+__all__ = [
+    "REGISTRY",
+    "ModelSpec",
+    "build",
+    "names",
+    "register",
+    "spec",
+    "stem_for",
+    "stem_stride",
+]
