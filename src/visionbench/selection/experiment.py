@@ -236,13 +236,13 @@ def _record(
     **figures: Any,
 ) -> None:
     """Describe, time and record one policy or overhead on the timed batch."""
-    described = vb.describe_workload(variant, vb.workload(sel.names[-1]), "infer_batch",
-                                     sel.batch_size)  # fmt: skip
+    reference = vb.workload(sel.names[-1])
+    described = vb.describe_workload(variant, reference, "infer_batch", sel.batch_size)
     described["model"] = model
     timed = vb.time(benchmark, fn, sel.batch_size)
     per_s = timed["samples_per_s"]
-    vb.record(benchmark, described, **timed, latency_per_image_s=1 / per_s if per_s else None,
-              **figures)  # fmt: skip
+    latency = 1 / per_s if per_s else None  # the median's seconds per image
+    vb.record(benchmark, described, **timed, latency_per_image_s=latency, **figures)
 
 
 def time_policy(vb: Bench, benchmark: Any, name: str) -> Selection:
