@@ -107,6 +107,14 @@ def check_data(text: str, profile: profiles.Profile) -> None:
         raise pytest.UsageError(f"--vb-data: {exc}") from None
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """NVML was initialised at most once this session (energy, the driver's version);
+    shut it down once, at the end."""
+    from visionbench.measure import NVML
+
+    NVML.close()
+
+
 def profile_of(config: pytest.Config) -> profiles.Profile:
     """The profile chosen for this session."""
     return config.stash[PROFILE_KEY]

@@ -36,8 +36,10 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from visionbench import compare, report, results
-from visionbench.cli import load_config
+from visionbench import report, results
+from visionbench.gate import runs as gate_runs
+from visionbench.gate.config import load_config
+from visionbench.gate.machines import comparable_history
 
 
 def between_run_spread(runs: list[results.Run]) -> list[list[object]]:
@@ -48,7 +50,7 @@ def between_run_spread(runs: list[results.Run]) -> list[list[object]]:
         row: list[object] = [name.split("::")[-1]]
         for q in quantiles.values():
             values = [
-                compare.quantile_of(r.benchmarks[name], q) for r in runs if name in r.benchmarks
+                gate_runs.quantile_of(r.benchmarks[name], q) for r in runs if name in r.benchmarks
             ]
             logs = np.log([v for v in values if v])
             row.append(f"{np.std(logs, ddof=1):.1%}" if len(logs) > 1 else "-")
@@ -93,14 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     totals = {"A/A": Counter(), f"x{args.scale}": Counter()}
     table = []
     for base, cand in itertools.pairwise(runs):
-        history = (
-            [base] if args.no_history else compare.comparable_history(base, runs, config.lookback)
-        )
+        history = [base] if args.no_history else comparable_history(base, runs, config.lookback)
         slowed = results.Run(cand.path, results.scale_timings(cand.data, args.scale))
         for label, candidate in (("A/A", cand), (f"x{args.scale}", slowed)):
             rows = [
                 r
-                for r in compare.compare_runs(base, candidate, config, history)
+                for r in gate_runs.compare_runs(base, candidate, config, history)
                 if r.metric == "time"
             ]
             totals[label].update(r.verdict for r in rows)
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if false_positives or passed else 0
 
 
-def _could_see(row: compare.Comparison, scale: float) -> bool:
+def _could_see(row: gate_runs.Comparison, scale: float) -> bool:
     """The benchmark's own noise would have let the gate flag a change of `scale`."""
     return row.detectable is not None and row.detectable <= scale - 1
 

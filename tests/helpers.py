@@ -10,7 +10,24 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+import torch
+
 ROOT = Path(__file__).resolve().parent.parent
+
+
+NO_CUDA = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="CUDA is not available on this machine"
+)
+#: Marks of a test (or a parameter) that needs a CUDA device: skipped without one,
+#: selected with `-m cuda` by scripts/gpu_check.sh.
+CUDA_MARKS = (pytest.mark.cuda, NO_CUDA)
+
+
+def needs_cuda(test):
+    for mark in CUDA_MARKS:
+        test = mark(test)
+    return test
 
 
 class FakeBenchmark:
@@ -28,15 +45,20 @@ class FakeBenchmark:
     def after_timing(self) -> None:
         pass
 
-    def pedantic(self, fn, rounds, warmup_rounds, iterations=1):
-        for _ in range(warmup_rounds):
-            fn()
-        self.before_timing()
-        times = []
-        for _ in range(rounds):
+    def pedantic(self, fn, rounds, warmup_rounds, iterations=1, setup=None, teardown=None):
+        def one_round() -> float:
+            args, kwargs = setup() if setup is not None else ((), {})
             start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
+            fn(*args, **kwargs)
+            elapsed = time.perf_counter() - start
+            if teardown is not None:
+                teardown(*args, **kwargs)
+            return elapsed
+
+        for _ in range(warmup_rounds):
+            one_round()
+        self.before_timing()
+        times = [one_round() for _ in range(rounds)]
         self.after_timing()
         self.stats = SimpleNamespace(stats=SimpleNamespace(median=statistics.median(times)))
 

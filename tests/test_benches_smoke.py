@@ -2,6 +2,7 @@
 pytest-benchmark JSON with raw samples, and every figure the schema asks for."""
 
 import pytest
+import torch
 from helpers import run_benches
 
 from visionbench import metrics
@@ -16,6 +17,9 @@ TRAIN_FIGURES = {
     "seeds",
     "train_time_s",
     "diverged",
+    "train_accuracy",
+    "model_bytes",
+    "run_peak_mem_bytes",
 }
 
 
@@ -48,6 +52,11 @@ def test_every_variant_saved_with_raw_samples_and_figures(smoke_run):
         assert len(b["stats"]["data"]) == b["stats"]["rounds"] >= 2
         assert info["samples_per_s"] > 0 and info["peak_mem_bytes"] > 0
         assert info["flops"] > 0 and info["params"] > 0
+        assert info["model_bytes"] >= 4 * info["params"]  # float32 parameters, and buffers
+        # the run holds its data and evaluates besides what one step needs
+        assert info["run_peak_mem_bytes"] > info["model_bytes"] + 4000 * 28 * 28
+        if info["unit"] == "train_step":
+            assert info["run_peak_mem_bytes"] > info["peak_mem_bytes"]
         assert (
             b["group"]
             == f"{info['technique']}:{'train_step' if 'train' in info['unit'] else 'inference'}"
@@ -60,7 +69,7 @@ def test_groups_name_their_reference_variant(smoke_run):
         if info["technique"] == "model_size":
             assert info["reference"] == "small_cnn"
         else:
-            assert info["reference"] == "32px"
+            assert info["reference"] == "28px"
 
 
 def test_the_small_cnn_learns_mnist_in_the_quick_budget(smoke_run):
@@ -68,6 +77,7 @@ def test_the_small_cnn_learns_mnist_in_the_quick_budget(smoke_run):
         b for b in smoke_run["benchmarks"] if b["name"] == "bench_train_step[cpu-mnist5k-small_cnn]"
     )
     assert small["extra_info"]["accuracy"] >= 0.90
+    assert small["extra_info"]["train_accuracy"] >= 0.90
 
 
 def test_resolution_costs_grow_with_size(smoke_run):
@@ -83,4 +93,5 @@ def test_resolution_costs_grow_with_size(smoke_run):
 def test_machine_fingerprint_is_saved(smoke_run):
     fp = smoke_run["machine_info"]["visionbench"]
     assert fp["profile"] == "quick" and fp["torch"] and fp["cpu_model"]
-    assert fp["gpu_count"] >= 0
+    assert fp["gpu_count"] == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    assert {"tf32_matmul", "tf32_cudnn", "cudnn_benchmark", "deterministic"} <= fp.keys()

@@ -266,12 +266,10 @@ def test_end_to_end_real_runs(tmp_path, monkeypatch, capsys):
     assert gate("0001", "0002") == 0  # reruns
     assert gate("0002", "0002") == 0  # a run against itself
     second = results.load_run("0002", storage)
-    for _ in range(8):
-        results.save_copy(second.data, results.next_path(folder, "rerun"))
+    for number in range(3, 11):
+        save(storage, number, "rerun", second.data)
     before = snapshot(storage)
-    slowed = results.save_copy(
-        results.scale_timings(second.data, 1.5), results.next_path(folder, "slowed")
-    )
+    slowed = save(storage, 11, "slowed", results.scale_timings(second.data, 1.5))
     assert gate("0010", "latest") == 1
     out = capsys.readouterr().out
     assert "regression" in out and "test_tiny_matmul" in out

@@ -202,3 +202,33 @@ def test_every_bench_variant_delivers_a_whole_epoch(digits, tmp_path):
             assert torch.equal(x, ref_x), name
     with pytest.raises(ValueError, match="no plain data path named 'precomputed_aug'"):
         prepared.feed("precomputed_aug", CPU, 50, augmented=False)
+
+
+def test_h2d_bytes_are_the_copies_made_in_the_last_epoch(folders, monkeypatch):
+    """Counted where the bytes cross: on the meta device (a stand-in for a GPU: every
+    host tensor moved there is a copy) each feed counts what its epoch moved."""
+    crop = lambda images, index, params, spec, fill: images[index][..., 4:-4, 4:-4]  # noqa: E731
+    monkeypatch.setattr("visionbench.data.loaders.augment_padded", crop)  # no meta kernels
+    png, _, cache = folders
+    meta = torch.device("meta")
+    norm = Normalise(MEAN, STD, meta)
+    n, image = len(cache.labels), cache.images[0].nbytes
+    host = HostTensorFeed(cache.images, cache.labels, 64, meta, norm)
+    loader = LoaderFeed(folder_dataset(png, 28), 64, meta, norm)
+    plain = DeviceResidentFeed(cache.images, cache.labels, 64, meta, norm)
+    augmented = DeviceResidentFeed(cache.images, cache.labels, 64, meta, norm, augment=SPEC)
+    for feed in (host, loader, plain, augmented):
+        assert feed.h2d_bytes() is None  # nothing counted before an epoch ends
+        sum(len(y) for _, y in feed(0))
+    assert host.h2d_bytes() == loader.h2d_bytes() == n * (image + 8)  # images, int64 labels
+    assert plain.h2d_bytes() == n * 8  # the epoch's order only: the images stay there
+    # the order, and each image's crop offsets, cutout corner (int64) and flip (bool)
+    assert augmented.h2d_bytes() == n * (8 + 4 * 8 + 1)
+    loader.close()
+
+
+def test_h2d_bytes_are_absent_on_the_cpu(folders):
+    _, _, cache = folders
+    feed = HostTensorFeed(cache.images, cache.labels, 64, CPU, Normalise(MEAN, STD, CPU))
+    list(feed(0))
+    assert feed.h2d_bytes() is None

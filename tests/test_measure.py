@@ -1,14 +1,14 @@
 """Measuring code: synchronisation, peak memory, FLOPs, parameters, energy."""
 
+import types
+
 import pytest
 import torch
 import torch.nn as nn
+from helpers import CUDA_MARKS, needs_cuda
 
 from visionbench import measure
 
-NO_CUDA = pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="CUDA is not available on this machine"
-)
 MiB = 1 << 20
 
 
@@ -86,8 +86,115 @@ def test_synced_returns_the_result_and_times_once():
     calls = []
     fn = measure.synced(lambda: calls.append(1) or 42, "cpu")
     assert fn() == 42 and calls == [1]
-    elapsed, out = measure.time_once(lambda: 7, "cpu")
-    assert out == 7 and elapsed >= 0
+    elapsed, out = measure.time_once(lambda: calls.append(2) or 7, "cpu")
+    assert out == 7 and calls == [1, 2] and elapsed > 0
+
+
+def test_model_bytes_counts_parameters_and_buffers():
+    model = nn.Sequential(nn.Linear(10, 5), nn.BatchNorm1d(5))
+    # 55 + 10 float32 parameters; running mean and var (5 + 5 float32), batch count (int64)
+    assert measure.model_bytes(model) == (55 + 10) * 4 + 10 * 4 + 8
+
+
+def step_of(name: str, device: torch.device):
+    """A real training step of a registry model at 16 px, and what it holds."""
+    from visionbench import models
+    from visionbench.train import TrainConfig, Trainer
+
+    torch.manual_seed(0)
+    model = models.build(name, num_classes=10, in_channels=1, image_size=16)
+    trainer = Trainer(model, TrainConfig(batch_size=32), device)
+    x = torch.randn(32, 1, 16, 16, device=device)
+    y = torch.randint(0, 10, (32,), device=device)
+    trainer.step(x, y)  # gradients and optimiser state exist, as in a timed round
+    return (lambda: trainer.step(x, y)), [trainer.model, trainer.optimizer, x, y]
+
+
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=CUDA_MARKS),
+]
+
+
+@pytest.mark.parametrize("where", DEVICES)
+def test_a_variants_peak_memory_ignores_models_cached_before_it(where):
+    """peak_mem_bytes is the variant's own: the same with other models resident."""
+    device = torch.device(where)
+    step, resident = step_of("small_cnn", device)
+    alone = measure.peak_memory(step, device, resident=resident)
+    cached = [step_of("resnet18", device) for _ in range(2)]  # others' models and optimisers
+    beside = measure.peak_memory(step, device, resident=resident)
+    assert cached and alone > 0
+    # the CPU count is exact; the CUDA allocator rounds each block up to 512 bytes
+    assert abs(beside - alone) <= (0 if device.type == "cpu" else 64 * 1024)
+    own = measure.resident_bytes(device, resident)
+    assert own < alone < own + 16 * MiB  # its own tensors and activations, nothing of resnet18
+
+
+def test_run_memory_counts_what_the_run_allocates_and_holds():
+    held = torch.zeros(MiB // 4)  # 1 MiB the run reads in place
+    with measure.RunMemory("cpu") as run:
+        run.hold(held)
+        a = torch.ones(2 * MiB // 4)
+        b = torch.ones(MiB // 4)
+        del a, b
+    assert 4 * MiB <= run.peak < 4 * MiB + 64 * 1024
+
+
+# -- NVML --------------------------------------------------------------------------
+
+
+class FakeNvml:
+    """pynvml's calls that visionbench makes, over GPUs given as PCI (domain, bus, device)."""
+
+    def __init__(self, gpus, energy=None):
+        self.gpus = gpus
+        self.energy = energy or {}
+        self.inits = self.shutdowns = 0
+
+    def nvmlInit(self):
+        self.inits += 1
+
+    def nvmlShutdown(self):
+        self.shutdowns += 1
+
+    def nvmlDeviceGetCount(self):
+        return len(self.gpus)
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return f"handle{i}"
+
+    def nvmlDeviceGetPciInfo(self, handle):
+        domain, bus, device = self.gpus[int(handle.removeprefix("handle"))]
+        return types.SimpleNamespace(domain=domain, bus=bus, device=device)
+
+    def nvmlSystemGetDriverVersion(self):
+        return b"550.54.15"
+
+
+def test_nvml_handle_is_the_gpu_on_the_same_pci_bus_not_the_same_index():
+    # CUDA_VISIBLE_DEVICES=2 makes NVML's third GPU torch's cuda:0
+    fake = FakeNvml([(0, 0x17, 0), (0, 0x65, 0), (0, 0xCA, 0)])
+    nvml = measure.Nvml(fake)
+    assert nvml.handle("cuda:0", bus_id=(0, 0xCA, 0)) == "handle2"
+    assert nvml.handle("cuda:0", bus_id=(0, 0x65, 0)) == "handle1"
+    assert nvml.handle("cuda:0", bus_id=(1, 0x65, 0)) is None  # another domain: no match
+    assert nvml.driver_version() == "550.54.15"
+    assert fake.inits == 1  # once per session, however many calls
+    nvml.close()
+    nvml.close()
+    assert fake.shutdowns == 1
+
+
+def test_without_nvml_there_is_no_handle_and_no_error():
+    class Missing(FakeNvml):
+        def nvmlInit(self):
+            raise OSError("libnvidia-ml.so.1: cannot open shared object file")
+
+    nvml = measure.Nvml(Missing([]))
+    assert nvml.handle("cuda:0", bus_id=(0, 1, 0)) is None
+    assert nvml.driver_version() is None
+    nvml.close()
 
 
 def test_energy_is_absent_on_the_cpu():
@@ -97,7 +204,7 @@ def test_energy_is_absent_on_the_cpu():
     assert reading.energy_j is None and reading.power_w is None
 
 
-@NO_CUDA
+@needs_cuda
 def test_cuda_peak_memory_uses_the_allocator_peak():
     device = torch.device("cuda")
 
@@ -107,7 +214,7 @@ def test_cuda_peak_memory_uses_the_allocator_peak():
     assert measure.peak_memory(work, device) >= 4 * MiB
 
 
-@NO_CUDA
+@needs_cuda
 def test_cuda_energy_is_measured_where_nvml_counts_it():
     meter = measure.EnergyMeter("cuda")
     if meter.handle is None:
@@ -117,3 +224,15 @@ def test_cuda_energy_is_measured_where_nvml_counts_it():
         for _ in range(50):
             x = x @ x.T / 2048
     assert reading.energy_j is not None and reading.energy_j > 0
+
+
+@needs_cuda
+def test_nvml_finds_the_gpu_torch_calls_cuda0():
+    nvml = measure.Nvml()
+    handle = nvml.handle("cuda:0")
+    if handle is None:
+        pytest.skip("NVML does not answer on this machine")
+    uuid = nvml.library().nvmlDeviceGetUUID(handle)
+    uuid = uuid.decode() if isinstance(uuid, bytes) else str(uuid)
+    assert uuid.removeprefix("GPU-") == str(torch.cuda.get_device_properties(0).uuid)
+    nvml.close()

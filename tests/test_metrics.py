@@ -52,9 +52,8 @@ def test_bad_figures_are_refused_by_name(figures, message):
     assert bench.extra_info == {}
 
 
-def test_direction():
-    acc = metrics.METRICS["accuracy"]
-    mem = metrics.METRICS["peak_mem_bytes"]
-    assert acc.is_improvement(0.9, 0.95) and not acc.is_improvement(0.95, 0.9)
-    assert mem.is_improvement(200, 100) and not mem.is_improvement(100, 200)
-    assert metrics.unit_of("peak_mem_bytes") == "B"
+def test_the_posters_figures_are_in_the_schema_with_their_gate_kind():
+    kinds = {name: (m.unit, m.better, m.kind) for name, m in metrics.METRICS.items()}
+    assert kinds["train_accuracy"] == ("fraction", "higher", "accuracy")  # gated as accuracy
+    assert kinds["run_peak_mem_bytes"] == ("B", "lower", "memory")  # gated as memory
+    assert kinds["model_bytes"] == ("B", "lower", "info")

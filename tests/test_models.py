@@ -1,6 +1,8 @@
 """Every registered model builds and gives the right output shape at each
 supported resolution, grey and RGB; torchvision's models keep their body."""
 
+import itertools
+
 import pytest
 import torch
 import torchvision
@@ -71,3 +73,36 @@ def test_resnet9_is_davidnet_sized():
 def test_embankment_cnn_has_no_softmax_before_the_loss():
     model = models.build("embankment_cnn", num_classes=5, in_channels=1, image_size=32)
     assert not any(isinstance(m, (torch.nn.Softmax, torch.nn.LogSoftmax)) for m in model.modules())
+
+
+@pytest.mark.parametrize("profile", ["standard", "paper"])
+def test_a_resolution_sweep_is_one_network_whose_cost_follows_the_pixels(profile):
+    """Built from the registry as the bench builds it (the stem of the sweep's
+    largest size), every size has the same parameters and more pixels cost more."""
+    from visionbench import measure, profiles
+
+    budget = profiles.get(profile).resolution
+    largest = max(budget.sizes)
+    params, flops = set(), []
+    for size in budget.sizes:
+        model = models.build(
+            budget.model, num_classes=5, in_channels=3, image_size=size, stem_size=largest
+        )
+        params.add(measure.count_params(model))
+        flops.append(measure.count_flops(model, torch.randn(1, 3, size, size)))
+    assert len(params) == 1, params
+    assert all(a < b for a, b in itertools.pairwise(flops)), flops
+
+
+def test_the_stem_follows_stem_size_not_the_input():
+    fixed = models.build("resnet18", num_classes=5, in_channels=3, image_size=32, stem_size=224)
+    own = models.build("resnet18", num_classes=5, in_channels=3, image_size=32)
+    assert fixed.conv1.stride == (2, 2) and not isinstance(fixed.maxpool, torch.nn.Identity)
+    assert own.conv1.stride == (1, 1) and isinstance(own.maxpool, torch.nn.Identity)
+
+
+def test_a_stem_size_that_builds_the_same_stem_is_dropped():
+    assert models.stem_for("resnet18", 16, 128) == 128  # 4x stem instead of 1x
+    assert models.stem_for("resnet18", 96, 128) is None  # the stem 96 px gets anyway
+    assert models.stem_for("small_cnn", 16, 28) is None  # no stem to adapt
+    assert models.stem_for("resnet18", 16, None) is None

@@ -386,7 +386,8 @@ def test_selection_policies_accuracy_shares_and_oracle_bound():
     assert oracle_acc >= max(singles.values())
     assert sum(oracle_shares.values()) == pytest.approx(1.0)
     pm_acc, pm_shares = sel.evaluate(PREMODEL)
-    assert 0 <= pm_acc <= 1 and sum(pm_shares.values()) == pytest.approx(1.0)
+    # one model per image: right at most where some model is right (the oracle)
+    assert pm_acc <= oracle_acc and sum(pm_shares.values()) == pytest.approx(1.0)
     _, cascade_shares = sel.evaluate(CASCADE)
     assert cascade_shares[NAMES[0]] == 1.0  # the cheapest model sees every image
 

@@ -191,8 +191,9 @@ def test_early_stopping_without_a_validation_split_is_refused(digits):
 def test_the_validation_split_is_held_out_of_the_training_split(digits, monkeypatch):
     seen = {}
 
-    def fake_fit(trainer, train, test, *, validation=None, on_epoch=None):
-        seen.update(train=train, test=test, validation=validation)
+    def fake_fit(trainer, train, test, *, validation=None, train_eval=None, on_epoch=None):
+        if not seen:  # the run (a CPU run's memory replay comes after it)
+            seen.update(train=train, test=test, validation=validation)
         return FitResult(accuracy=0.5, train_time_s=0.1, epochs_run=1, steps=1)
 
     monkeypatch.setattr("visionbench.runner.fit", fake_fit)
@@ -347,3 +348,88 @@ def test_per_seed_lists_are_validated():
     for bad in ("3,4", [3, "4"], [float("nan")]):
         with pytest.raises(metrics.SchemaError, match="epochs_to_target_per_seed"):
             metrics.validate({"epochs_to_target_per_seed": bad})
+
+
+# -- time to target ------------------------------------------------------------------
+
+
+class LoggingBenchmark(FakeBenchmark):
+    """pytest-benchmark's pedantic, writing where each timed round begins and ends
+    into the same log as the training's progress."""
+
+    def __init__(self, log: list[str]) -> None:
+        super().__init__()
+        self.log = log
+
+    def pedantic(self, fn, rounds, warmup_rounds, iterations=1, setup=None, teardown=None):
+        def timed(*args, **kwargs):
+            self.log.append("timed: begin")
+            fn(*args, **kwargs)
+            self.log.append("timed: end")
+
+        super().pedantic(timed, rounds, warmup_rounds, iterations, setup, teardown)
+
+
+def test_time_to_target_times_each_seed_up_to_the_target_and_finishes_untimed(digits):
+    log: list[str] = []
+    vb = Bench(profiles.get("quick"), CPU, digits, TrainedModels(log=log.append))
+    cfg = TrainConfig(epochs=2, batch_size=64)
+    bench = LoggingBenchmark(log)
+    variant = SimpleNamespace(technique="lr_schedule", name="constant", reference="constant")
+    vb.time_to_target(bench, variant, Workload("small_cnn", 8, cfg), seeds=2, target=0.0)
+    for seed in (0, 1):  # the target (any accuracy) is met after the first epoch
+        at = log.index(
+            "timed: begin",
+            log.index(
+                f"training small_cnn on digits at 8px (cpu, seed {seed}): 2 epochs of 1438 images"
+            ),
+        )
+        timed = log[at : log.index("timed: end", at)]
+        assert [line for line in timed if "epoch 1/2" in line] and not [
+            line for line in timed if "epoch 2/2" in line
+        ]
+        after = log[log.index("timed: end", at) :]
+        assert any(f"seed {seed}): epoch 2/2" in line for line in after)  # then to the end
+    info = bench.extra_info
+    metrics.validate(info)
+    assert info["unit"] == "to_target" and info["seeds"] == 2 and info["epochs_run"] == 2
+    assert info["epochs_to_target_per_seed"] == [1, 1] and info["target_reached"] == 1.0
+    assert info["train_accuracy"] > 0.3 and info["model_bytes"] > 0  # chance: 0.1
+
+
+# -- caches keyed by value -------------------------------------------------------------
+
+
+def test_data_keys_follow_the_contents_not_the_object(digits):
+    same = SplitData("digits", digits.train.subset(torch.arange(len(digits.train))), digits.test)
+    other = SplitData("digits", digits.train.subset(torch.arange(100)), digits.test)
+    assert same is not digits and same.key == digits.key
+    assert other.key != digits.key
+    assert digits.at(4).key == f"{digits.key}@4" != digits.key
+
+
+def test_trained_models_train_equal_data_once_and_other_data_again(digits, monkeypatch):
+    trainings = []
+
+    def fake_fit(trainer, train, test, *, validation=None, train_eval=None, on_epoch=None):
+        trainings.append(len(train.labels))
+        return FitResult(accuracy=0.5, train_time_s=0.1, epochs_run=1, steps=1, train_accuracy=0.6)
+
+    monkeypatch.setattr("visionbench.runner.fit", fake_fit)
+    monkeypatch.setattr("visionbench.runner.replay_peak_memory", lambda *args: 1)
+    cache = TrainedModels(log=lambda m: None)
+    workload = Workload("small_cnn", 8, TrainConfig())
+    first = cache.get(workload, digits, CPU)
+    copy_ = SplitData("digits", digits.train.subset(torch.arange(len(digits.train))), digits.test)
+    assert cache.get(workload, copy_, CPU) is first  # equal contents: the same training
+    smaller = SplitData("digits", digits.train.subset(torch.arange(100)), digits.test)
+    assert cache.get(workload, smaller, CPU) is not first
+    assert trainings == [len(digits.train), 100]
+    assert first.figures()["train_accuracy"] == 0.6 and first.figures()["run_peak_mem_bytes"] == 1
+
+
+def test_a_sweep_refuses_data_smaller_than_its_largest_size(digits):
+    from visionbench.runner import upsampling_reason
+
+    assert upsampling_reason(digits, 8) is None  # digits are 8 px
+    assert "8 px, below the sweep's largest size 28 px" in upsampling_reason(digits, 28)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn as nn
+from helpers import needs_cuda
 
 from visionbench import models
 from visionbench.data import SplitData, load_digits, split
@@ -11,9 +12,13 @@ from visionbench.train import (
     TrainConfig,
     Trainer,
     evaluate,
+    first_reached,
     fit,
+    fitting,
+    fp32_precision,
     planned_steps,
     recalibrate_bn,
+    tf32_unsupported,
 )
 
 CPU = torch.device("cpu")
@@ -67,12 +72,27 @@ def test_a_real_run_learns_digits(digits):
     cfg = TrainConfig(epochs=3, batch_size=32, lr=3e-3, schedule="onecycle")
     trainer = small_trainer(cfg, digits)
     result = fit(
-        trainer, batches(digits, cfg), batches(digits, cfg, train=False), target_accuracy=0.5
+        trainer,
+        batches(digits, cfg),
+        batches(digits, cfg, train=False),
+        train_eval=batches(digits, cfg, train=False),  # the test images stand in: same answer
     )
     assert result.accuracy > 0.9
+    assert result.train_accuracy == result.accuracy  # evaluated on the images it was given
     assert result.epochs_run == 3 and len(result.history) == 3
-    assert result.epochs_to_target is not None and result.time_to_target_s > 0
+    epoch, seconds = first_reached(result.history, 0.5)
+    assert 1 <= epoch <= 3 and 0 < seconds <= result.train_time_s
     assert not result.diverged
+
+
+def test_fitting_pauses_after_each_epoch_and_goes_on(digits):
+    cfg = TrainConfig(epochs=3, batch_size=64)
+    run = fitting(small_trainer(cfg, digits), batches(digits, cfg), batches(digits, cfg, False))
+    first = next(run)
+    assert first.epochs_run == 1 and first.steps == 23 and len(first.history) == 1
+    rest = list(run)
+    assert [r.epochs_run for r in rest] == [3, 3] and rest[-1] is first  # one result, updated
+    assert first.steps == 3 * 23
 
 
 def test_max_steps_stops_early(digits):
@@ -125,7 +145,7 @@ def test_fp16_needs_cuda():
         Trainer(model, TrainConfig(amp="fp16"), CPU)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")
+@needs_cuda
 def test_fp16_uses_a_grad_scaler_on_cuda(digits):
     cfg = TrainConfig(amp="fp16")
     torch.manual_seed(0)
@@ -199,8 +219,30 @@ def test_fit_recalibrates_when_asked(digits, monkeypatch):
     assert calls == [5, 5]
 
 
-def test_evaluate_counts_correct_predictions(digits):
-    cfg = TrainConfig()
-    trainer = small_trainer(cfg, digits)
-    acc = evaluate(trainer, batches(digits, cfg, train=False))
-    assert 0.0 <= acc <= 1.0
+def test_evaluate_counts_correct_predictions():
+    class Always:  # predicts class 1 for every image
+        def predict(self, x):
+            return torch.tensor([[0.0, 1.0, 0.0]]).expand(len(x), 3)
+
+    labels = [torch.tensor([1, 0, 1]), torch.tensor([2, 1, 1, 1, 0])]
+    batches_ = [(torch.zeros(len(y), 1, 2, 2), y) for y in labels]
+    assert evaluate(Always(), batches_) == 5 / 8
+
+
+def test_tf32_is_refused_off_cuda():
+    assert tf32_unsupported(CPU, False) is None
+    assert "CUDA" in tf32_unsupported(CPU, True)
+    with pytest.raises(ValueError, match="TF32 is a CUDA tensor-core mode"):
+        Trainer(nn.Linear(2, 2), TrainConfig(tf32=True), CPU)
+
+
+@needs_cuda
+@pytest.mark.parametrize("tf32", [False, True])
+def test_fp32_precision_sets_tf32_for_the_block_and_restores(tf32):
+    cuda = torch.device("cuda")
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    seen = []
+    with fp32_precision(cuda, tf32):
+        seen = [torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32]
+    assert seen == [tf32, tf32]
+    assert (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32) == before

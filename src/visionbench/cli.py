@@ -20,13 +20,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
-
-from visionbench import compare, report, results
-from visionbench.compare import Comparison, ConfigError, GateConfig
+from visionbench import report, results
+from visionbench.gate.config import ConfigError, GateConfig, load_config
+from visionbench.gate.machines import comparable_history, machine_differences
+from visionbench.gate.runs import Comparison, compare_runs, counts, is_failure, pair_shifts
 from visionbench.metrics import METRICS
 from visionbench.results import ResultsError, Run
 
@@ -39,26 +36,6 @@ class BadInput(Exception):
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-# -- settings ------------------------------------------------------------------------
-
-
-def load_config(path: Path | None = None) -> GateConfig:
-    """[tool.visionbench.gate] from `path`, or ./pyproject.toml if it exists, else defaults."""
-    if path is None:
-        path = Path("pyproject.toml")
-        if not path.is_file():
-            return GateConfig()
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read gate settings from {path}: {exc}") from None
-    table = data.get("tool", {}).get("visionbench", {}).get("gate", {})
-    try:
-        return GateConfig.from_mapping(table)
-    except ConfigError as exc:
-        raise ConfigError(f"{path} [tool.visionbench.gate]: {exc}") from None
 
 
 # -- gate ----------------------------------------------------------------------------
@@ -89,7 +66,7 @@ def noise_history(baseline: Run, candidate: Run, config: GateConfig) -> list[Run
             say(f"  {i}/{len(earlier)}")
     for exc in errors:
         say(f"warning: skipped from the history: {exc}")
-    return compare.comparable_history(baseline, runs, config.lookback)
+    return comparable_history(baseline, runs, config.lookback)
 
 
 def markdown_summary(
@@ -136,8 +113,8 @@ def markdown_summary(
 
 def summarise(rows: Sequence[Comparison], allow_missing: bool) -> tuple[int, str, list[str]]:
     """(exit code, headline, warnings) for the rows."""
-    n = compare.counts(rows)
-    failed = [r for r in rows if compare.is_failure(r, allow_missing)]
+    n = counts(rows)
+    failed = [r for r in rows if is_failure(r, allow_missing)]
     parts = ", ".join(f"{count} {verdict}" for verdict, count in n.items() if count)
     code = EXIT_REGRESSION if failed else EXIT_PASS
     headline = f"gate {'FAILED' if failed else 'passed'}: {parts or 'nothing compared'}"
@@ -177,7 +154,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     say(f"baseline: {baseline.path}\ncandidate: {candidate.path}")
     if baseline.path.resolve() == candidate.path.resolve():
         say("warning: the baseline and the candidate are the same run")
-    diffs = compare.machine_differences(baseline, candidate)
+    diffs = machine_differences(baseline, candidate)
     if diffs:
         listing = "; ".join(f"{k}: {a!r} vs {b!r}" for k, (a, b) in diffs.items())
         if not args.allow_machine_mismatch:
@@ -188,10 +165,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
             )
         say(f"warning: machines differ ({listing}); compared anyway")
     history = noise_history(baseline, candidate, config)
-    rows = compare.compare_runs(baseline, candidate, config, history)
+    rows = compare_runs(baseline, candidate, config, history)
 
     code, headline, warnings = summarise(rows, args.allow_missing)
-    moved = compare.pair_shifts(baseline, candidate, config).get("time")
+    moved = pair_shifts(baseline, candidate, config).get("time")
     if moved is not None:
         warnings.insert(0, f"time: {moved.describe()} (machine load, or a change to all)")
     print(tabulate(report.gate_table_rows(rows, detail=False), headers=report.GATE_HEADERS))
@@ -255,7 +232,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         runs = machine_runs(args.storage)
     except ResultsError:
         runs = []
-    history = [r for r in runs if not compare.machine_differences(run, r)]
+    history = [r for r in runs if not machine_differences(run, r)]
     if not any(r.path.resolve() == run.path.resolve() for r in history):
         history.append(run)
     history.sort(key=lambda r: (r.number or 0, r.datetime))

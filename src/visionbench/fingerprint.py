@@ -24,6 +24,10 @@ FIELDS = (
     "cpu_model",
     "threads",
     "profile",
+    "tf32_matmul",
+    "tf32_cudnn",
+    "cudnn_benchmark",
+    "deterministic",
 )
 
 
@@ -37,17 +41,31 @@ def cpu_model() -> str:
 
 
 def nvidia_driver() -> str | None:
-    try:
-        import pynvml
+    """The NVIDIA driver's version through the session's NVML (None without one)."""
+    from visionbench.measure import NVML
 
-        pynvml.nvmlInit()
-        try:
-            version = pynvml.nvmlSystemGetDriverVersion()
-        finally:
-            pynvml.nvmlShutdown()
-        return version.decode() if isinstance(version, bytes) else str(version)
-    except Exception:  # no NVML library, no driver, or no GPU
-        return None
+    return NVML.driver_version()
+
+
+def numerics() -> dict[str, bool]:
+    """The switches that change what an fp32 step computes or how it is chosen.
+
+    TF32 (Ampere and newer): fp32 matrix products and cuDNN convolutions on
+    tensor cores with a 10-bit mantissa, faster and less exact (PyTorch allows it
+    for cuDNN by default, not for matmul). `cudnn.benchmark` times kernels at
+    first use and keeps the fastest; deterministic algorithms trade speed for
+    repeatability. visionbench's Trainer sets TF32 per step from its recipe (the
+    `tf32` precision variant); these are the process-wide settings everything
+    else runs under. Two runs that differ in any of them are not compared.
+    """
+    return {
+        "tf32_matmul": bool(torch.backends.cuda.matmul.allow_tf32),
+        "tf32_cudnn": bool(torch.backends.cudnn.allow_tf32),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+        "deterministic": bool(
+            torch.are_deterministic_algorithms_enabled() or torch.backends.cudnn.deterministic
+        ),
+    }
 
 
 def fingerprint(profile: str) -> dict[str, object]:
@@ -68,6 +86,7 @@ def fingerprint(profile: str) -> dict[str, object]:
         "cpu_model": cpu_model(),
         "threads": torch.get_num_threads(),
         "profile": profile,
+        **numerics(),
         # informative, not compared:
         "cpu_count": os.cpu_count(),
     }

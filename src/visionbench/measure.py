@@ -29,12 +29,12 @@ def sync(device: torch.device | str) -> None:
         torch.mps.synchronize()
 
 
-def synced(fn: Callable[[], Any], device: torch.device | str) -> Callable[[], Any]:
+def synced(fn: Callable[..., Any], device: torch.device | str) -> Callable[..., Any]:
     """`fn` followed by a device synchronisation: the unit to hand to a timer."""
     device = torch.device(device)
 
-    def run() -> Any:
-        out = fn()
+    def run(*args: Any, **kwargs: Any) -> Any:
+        out = fn(*args, **kwargs)
         sync(device)
         return out
 
@@ -111,31 +111,87 @@ def resident_tensors(*objects: Any) -> Iterator[torch.Tensor]:
             yield from resident_tensors(*obj)
 
 
+def resident_bytes(device: torch.device | str, resident: Iterable[Any]) -> int:
+    """Bytes of the distinct storages that `resident` holds on `device`'s type."""
+    tracker = _LiveStorages(torch.device(device).type)
+    for tensor in resident_tensors(*resident):
+        tracker.add(tensor)
+    return tracker.current
+
+
 def peak_memory(
     fn: Callable[[], Any], device: torch.device | str, resident: Iterable[Any] = ()
 ) -> int:
-    """Peak bytes in use while `fn` runs once, including what `resident` holds.
+    """Peak bytes of the variant's own tensors while `fn` runs once: what
+    `resident` holds (model, gradients, optimiser state, inputs) plus what `fn`
+    allocates at its peak, whatever else is in memory (other variants' cached
+    models, earlier benches' tensors). The same meaning on every device:
 
-    CUDA: the caching allocator's peak (`max_memory_allocated`) after resetting
-    it, so it covers exactly this call plus what was already allocated.
+    CUDA: the caching allocator's peak above what was allocated when `fn`
+    started (`max_memory_allocated` after a reset, minus `memory_allocated`
+    before), plus the bytes of `resident`'s tensors on the device.
     CPU: live torch storages counted through a dispatch mode, starting from the
-    tensors in `resident` (model, optimiser, inputs). Process RSS would mix in
-    the interpreter, other variants and the allocator's cache; this figure
-    isolates the variant. Run it outside the timed rounds: it slows each op.
+    tensors in `resident`. Process RSS would mix in the interpreter, other
+    variants and the allocator's cache. Run it outside the timed rounds: on the
+    CPU it slows each op.
     """
     device = torch.device(device)
     if device.type == "cuda":
         sync(device)
+        before = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
         fn()
         sync(device)
-        return int(torch.cuda.max_memory_allocated(device))
+        above = torch.cuda.max_memory_allocated(device) - before
+        return int(resident_bytes(device, resident) + max(0, above))
     tracker = _LiveStorages(device.type)
     for tensor in resident_tensors(*resident):
         tracker.add(tensor)
     with tracker:
         fn()
     return tracker.peak
+
+
+class RunMemory:
+    """The peak of a whole run's own tensors (a training run: model, optimiser
+    state, the data it holds on the device, its steps and evaluations).
+
+    CUDA: `with RunMemory(device) as run:` around the run; `run.peak` is the
+    caching allocator's peak above what was allocated when it began. CPU: the
+    same block runs under the live-storage counter (each op is slower, so keep
+    it off timed work); tensors the run holds that existed before it (a dataset
+    it reads in place) are added with `hold`.
+    """
+
+    def __init__(self, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self.peak = 0
+        self._before = 0
+        self._tracker = _LiveStorages(self.device.type) if self.device.type != "cuda" else None
+
+    def hold(self, *objects: Any) -> None:
+        """Count tensors that the run holds but did not allocate (CPU; on CUDA the
+        run's copies to the device are allocations and already counted)."""
+        if self._tracker is not None:
+            for tensor in resident_tensors(*objects):
+                self._tracker.add(tensor)
+
+    def __enter__(self) -> RunMemory:
+        if self._tracker is not None:
+            self._tracker.__enter__()
+        else:
+            sync(self.device)
+            self._before = torch.cuda.memory_allocated(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._tracker is not None:
+            self._tracker.__exit__(*exc)
+            self.peak = self._tracker.peak
+        else:
+            sync(self.device)
+            self.peak = max(0, int(torch.cuda.max_memory_allocated(self.device) - self._before))
 
 
 def allocator_peak_memory(
@@ -185,6 +241,11 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def model_bytes(model: nn.Module) -> int:
+    """Bytes of the model's parameters and buffers (BatchNorm statistics, ...)."""
+    return sum(t.nbytes for t in (*model.parameters(), *model.buffers()))
+
+
 def count_flops(model: nn.Module, sample: torch.Tensor) -> int:
     """Forward FLOPs per image (multiply-add = 2 FLOPs) of `model` on `sample`
     (a batch; the count is divided by its size), in eval mode, no autograd."""
@@ -207,6 +268,79 @@ class EnergyReading:
     power_w: float | None = None
 
 
+class Nvml:
+    """NVML for this session: initialised once on first use, shut down once at the
+    end (`close`, called by the root conftest when pytest ends).
+
+    `handle(device)` finds the NVML device that *is* the torch device: matched by
+    PCI bus id (domain, bus, device), since torch's index counts only the
+    devices CUDA_VISIBLE_DEVICES shows, in CUDA's order, and NVML's counts every
+    GPU of the machine in its own. `lib` replaces pynvml (tests pass a fake).
+    """
+
+    def __init__(self, lib: Any = None) -> None:
+        self._lib = lib
+        self._state: str = "closed"  # "closed", "open" or "absent" (no NVML here)
+
+    def library(self) -> Any:
+        """pynvml, initialised; None where NVML cannot be loaded or started."""
+        if self._state == "absent":
+            return None
+        if self._state == "closed":
+            try:
+                if self._lib is None:
+                    import pynvml
+
+                    self._lib = pynvml
+                self._lib.nvmlInit()
+            except Exception:  # no NVML library, no driver, or no GPU
+                self._state = "absent"
+                return None
+            self._state = "open"
+        return self._lib
+
+    def handle(self, device: torch.device | str, bus_id: tuple[int, int, int] | None = None) -> Any:
+        """The NVML handle of a CUDA device, or None where there is none.
+
+        `bus_id` (domain, bus, device) defaults to torch's for `device`."""
+        lib = self.library()
+        if lib is None:
+            return None
+        if bus_id is None:
+            props = torch.cuda.get_device_properties(torch.device(device))
+            bus_id = (props.pci_domain_id, props.pci_bus_id, props.pci_device_id)
+        try:
+            for i in range(lib.nvmlDeviceGetCount()):
+                handle = lib.nvmlDeviceGetHandleByIndex(i)
+                pci = lib.nvmlDeviceGetPciInfo(handle)
+                if (pci.domain, pci.bus, pci.device) == tuple(bus_id):
+                    return handle
+        except Exception:
+            return None
+        return None
+
+    def driver_version(self) -> str | None:
+        lib = self.library()
+        if lib is None:
+            return None
+        try:
+            version = lib.nvmlSystemGetDriverVersion()
+        except Exception:
+            return None
+        return version.decode() if isinstance(version, bytes) else str(version)
+
+    def close(self) -> None:
+        """nvmlShutdown, once, if this session initialised NVML."""
+        if self._state == "open":
+            with contextlib.suppress(Exception):
+                self._lib.nvmlShutdown()
+        self._state = "closed" if self._state == "open" else self._state
+
+
+#: The session's NVML (closed by the root conftest's pytest_unconfigure).
+NVML = Nvml()
+
+
 class EnergyMeter:
     """GPU energy over a span of work, from NVML's total-energy counter.
 
@@ -214,21 +348,21 @@ class EnergyMeter:
     CPU or without NVML the reading stays None, recorded as absent.
     """
 
-    def __init__(self, device: torch.device | str) -> None:
+    def __init__(self, device: torch.device | str, nvml: Nvml | None = None) -> None:
         self.device = torch.device(device)
         self.handle = None
+        self.nvml = nvml or NVML
         self.reading = EnergyReading()
         if self.device.type != "cuda":
             return
+        handle = self.nvml.handle(self.device)
+        if handle is None:
+            return
         try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            index = self.device.index if self.device.index is not None else 0
-            self.handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)  # supported?
-        except Exception:  # NVML missing, or the GPU cannot count energy
-            self.handle = None
+            self.nvml.library().nvmlDeviceGetTotalEnergyConsumption(handle)  # supported?
+        except Exception:  # the GPU cannot count energy
+            return
+        self.handle = handle
 
     @contextlib.contextmanager
     def span(self, units: int = 1) -> Iterator[EnergyReading]:
@@ -236,14 +370,13 @@ class EnergyMeter:
         if self.handle is None:
             yield self.reading
             return
-        import pynvml
-
+        lib = self.nvml.library()
         sync(self.device)
-        start_mj = pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
+        start_mj = lib.nvmlDeviceGetTotalEnergyConsumption(self.handle)
         start = time.perf_counter()
         yield self.reading
         sync(self.device)
         elapsed = time.perf_counter() - start
-        joules = (pynvml.nvmlDeviceGetTotalEnergyConsumption(self.handle) - start_mj) / 1000.0
+        joules = (lib.nvmlDeviceGetTotalEnergyConsumption(self.handle) - start_mj) / 1000.0
         self.reading.energy_j = joules / max(units, 1)
         self.reading.power_w = joules / elapsed if elapsed > 0 else None

@@ -35,13 +35,6 @@ class Metric:
     kind: Kind
     description: str
 
-    def is_improvement(self, baseline: float, candidate: float) -> bool:
-        if self.better == "lower":
-            return candidate < baseline
-        if self.better == "higher":
-            return candidate > baseline
-        return False
-
 
 def _m(name: str, unit: str, better: Better, kind: Kind, description: str) -> Metric:
     return Metric(name, unit, better, kind, description)
@@ -57,7 +50,8 @@ METRICS: dict[str, Metric] = {
             "lower",
             "time",
             "pytest-benchmark's samples: seconds per timed unit (a training step, an "
-            "inference batch, a data epoch), device-synchronised",
+            "inference batch, a data epoch, a seed's training up to the target accuracy), "
+            "device-synchronised",
         ),
         _m(
             "samples_per_s",
@@ -71,9 +65,28 @@ METRICS: dict[str, Metric] = {
             "B",
             "lower",
             "memory",
-            "peak memory of one timed unit including model, gradients and optimiser "
-            "state: the CUDA allocator peak, or on CPU the peak of live torch "
-            "allocations seen by the profiler",
+            "peak memory of the variant's own tensors during one unit: model, gradients, "
+            "optimiser state, inputs and activations, whatever else is in memory (CUDA: the "
+            "allocator's peak above what was allocated before the unit, plus those tensors; "
+            "CPU: live torch storages)",
+        ),
+        _m(
+            "run_peak_mem_bytes",
+            "B",
+            "lower",
+            "memory",
+            "peak memory of the training run behind `accuracy`: model, gradients, optimiser "
+            "state, the data it holds, its steps and evaluations (CUDA: the allocator's peak "
+            "over the run above what was allocated before it; CPU: live torch storages over a "
+            "replay of the run cut to two steps and the first batch of each evaluation, which "
+            "allocate as every later one does); the largest over seeds",
+        ),
+        _m(
+            "model_bytes",
+            "B",
+            "lower",
+            "info",
+            "bytes of the model's parameters and buffers",
         ),
         _m("params", "count", "lower", "info", "trainable and frozen parameters"),
         _m(
@@ -89,6 +102,22 @@ METRICS: dict[str, Metric] = {
             "higher",
             "accuracy",
             "test-split accuracy after the profile's training budget (mean over seeds)",
+        ),
+        _m(
+            "train_accuracy",
+            "fraction",
+            "higher",
+            "accuracy",
+            "accuracy on the training images after the same budget (mean over seeds): a "
+            "fixed sample of the training split as large as the test split, no augmentation; "
+            "far above `accuracy` is overfitting",
+        ),
+        _m(
+            "train_accuracy_std",
+            "fraction",
+            "lower",
+            "info",
+            "standard deviation of train_accuracy across seeds (0 with one seed)",
         ),
         _m(
             "accuracy_std",
@@ -177,7 +206,14 @@ METRICS: dict[str, Metric] = {
         ),
         _m("cache_disk_bytes", "B", "lower", "info", "size of a data path's files on disk"),
         _m("cache_mem_bytes", "B", "lower", "info", "size of a data path's tensors in memory"),
-        _m("h2d_bytes", "B", "lower", "info", "bytes copied host to device per timed unit"),
+        _m(
+            "h2d_bytes",
+            "B",
+            "lower",
+            "info",
+            "bytes copied from host to device memory in one epoch, counted from the copies "
+            "made (absent on the CPU, where nothing is copied)",
+        ),
         _m(
             "compile_time_s",
             "s",
@@ -286,7 +322,3 @@ def accuracy_noise(accuracy: float, eval_images: int) -> float:
     """Half-width of the 95% binomial interval of an accuracy measured on
     `eval_images` test images: differences within it are noise."""
     return 1.96 * math.sqrt(accuracy * (1 - accuracy) / eval_images)
-
-
-def unit_of(name: str) -> str:
-    return METRICS[name].unit

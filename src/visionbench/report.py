@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from visionbench import convergence
-from visionbench.compare import Comparison
+from visionbench import convergence, knee
+from visionbench.gate.runs import Comparison
 from visionbench.metrics import METRICS, accuracy_noise
 from visionbench.results import Bench, Run
 from visionbench.selection.verdict import statements as selection_statements
@@ -356,7 +356,7 @@ def _technique_table(benches: Sequence[Bench], compact: bool = False) -> str:
     rows = []
     for b in benches:
         if b.error:
-            rows.append([b.variant, f"failed: {b.error}", "", "", "", ""])
+            rows.append([b.variant, f"failed: {b.error}", "", "", "", "", ""])
             continue
         med, rmed = b.stats.get("median"), ref.stats.get("median") if ref else None
         mem, rmem = (
@@ -364,6 +364,7 @@ def _technique_table(benches: Sequence[Bench], compact: bool = False) -> str:
             ref.extra_info.get("peak_mem_bytes") if ref else None,
         )
         acc, racc = b.extra_info.get("accuracy"), ref.extra_info.get("accuracy") if ref else None
+        train_acc = b.extra_info.get("train_accuracy")
         std = b.extra_info.get("accuracy_std")
         acc_text = fmt_value("accuracy", acc) + (" (chance)" if at_chance(b.extra_info) else "")
         seeds = b.extra_info.get("seeds") or 1
@@ -378,9 +379,18 @@ def _technique_table(benches: Sequence[Bench], compact: bool = False) -> str:
                 + (f" ({fmt_ratio(mem / rmem)})" if mem and rmem else ""),
                 acc_text,
                 f"{(acc - racc) * 100:+.1f} pt" if acc is not None and racc is not None else "",
+                fmt_value("train_accuracy", train_acc) if train_acc is not None else "",
             ]
         )
-    headers = ["variant", "time per unit", "time vs ref", "peak memory", "accuracy", "vs ref"]
+    headers = [
+        "variant",
+        "time per unit",
+        "time vs ref",
+        "peak memory",
+        "accuracy",
+        "vs ref",
+        "train accuracy",
+    ]
     if compact:
         headers[1] = "median time"
     keep = [i for i in range(len(headers)) if any(r[i] not in ("", "-") for r in rows)]
@@ -423,6 +433,8 @@ def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
         for text in selection_statements(benches):  # adaptive selection: does routing pay?
             lines += [text, ""]
         if text := convergence.markdown(benches):  # time to target, early stopping
+            lines += [text, ""]
+        if text := knee.markdown(benches):  # resolution: the smallest size as accurate
             lines += [text, ""]
         if any(not b.error for b in benches):
             png = plot_technique(technique, benches, out_dir / f"{slug}.png")

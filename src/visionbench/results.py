@@ -21,7 +21,6 @@ import copy
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,7 +255,7 @@ def load_history(folder: Path, errors: list[ResultsError] | None = None) -> Iter
             errors.append(exc)
 
 
-# -- copies (never over a stored run) ------------------------------------------------
+# -- copies of a run's data (never written over a stored run) --------------------------
 
 #: stats fields in seconds, which scale with the timings
 _TIME_STATS = ("min", "max", "mean", "stddev", "median", "iqr", "q1", "q3", "ld15iqr", "hd15iqr")
@@ -275,27 +274,3 @@ def scale_timings(data: dict[str, Any], factor: float) -> dict[str, Any]:
         if stats.get("data"):
             stats["data"] = [x * factor for x in stats["data"]]
     return out
-
-
-def save_copy(data: dict[str, Any], path: Path) -> Path:
-    """Write a run's JSON to a new file atomically (temp file + rename); never overwrite."""
-    path = Path(path)
-    if path.exists():
-        raise ResultsError(f"{path} exists; refusing to overwrite a saved run")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=4)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def next_path(folder: Path, name: str) -> Path:
-    """The file name pytest-benchmark would give the next run saved as `name`."""
-    files = run_files(folder) if Path(folder).is_dir() else []
-    number = int(RUN_FILE.match(files[-1].name).group(1)) + 1 if files else 1
-    return Path(folder) / f"{number:04d}_{name}.json"

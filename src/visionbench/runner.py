@@ -1,17 +1,22 @@
-"""Running a variant: train it once (cached), time its unit, record its figures.
+"""Running a unit: describe it, time it, record its figures; and the trained-model cache.
 
-The benches stay thin: they name the technique, the variant and what it
-changes (a `Workload`), and call `Bench.train_step` or `Bench.inference`. All
-timing goes through pytest-benchmark's `benchmark.pedantic` with warm-up rounds
-and a device synchronisation at the end of every round; every other figure goes
-through `metrics.record`, which validates it against the schema.
+Every bench goes through one small base, `Runner`: `describe` names the unit
+(technique, variant, reference, device, profile and the settings behind it),
+`time` times it with pytest-benchmark's pedantic rounds through `time_rounds`
+(the one place a unit is timed: warm-up rounds, then rounds that each end with a
+device synchronisation), and `record` validates every figure against the
+schema (`metrics.record`). `Bench` adds what the model benches share: a
+workload trained once per session (`TrainedModels`) and its training step,
+inference batch or time to a target accuracy; the data-path benches
+(`data.paths`) and adaptive selection (`selection.experiment`) use the same base.
 """
 
 from __future__ import annotations
 
 import statistics
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +24,14 @@ import torch
 import torch.nn as nn
 
 from visionbench import convergence, metrics, models
-from visionbench.data import SplitData, split
+from visionbench.data import ImageSet, SplitData, split
 from visionbench.measure import (
     EnergyMeter,
+    RunMemory,
     allocator_peak_memory,
     count_flops,
     count_params,
+    model_bytes,
     peak_memory,
     synced,
     time_once,
@@ -35,12 +42,15 @@ from visionbench.train import (
     FitResult,
     TrainConfig,
     Trainer,
+    evaluate,
     first_reached,
     fit,
+    fitting,
     planned_steps,
 )
 
 VALIDATION_SPLIT_SEED = 0  # every seed and variant holds out the same validation images
+EVAL_BATCH = 512  # images per evaluation batch (no gradients: larger than training's)
 
 Log = Callable[[str], None]
 
@@ -54,6 +64,79 @@ class Variant:
     reference: str  # the variant the others are compared with
 
 
+# -- timing and recording: the one runner ------------------------------------------------
+
+
+def time_rounds(
+    benchmark: Any,
+    fn: Callable[..., Any],
+    device: torch.device,
+    timing: Timing,
+    *,
+    setup: Callable[[], Any] | None = None,
+    teardown: Callable[..., Any] | None = None,
+) -> float | None:
+    """Time `fn` with pytest-benchmark's pedantic rounds, each ending with a device
+    synchronisation; `setup` and `teardown` run untimed around each round. The
+    median seconds per round (None when the benchmark kept no statistics)."""
+    kwargs: dict[str, Any] = {}
+    if setup is not None:
+        kwargs["setup"] = setup
+    if teardown is not None:
+        kwargs["teardown"] = teardown
+    benchmark.pedantic(
+        synced(fn, device),
+        rounds=timing.rounds,
+        warmup_rounds=timing.warmup_rounds,
+        iterations=1,
+        **kwargs,
+    )
+    stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+    return stats.median if stats is not None else None
+
+
+class Runner:
+    """Describe, time and record a unit on one device under one profile."""
+
+    def __init__(self, profile: Profile, device: torch.device) -> None:
+        self.profile = profile
+        self.device = torch.device(device)
+
+    @property
+    def timing(self) -> Timing:
+        return self.profile.timing
+
+    def describe(self, variant: Variant, unit: str, **config: Any) -> dict[str, Any]:
+        """What a record is of: the variant, its unit, where it ran and its settings."""
+        return {
+            "technique": variant.technique,
+            "variant": variant.name,
+            "reference": variant.reference,
+            "unit": unit,
+            "device": str(self.device),
+            "profile": self.profile.name,
+            **config,
+        }
+
+    def time(
+        self, benchmark: Any, fn: Callable[[], Any], units: int, timing: Timing | None = None
+    ) -> dict[str, Any]:
+        """Time `fn` (synchronised) in pedantic rounds; throughput and energy.
+        `timing` replaces the profile's rounds (e.g. for units as long as an epoch)."""
+        timing = timing or self.timing
+        meter = EnergyMeter(self.device)
+        with meter.span(units=timing.rounds + timing.warmup_rounds) as energy:
+            median = time_rounds(benchmark, fn, self.device, timing)
+        per_s = units / median if median else None
+        return {"samples_per_s": per_s, "energy_j": energy.energy_j, "power_w": energy.power_w}
+
+    def record(self, benchmark: Any, described: dict[str, Any], **figures: Any) -> None:
+        metrics.record(benchmark, **described, **figures)
+
+
+# -- workloads and the trained-model cache -----------------------------------------------
+
+
 @dataclass(frozen=True)
 class Workload:
     """What is trained and timed: a model at an input size under a recipe."""
@@ -61,6 +144,8 @@ class Workload:
     model: str
     image_size: int
     train: TrainConfig
+    stem_size: int | None = None  # the input side the model's stem is built for (a sweep's
+    #   largest, so that every size of the sweep is one network); None: image_size
 
     def describe(self, data: SplitData) -> str:
         return f"{self.model} on {data.name} at {self.image_size}px"
@@ -73,11 +158,13 @@ class Trained:
     model: nn.Module
     eval_images: int  # test images behind each accuracy
     fits: list[FitResult] = field(default_factory=list)
+    run_peak_mem_bytes: int | None = None  # largest over the seeds' training runs
 
     def figures(self, target_accuracy: float | None = None) -> dict[str, Any]:
         """Accuracy and training figures over seeds; with a target, also the
         epochs and seconds each seed took to first reach it on the test split."""
         accs = [f.accuracy for f in self.fits]
+        train_accs = [f.train_accuracy for f in self.fits if f.train_accuracy is not None]
         figures = {
             "accuracy": statistics.fmean(accs),
             "accuracy_std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
@@ -86,7 +173,13 @@ class Trained:
             "epochs_run": statistics.fmean(f.epochs_run for f in self.fits),
             "diverged": any(f.diverged for f in self.fits),
             "eval_images": self.eval_images,
+            "run_peak_mem_bytes": self.run_peak_mem_bytes,
         }
+        if len(train_accs) == len(accs):
+            figures["train_accuracy"] = statistics.fmean(train_accs)
+            figures["train_accuracy_std"] = (
+                statistics.stdev(train_accs) if len(train_accs) > 1 else 0.0
+            )
         if target_accuracy is not None:
             reached = [first_reached(f.history, target_accuracy) for f in self.fits]
             figures.update(convergence.target_figures(reached), target_accuracy=target_accuracy)
@@ -100,6 +193,7 @@ def build_model(workload: Workload, data: SplitData, seed: int) -> nn.Module:
         num_classes=data.num_classes,
         in_channels=data.channels,
         image_size=workload.image_size,
+        stem_size=workload.stem_size,
     )
 
 
@@ -125,9 +219,107 @@ def batches(
     )
 
 
+class _FirstBatch:
+    """An evaluation cut to its first batch (a replay's evaluations)."""
+
+    def __init__(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        self.batches = batches
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        yield next(iter(self.batches))
+
+
+class SeedRun:
+    """One seed's training run of a workload: model, trainer and batches, ready to fit.
+
+    The training split (less the validation part the recipe holds out), the test
+    split, the validation part and `train_eval`: a fixed sample of the training
+    images as large as the test split, in stored (seeded, shuffled) order, no
+    augmentation, on which `train_accuracy` is measured. `replay` cuts the run to
+    two steps, one BN-recalibration batch and the first batch of each evaluation:
+    each of its steps and evaluation batches allocates as the full run's do.
+    """
+
+    def __init__(
+        self,
+        workload: Workload,
+        data: SplitData,
+        device: torch.device,
+        index: int,
+        *,
+        replay: bool = False,
+    ) -> None:
+        cfg = workload.train.with_(seed=workload.train.seed + index)
+        if replay:
+            cfg = cfg.with_(
+                epochs=1, max_steps=2, bn_recalibration_batches=min(1, cfg.bn_recalibration_batches)
+            )
+        self.cfg, self.device = cfg, device
+        self.what = f"{workload.describe(data)} ({device}, seed {cfg.seed})"
+        model = build_model(workload, data, cfg.seed)
+        train_part, held_out = data.train, None
+        if cfg.validation_fraction > 0:
+            train_part, held_out = split(
+                data.train, cfg.validation_fraction, seed=VALIDATION_SPLIT_SEED
+            )
+        mean, std = data.stats()
+
+        def evaluation(images: ImageSet) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+            b = Batches(images, EVAL_BATCH, device, mean=mean, std=std, shuffle=False)
+            return _FirstBatch(b) if replay else b
+
+        self.train_images = len(train_part)
+        self.train = Batches(train_part, cfg.batch_size, device, mean=mean, std=std, seed=cfg.seed)
+        self.test = evaluation(data.test)
+        self.validation = evaluation(held_out) if held_out is not None else None
+        sample = torch.arange(min(len(train_part), len(data.test)))
+        self.train_eval = evaluation(train_part.subset(sample))
+        self.trainer = Trainer(model, cfg, device, planned_steps(cfg, len(train_part)))
+        self.held = [train_part, data.test, held_out]  # the images its batches read in place
+        self.result: FitResult | None = None
+
+    def epochs(self, on_epoch: Callable[[dict[str, float]], None] | None = None):
+        """The run an epoch at a time (`train.fitting`); `result` follows it."""
+        for result in fitting(
+            self.trainer, self.train, self.test, validation=self.validation, on_epoch=on_epoch
+        ):
+            self.result = result
+            yield result
+
+    def finish(self) -> FitResult:
+        """After the last epoch: the accuracy on the training sample."""
+        assert self.result is not None
+        self.result.train_accuracy = evaluate(self.trainer, self.train_eval)
+        return self.result
+
+    def fit(self, on_epoch: Callable[[dict[str, float]], None] | None = None) -> FitResult:
+        self.result = fit(
+            self.trainer,
+            self.train,
+            self.test,
+            validation=self.validation,
+            train_eval=self.train_eval,
+            on_epoch=on_epoch,
+        )
+        return self.result
+
+
+def replay_peak_memory(workload: Workload, data: SplitData, device: torch.device) -> int:
+    """The CPU's run peak: live torch storages over a replay of seed 0's run
+    (`SeedRun(replay=True)`), counting the images its batches read in place."""
+    with RunMemory(device) as memory:
+        run = SeedRun(workload, data, device, 0, replay=True)
+        memory.hold(*(s.images for s in run.held if s is not None))
+        memory.hold(*(s.labels for s in run.held if s is not None))
+        run.fit()
+    return memory.peak
+
+
 class TrainedModels:
     """Session cache of trained workloads: benches that share a configuration
-    (the same model, data, size, recipe, device and seeds) train it once."""
+    (the same model, data, size, recipe, device and seeds) train it once.
+    Keyed by value: the workload, the data's content (`SplitData.key`), the
+    device and the seed count."""
 
     def __init__(self, log: Log = print) -> None:
         self.log = log
@@ -136,54 +328,69 @@ class TrainedModels:
     def get(
         self, workload: Workload, data: SplitData, device: torch.device, seeds: int = 1
     ) -> Trained:
-        key = (workload, data.name, id(data), str(device), seeds)
+        key = (workload, data.key, str(device), seeds)
         if key not in self._runs:
             self._runs[key] = self._train(workload, data.at(workload.image_size), device, seeds)
         return self._runs[key]
+
+    def progress(self, run: SeedRun) -> Callable[[dict[str, float]], None]:
+        self.log(f"training {run.what}: {run.cfg.epochs} epochs of {run.train_images} images")
+
+        def log_epoch(row: dict[str, float]) -> None:
+            self.log(
+                f"  {run.what}: epoch {int(row['epoch'])}/{run.cfg.epochs}, "
+                f"accuracy {row['accuracy']:.3f}, {row['train_time_s']:.1f} s"
+            )
+
+        return log_epoch
 
     def _train(
         self, workload: Workload, data: SplitData, device: torch.device, seeds: int
     ) -> Trained:
         trained: Trained | None = None
+        peaks = []
         for i in range(seeds):
-            cfg = workload.train.with_(seed=workload.train.seed + i)
-            model = build_model(workload, data, cfg.seed)
-            train_part, validation = data.train, None
-            if cfg.validation_fraction > 0:
-                train_part, held_out = split(
-                    data.train, cfg.validation_fraction, seed=VALIDATION_SPLIT_SEED
-                )
-                mean, std = data.stats()
-                validation = Batches(held_out, 512, device, mean=mean, std=std, shuffle=False)
-            trainer = Trainer(model, cfg, device, planned_steps(cfg, len(train_part)))
-            what = f"{workload.describe(data)} ({device}, seed {cfg.seed})"
-            self.log(f"training {what}: {cfg.epochs} epochs of {len(train_part)} images")
-
-            def progress(row: dict[str, float], what: str = what, total: int = cfg.epochs) -> None:
-                self.log(
-                    f"  {what}: epoch {int(row['epoch'])}/{total}, "
-                    f"accuracy {row['accuracy']:.3f}, {row['train_time_s']:.1f} s"
-                )
-
-            mean, std = data.stats()
-            result = fit(
-                trainer,
-                Batches(train_part, cfg.batch_size, device, mean=mean, std=std, seed=cfg.seed),
-                batches(data, cfg, device, train=False, batch_size=512),
-                validation=validation,
-                on_epoch=progress,
-            )
+            # CUDA: the allocator's peak over the real run, above what was there before.
+            with RunMemory(device) if device.type == "cuda" else nullcontext() as memory:
+                run = SeedRun(workload, data, device, i)
+                result = run.fit(self.progress(run))
+            if memory is not None:
+                peaks.append(memory.peak)
             if result.diverged:
-                self.log(f"  {what}: the loss diverged (NaN/inf) after {result.steps} steps")
+                self.log(f"  {run.what}: the loss diverged (NaN/inf) after {result.steps} steps")
             if trained is None:
-                trained = Trained(trainer.model.eval(), len(data.test))
+                trained = Trained(run.trainer.model.eval(), len(data.test))
             trained.fits.append(result)
         assert trained is not None
+        if peaks:
+            trained.run_peak_mem_bytes = max(peaks)
+        elif workload.train.compile is None:
+            # CPU: counting live storages slows every op, so the timed run is left
+            # alone and a replay of its recipe is counted instead. Not for a compiled
+            # recipe: under the counter its model would run eagerly, and the figure
+            # would be the eager model's.
+            trained.run_peak_mem_bytes = replay_peak_memory(workload, data, device)
         return trained
 
 
-class Bench:
-    """The context a bench runs in: profile, device, dataset and the model cache."""
+# -- the model benches ---------------------------------------------------------------------
+
+
+def upsampling_reason(data: SplitData, largest: int) -> str | None:
+    """Why a resolution sweep up to `largest` px cannot run on `data` (a skip reason):
+    images smaller than the sweep's largest size would be upsampled, and the sweep
+    would measure interpolation, not resolution. None when the data is large enough."""
+    if data.size < largest:
+        return (
+            f"{data.name} images are {data.size} px, below the sweep's largest size "
+            f"{largest} px: the sweep would measure upsampled images, not resolution "
+            "(use data at least that large, e.g. gradations or your own images)"
+        )
+    return None
+
+
+class Bench(Runner):
+    """The context a model bench runs in: profile, device, dataset and the model cache."""
 
     def __init__(
         self,
@@ -193,8 +400,7 @@ class Bench:
         trained: TrainedModels,
         seeds: int | None = None,
     ) -> None:
-        self.profile = profile
-        self.device = device
+        super().__init__(profile, device)
         self.data = data
         self.trained = trained
         self.requested_seeds = seeds  # --vb-seeds, None when not given
@@ -204,50 +410,34 @@ class Bench:
         """--vb-seeds when given, else a bench's own default (e.g. its budget's)."""
         return self.requested_seeds or default
 
-    @property
-    def timing(self) -> Timing:
-        return self.profile.timing
-
     def workload(self, model: str, image_size: int | None = None, **changes: Any) -> Workload:
         """The profile's recipe with `changes` (a technique's switch) applied."""
+        stem_size = changes.pop("stem_size", None)
         size = image_size or self.profile.model_size.image_size
-        return Workload(model, size, self.profile.train.with_(**changes))
+        stem = models.stem_for(model, size, stem_size)  # None where it changes nothing
+        return Workload(model, size, self.profile.train.with_(**changes), stem)
 
-    def describe(
+    def describe_workload(
         self, variant: Variant, workload: Workload, unit: str, batch: int
     ) -> dict[str, Any]:
-        return {
-            "technique": variant.technique,
-            "variant": variant.name,
-            "reference": variant.reference,
-            "unit": unit,
-            "model": workload.model,
-            "dataset": self.data.name,
-            "classes": self.data.num_classes,
-            "device": str(self.device),
-            "image_size": workload.image_size,
-            "batch_size": batch,
-            "profile": self.profile.name,
-            "epochs": workload.train.epochs,
-        }
+        return self.describe(
+            variant,
+            unit,
+            model=workload.model,
+            dataset=self.data.name,
+            classes=self.data.num_classes,
+            image_size=workload.image_size,
+            batch_size=batch,
+            epochs=workload.train.epochs,
+            **({"stem_size": workload.stem_size} if workload.stem_size else {}),
+        )
 
-    def time(
-        self, benchmark: Any, fn: Callable[[], Any], units: int, timing: Timing | None = None
-    ) -> dict[str, Any]:
-        """Time `fn` (synchronised) with pedantic rounds; throughput and energy.
-        `timing` replaces the profile's rounds (e.g. for units as long as an epoch)."""
-        timing = timing or self.timing
-        meter = EnergyMeter(self.device)
-        with meter.span(units=timing.rounds + timing.warmup_rounds) as energy:
-            benchmark.pedantic(
-                synced(fn, self.device),
-                rounds=timing.rounds,
-                warmup_rounds=timing.warmup_rounds,
-                iterations=1,
-            )
-        stats = getattr(getattr(benchmark, "stats", None), "stats", None)
-        per_s = units / stats.median if stats is not None and stats.median > 0 else None
-        return {"samples_per_s": per_s, "energy_j": energy.energy_j, "power_w": energy.power_w}
+    def _model_figures(self, model: nn.Module, sample: torch.Tensor) -> dict[str, Any]:
+        return {
+            "params": count_params(model),
+            "model_bytes": model_bytes(model),
+            "flops": count_flops(model, sample[:8]),
+        }
 
     def train_step(
         self,
@@ -255,19 +445,16 @@ class Bench:
         variant: Variant,
         workload: Workload,
         *,
-        seeds: int | None = None,
-        target_accuracy: float | None = None,
         allocator_memory: bool = False,
     ) -> Trained:
         """Time one training step of `workload`; record it with the accuracy that
         the profile's training budget reaches (trained once, cached).
 
-        `seeds` replaces the session's seed count; `target_accuracy` adds the
-        epochs and seconds each seed took to reach it. `allocator_memory` counts
-        the CPU peak at the allocator (`measure.allocator_peak_memory`), which
-        sees compiled kernels; use it for every variant of a group or for none.
-        A compiled workload's first step is timed apart (`compile_time_s`, a
-        compile from scratch) before anything else of the session reuses it.
+        `allocator_memory` counts the CPU peak at the allocator
+        (`measure.allocator_peak_memory`), which sees compiled kernels; use it for
+        every variant of a group or for none. A compiled workload's first step is
+        timed apart (`compile_time_s`, a compile from scratch) before anything
+        else of the session reuses it.
         """
         data = self.data.at(workload.image_size)
         cfg = workload.train
@@ -282,7 +469,7 @@ class Bench:
 
         # the first step allocates gradients and optimiser state, and compiles
         first_step_s = self._first_step(step, compiled=cfg.compile is not None)
-        trained = self.trained.get(workload, self.data, self.device, seeds or self.seeds)
+        trained = self.trained.get(workload, self.data, self.device, self.seeds)
         measure_peak = allocator_peak_memory if allocator_memory else peak_memory
         peak = measure_peak(step, self.device, resident=[trainer.model, trainer.optimizer, x, y])
         figures = self.time(benchmark, step, units=x.shape[0])
@@ -290,14 +477,13 @@ class Bench:
             stats = getattr(getattr(benchmark, "stats", None), "stats", None)
             steady = stats.median if stats is not None else 0.0
             figures["compile_time_s"] = max(0.0, first_step_s - steady)
-        metrics.record(
+        self.record(
             benchmark,
-            **self.describe(variant, workload, "train_step", x.shape[0]),
+            self.describe_workload(variant, workload, "train_step", x.shape[0]),
             **figures,
             peak_mem_bytes=peak,
-            params=count_params(trainer.model),
-            flops=count_flops(trainer.model, x[:8]),
-            **trained.figures(target_accuracy),
+            **self._model_figures(trainer.model, x),
+            **trained.figures(),
         )
         return trained
 
@@ -324,13 +510,8 @@ class Bench:
         data = self.data.at(workload.image_size)
         cfg = workload.train
         predictor = Trainer(trained.model, cfg, self.device)
-        x, _ = next(
-            iter(
-                batches(
-                    data, cfg, self.device, train=False, batch_size=self.profile.infer_batch_size
-                )
-            )
-        )
+        size = self.profile.infer_batch_size
+        x, _ = next(iter(batches(data, cfg, self.device, train=False, batch_size=size)))
         x = predictor.prepare(x)
 
         def infer() -> None:
@@ -339,13 +520,58 @@ class Bench:
         infer()
         peak = peak_memory(infer, self.device, resident=[trained.model, x])
         figures = self.time(benchmark, infer, units=x.shape[0])
-        metrics.record(
+        self.record(
             benchmark,
-            **self.describe(variant, workload, "infer_batch", x.shape[0]),
+            self.describe_workload(variant, workload, "infer_batch", x.shape[0]),
             **figures,
             peak_mem_bytes=peak,
-            params=count_params(trained.model),
-            flops=count_flops(trained.model, x[:8]),
+            **self._model_figures(trained.model, x),
             **trained.figures(),
+        )
+        return trained
+
+    def time_to_target(
+        self, benchmark: Any, variant: Variant, workload: Workload, *, seeds: int, target: float
+    ) -> Trained:
+        """Time each seed's training until its test accuracy first reaches `target`:
+        one round per seed, the seconds from its first step to the end of the
+        epoch whose evaluation reached it (evaluations included; a seed that never
+        reaches it counts its whole budget). Each run then goes on, untimed, to
+        the end of its budget for the final figures (accuracy, early stopping).
+        """
+        data = self.data.at(workload.image_size)
+        runs: list[SeedRun] = []
+        running: list[Iterator[FitResult]] = []
+
+        def setup() -> tuple[tuple, dict]:
+            run = SeedRun(workload, data, self.device, len(runs))
+            runs.append(run)
+            running.append(run.epochs(self.trained.progress(run)))
+            return (running[-1],), {}
+
+        def to_target(epochs: Iterator[FitResult]) -> None:
+            for result in epochs:
+                if result.history and result.history[-1]["accuracy"] >= target:
+                    return
+
+        def finish(epochs: Iterator[FitResult]) -> None:
+            for _ in epochs:
+                pass
+
+        rounds = Timing(rounds=seeds, warmup_rounds=0)
+        time_rounds(benchmark, to_target, self.device, rounds, setup=setup, teardown=finish)
+        while len(runs) < seeds:  # --benchmark-disable runs one round, untimed
+            setup()
+        for epochs in running:  # and no teardown
+            finish(epochs)
+        trained = Trained(
+            runs[0].trainer.model.eval(), len(data.test), [run.finish() for run in runs]
+        )
+        x, _ = next(iter(runs[0].test))
+        self.record(
+            benchmark,
+            self.describe_workload(variant, workload, "to_target", workload.train.batch_size),
+            **self._model_figures(trained.model, runs[0].trainer.prepare(x)),
+            **trained.figures(target),
         )
         return trained

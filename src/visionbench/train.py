@@ -8,6 +8,7 @@ variant differs from its reference in exactly one setting.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import time
@@ -42,6 +43,8 @@ class TrainConfig:
     time_budget_s: float | None = None  # stop at the first epoch end past this many seconds
     seed: int = 0  # model init and data order
     amp: str | None = None  # autocast dtype: None (fp32), "bf16", "fp16" (+GradScaler, CUDA)
+    tf32: bool = False  # CUDA: fp32 matmuls and cuDNN convolutions in TF32 on tensor cores;
+    #   False is strict fp32 (IEEE), whatever the process-wide default
     zero_grad: str = "set_to_none"  # "set_to_none", "zero" (set_to_none=False), "assign_none"
     schedule: str = "constant"  # "constant", "onecycle", "cosine"
     channels_last: bool = False  # NHWC memory format for model and inputs
@@ -144,6 +147,34 @@ def amp_unsupported(device: torch.device, amp: str | None) -> str | None:
     return None
 
 
+def tf32_unsupported(device: torch.device, tf32: bool) -> str | None:
+    """Why TF32 cannot run on `device` (a skip reason), or None when it can."""
+    if not tf32:
+        return None
+    if device.type != "cuda":
+        return f"TF32 is a CUDA tensor-core mode (Ampere and newer); this run is on {device.type}"
+    major, minor = torch.cuda.get_device_capability(device)
+    if major < 8:
+        name = torch.cuda.get_device_name(device)
+        return f"{name} (compute capability {major}.{minor}) has no TF32; it needs 8.0 or newer"
+    return None
+
+
+@contextlib.contextmanager
+def fp32_precision(device: torch.device, tf32: bool) -> Iterator[None]:
+    """On CUDA, fp32 matmuls and cuDNN convolutions in TF32 (`tf32`) or strict
+    fp32, for the block; the process-wide settings are restored after it."""
+    if device.type != "cuda":
+        yield
+        return
+    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+
+
 def autocast(device: torch.device, amp: str | None):
     """torch.autocast for the config's dtype, or a disabled one for fp32."""
     dtype = AMP_DTYPES.get(amp or "", torch.float32)
@@ -156,7 +187,7 @@ class Trainer:
     def __init__(
         self, model: nn.Module, cfg: TrainConfig, device: torch.device, total_steps: int = 1
     ) -> None:
-        reason = amp_unsupported(device, cfg.amp)
+        reason = amp_unsupported(device, cfg.amp) or tf32_unsupported(device, cfg.tf32)
         if reason is not None:
             raise ValueError(reason)
         self.cfg = cfg
@@ -207,9 +238,10 @@ class Trainer:
         self.model.train()
         x, y = self.prepare(x), y.to(self.device, non_blocking=True)
         self.zero_grad()
-        with autocast(self.device, self.cfg.amp):
-            loss = F.cross_entropy(self.forward(x), y)
-        self.scaler.scale(loss).backward()
+        with fp32_precision(self.device, self.cfg.tf32):
+            with autocast(self.device, self.cfg.amp):
+                loss = F.cross_entropy(self.forward(x), y)
+            self.scaler.scale(loss).backward()  # outside autocast, as PyTorch advises
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.scheduler is not None and self.steps_done + 1 < self.total_steps:
@@ -221,7 +253,7 @@ class Trainer:
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for a batch in eval mode, under the same autocast as training."""
         self.model.eval()
-        with autocast(self.device, self.cfg.amp):
+        with fp32_precision(self.device, self.cfg.tf32), autocast(self.device, self.cfg.amp):
             return self.forward(self.prepare(x)).float()
 
 
@@ -244,9 +276,7 @@ class FitResult:
     steps: int
     diverged: bool = False
     history: list[dict[str, float]] = field(default_factory=list)  # per epoch
-    time_to_target_s: float | None = None
-    epochs_to_target: int | None = None
-    best_accuracy: float = 0.0
+    train_accuracy: float | None = None  # on `train_eval` after the last epoch (fit's)
 
 
 def first_reached(history: Iterable[dict[str, float]], target: float) -> tuple[int, float] | None:
@@ -263,11 +293,29 @@ def fit(
     train: Batches | Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]],
     test: Iterable[tuple[torch.Tensor, torch.Tensor]],
     *,
-    target_accuracy: float | None = None,
     validation: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    train_eval: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> FitResult:
-    """Train for the config's budget, evaluating on `test` after every epoch.
+    """Train for the config's budget (every epoch of `fitting`), then measure
+    the accuracy on `train_eval` (training images, no augmentation) if given."""
+    *_, result = fitting(trainer, train, test, validation=validation, on_epoch=on_epoch)
+    if train_eval is not None:
+        result.train_accuracy = evaluate(trainer, train_eval)
+    return result
+
+
+def fitting(
+    trainer: Trainer,
+    train: Batches | Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]],
+    test: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    validation: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
+) -> Iterator[FitResult]:
+    """Train for the config's budget, evaluating on `test` after every epoch;
+    yields the (same, updated) FitResult after each epoch, so a caller can time
+    a run up to an epoch and let it go on untimed.
 
     `train` is a Batches or any callable epoch -> iterable of (x, y) (a
     DataLoader path, a cache). Training time excludes evaluation. A NaN or
@@ -303,8 +351,8 @@ def fit(
         result.accuracy = evaluate(trainer, test)
         if not finite:
             result.diverged = True
-            break
-        result.best_accuracy = max(result.best_accuracy, result.accuracy)
+            yield result
+            return
         row = {
             "epoch": epoch + 1,
             "train_time_s": result.train_time_s,
@@ -320,17 +368,13 @@ def fit(
         result.history.append(row)
         if on_epoch is not None:
             on_epoch(row)
+        yield result
         if cfg.max_steps is not None and result.steps >= cfg.max_steps:
-            break
+            return
         if cfg.time_budget_s is not None and result.train_time_s >= cfg.time_budget_s:
-            break
+            return
         if cfg.early_stopping_patience is not None and stale >= cfg.early_stopping_patience:
-            break
-    if target_accuracy is not None:
-        reached = first_reached(result.history, target_accuracy)
-        if reached is not None:
-            result.epochs_to_target, result.time_to_target_s = reached
-    return result
+            return
 
 
 def recalibrate_bn(

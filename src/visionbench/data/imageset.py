@@ -8,6 +8,7 @@ fast trainers do: a quarter of the memory of float32, converted on use.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,14 +123,29 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
 class SplitData:
     """A dataset's train and test splits, with resized copies made once per size."""
 
-    def __init__(self, name: str, train: ImageSet, test: ImageSet) -> None:
+    def __init__(self, name: str, train: ImageSet, test: ImageSet, key: str | None = None) -> None:
         if train.classes != test.classes or train.channels != test.channels:
             raise ValueError(f"{name}: train and test splits differ in classes or channels")
         self.name = name
         self.train = train
         self.test = test
+        self._key = key
         self._sizes: dict[int, SplitData] = {}
         self._stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+
+    @property
+    def key(self) -> str:
+        """Identifies the splits by value: a digest of both splits' images, labels and
+        classes (computed once; a resized copy is its source's key and the size).
+        Caches key on it, so equal data shares an entry and different data never does."""
+        if self._key is None:
+            digest = hashlib.blake2b(digest_size=16)
+            for part in (self.train, self.test):
+                digest.update(repr((tuple(part.images.shape), part.classes)).encode())
+                digest.update(part.images.contiguous().numpy())
+                digest.update(part.labels.contiguous().numpy())
+            self._key = f"{self.name}:{digest.hexdigest()}"
+        return self._key
 
     def __repr__(self) -> str:
         return (
@@ -155,7 +171,7 @@ class SplitData:
             return self
         if size not in self._sizes:
             self._sizes[size] = SplitData(
-                self.name, self.train.resized(size), self.test.resized(size)
+                self.name, self.train.resized(size), self.test.resized(size), f"{self.key}@{size}"
             )
         return self._sizes[size]
 

@@ -25,7 +25,14 @@ from collections.abc import Callable, Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from visionbench.data.augment import AugmentSpec, augment_padded, draw, pad, precompute
+from visionbench.data.augment import (
+    AugmentParams,
+    AugmentSpec,
+    augment_padded,
+    draw,
+    pad,
+    precompute,
+)
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -52,21 +59,37 @@ class Normalise:
 
 
 class Feed:
-    """An epoch source: `feed(epoch)` yields (x, y) on `device`."""
+    """An epoch source: `feed(epoch)` yields (x, y) on `device`.
+
+    Every copy from host to device memory goes through `to_device`, which counts
+    its bytes: `h2d_bytes` is what the last whole epoch copied, as counted."""
 
     def __init__(self, n: int, batch_size: int, device: torch.device, normalise: Normalise):
         self.n = n
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.normalise = normalise
+        self._copied = 0  # bytes copied to the device since the epoch began
+        self._last_epoch: int | None = None
 
     def __call__(self, epoch: int) -> Iterator[Batch]:
+        self._copied = 0
+        yield from self.batches(epoch)
+        self._last_epoch = self._copied
+
+    def batches(self, epoch: int) -> Iterator[Batch]:
         raise NotImplementedError
 
-    def h2d_bytes(self) -> int:
-        """Bytes an epoch hands from host to device memory (a real copy only when the
-        device is not the CPU)."""
-        return 0
+    def to_device(self, t: torch.Tensor) -> torch.Tensor:
+        """`t` on the feed's device (non_blocking), its bytes counted when copied there."""
+        if t.device != self.device:
+            self._copied += t.nbytes
+        return t.to(self.device, non_blocking=True)
+
+    def h2d_bytes(self) -> int | None:
+        """Bytes the last whole epoch copied from host to device memory; None on the
+        CPU, where nothing is copied, or before an epoch has run to its end."""
+        return None if self.device.type == "cpu" else self._last_epoch
 
     def held(self) -> list[torch.Tensor]:
         """The tensors the feed keeps between epochs (its memory footprint)."""
@@ -79,8 +102,7 @@ class Feed:
         """Host batch to the device: pinned memory and non_blocking on CUDA."""
         if self.device.type == "cuda":
             x, y = x.pin_memory(), y.pin_memory()
-        x = x.to(self.device, non_blocking=True)
-        return self.normalise(x), y.to(self.device, non_blocking=True)
+        return self.normalise(self.to_device(x)), self.to_device(y)
 
 
 # -- DataLoader paths -------------------------------------------------------------
@@ -147,18 +169,11 @@ class LoaderFeed(Feed):
             persistent_workers=workers > 0,
             generator=torch.Generator().manual_seed(seed),
         )
-        self._item_bytes: int | None = None
 
-    def __call__(self, epoch: int) -> Iterator[Batch]:
+    def batches(self, epoch: int) -> Iterator[Batch]:
         self.sampler.epoch = epoch
         for x, y in self.loader:
-            if self._item_bytes is None:
-                self._item_bytes = x[0].nbytes + y[0].nbytes
-            x = x.to(self.device, non_blocking=True)
-            yield self.normalise(x), y.to(self.device, non_blocking=True)
-
-    def h2d_bytes(self) -> int:
-        return self.n * (self._item_bytes or 0)
+            yield self.normalise(self.to_device(x)), self.to_device(y)
 
     def close(self) -> None:
         # DataLoader keeps its persistent iterator privately; shutting it down
@@ -196,7 +211,7 @@ class HostTensorFeed(Feed):
         self.images, self.labels, self.seed = images, labels, seed
         self.per_epoch = images.dim() == 5
 
-    def __call__(self, epoch: int) -> Iterator[Batch]:
+    def batches(self, epoch: int) -> Iterator[Batch]:
         if self.per_epoch:
             epoch %= self.images.shape[0]
         order, _ = epoch_plan(self.n, self.seed, epoch)
@@ -204,10 +219,6 @@ class HostTensorFeed(Feed):
         for start in range(0, self.n, self.batch_size):
             idx = order[start : start + self.batch_size]
             yield self._copy(images[idx], self.labels[idx])
-
-    def h2d_bytes(self) -> int:
-        per_image = self.images[0].nbytes // (self.n if self.per_epoch else 1)
-        return self.n * per_image + self.labels.nbytes
 
     def held(self) -> list[torch.Tensor]:
         return [self.images, self.labels]
@@ -244,22 +255,21 @@ class DeviceResidentFeed(Feed):
         self.labels = labels.to(self.device)
         self.seed, self.augment, self.fill = seed, augment, fill
 
-    def __call__(self, epoch: int) -> Iterator[Batch]:
+    def batches(self, epoch: int) -> Iterator[Batch]:
         order, gen = epoch_plan(self.n, self.seed, epoch)
-        on_device = order.to(self.device)
+        on_device = self.to_device(order)
         if self.augment is None:
             x = self.images[on_device]
         else:
-            params = draw(self.n, *self.size, self.augment, gen).select(order).to(self.device)
+            drawn = draw(self.n, *self.size, self.augment, gen).select(order)
+            params = AugmentParams(
+                *(self.to_device(t) for t in (drawn.dy, drawn.dx, drawn.flip, drawn.cy, drawn.cx))
+            )
             x = augment_padded(self.images, on_device, params, self.augment, self.fill)
         y = self.labels[on_device]
         for start in range(0, self.n, self.batch_size):
             end = start + self.batch_size
             yield self.normalise(x[start:end]), y[start:end]
-
-    def h2d_bytes(self) -> int:
-        per_image = 8 + (4 * 8 + 1 if self.augment is not None else 0)  # order (+ params)
-        return self.n * per_image
 
     def held(self) -> list[torch.Tensor]:
         return [self.images, self.labels]

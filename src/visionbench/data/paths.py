@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from visionbench import metrics, models
+from visionbench import models
 from visionbench.data import cache
 from visionbench.data.augment import fill_colour, per_sample_transforms
 from visionbench.data.formats import folder_bytes, folder_dataset, write_imagefolder
@@ -58,6 +58,7 @@ from visionbench.data.loaders import (
 from visionbench.data.spec import DataSpec, load_split
 from visionbench.measure import peak_memory, time_once
 from visionbench.profiles import DataPathBudget, Profile, Timing
+from visionbench.runner import Runner, Variant
 from visionbench.train import Batches, Trainer, evaluate, fit, planned_steps
 
 TECHNIQUE = "data_loading"
@@ -231,50 +232,55 @@ def run_epoch(feed: Feed, epoch: int) -> int:
     return count
 
 
-def _describe(bench: Any, prepared: Prepared, variant: str, unit: str, batch: int) -> dict:
-    return {
-        "technique": TECHNIQUE,
-        "variant": variant,
-        "reference": REFERENCE,
-        "unit": unit,
-        "dataset": prepared.data.name,
-        "classes": prepared.data.num_classes,
-        "device": str(bench.device),
-        "image_size": prepared.size,
-        "batch_size": batch,
-        "profile": bench.profile.name,
-    }
+def _describe(
+    runner: Runner, prepared: Prepared, variant: str, unit: str, batch: int
+) -> dict[str, Any]:
+    return runner.describe(
+        Variant(TECHNIQUE, variant, REFERENCE),
+        unit,
+        dataset=prepared.data.name,
+        classes=prepared.data.num_classes,
+        image_size=prepared.size,
+        batch_size=batch,
+    )
 
 
 def _cost_figures(cost: Cost, feed: Feed) -> dict[str, Any]:
-    """One-off costs, and the bytes an epoch copies to the device (after an epoch
-    has run; absent on the CPU, where nothing is copied)."""
+    """One-off costs, and the bytes the last epoch copied to the device (counted;
+    absent on the CPU, where nothing is copied)."""
     return {
         "prep_time_s": cost.prep_time_s,
         "load_time_s": cost.load_time_s,
         "cache_disk_bytes": cost.disk_bytes,
         "cache_mem_bytes": cost.mem_bytes,
-        "h2d_bytes": feed.h2d_bytes() if feed.device.type != "cpu" else None,
+        "h2d_bytes": feed.h2d_bytes(),
     }
 
 
 def measure_epoch(
-    benchmark: Any, bench: Any, prepared: Prepared, variant: str, *, augmented: bool
+    benchmark: Any, runner: Runner, prepared: Prepared, variant: str, *, augmented: bool
 ) -> None:
     """Time one epoch of the variant delivered to the device (synchronised), a new
     epoch each round; record throughput, costs and peak memory.
 
-    Peak memory is measured on an untimed warm-up epoch.
+    Peak memory is measured on an untimed warm-up epoch. On the CPU a disk path
+    with worker processes records none: its decoding allocates in the workers,
+    which the count of this process's tensors cannot see, and a figure without
+    them would make more workers look cheaper.
     """
-    budget = bench.profile.data_path
-    batch = bench.profile.train.batch_size
-    feed, cost = prepared.feed(variant, bench.device, batch, augmented=augmented)
+    budget = runner.profile.data_path
+    batch = runner.profile.train.batch_size
+    feed, cost = prepared.feed(variant, runner.device, batch, augmented=augmented)
+    disk = DISK.match(variant)
+    unseen_workers = runner.device.type == "cpu" and disk is not None and int(disk.group(2)) > 0
     try:
         # A first epoch outside the memory counter starts the worker processes
         # (forked inside it, they would keep its per-op overhead); the second
         # measures the peak. Both are untimed and count as warm-up.
         run_epoch(feed, 0)
-        peak = peak_memory(lambda: run_epoch(feed, 0), bench.device, resident=feed.held())
+        peak = None
+        if not unseen_workers:
+            peak = peak_memory(lambda: run_epoch(feed, 0), runner.device, resident=feed.held())
         epochs = itertools.count(1)
 
         def epoch() -> None:
@@ -283,26 +289,26 @@ def measure_epoch(
                 raise RuntimeError(f"{variant} delivered {delivered} of {feed.n} samples")
 
         timing = Timing(budget.timing.rounds, max(0, budget.timing.warmup_rounds - 1))
-        figures = bench.time(benchmark, epoch, units=feed.n, timing=timing)
+        figures = runner.time(benchmark, epoch, units=feed.n, timing=timing)
     finally:
         feed.close()
     unit = "augmented_epoch" if augmented else "epoch"
-    metrics.record(
+    runner.record(
         benchmark,
-        **_describe(bench, prepared, variant, unit, batch),
+        _describe(runner, prepared, variant, unit, batch),
         **figures,
         **_cost_figures(cost, feed),
         peak_mem_bytes=peak,
     )
 
 
-def measure_training(benchmark: Any, bench: Any, prepared: Prepared, variant: str) -> float:
+def measure_training(benchmark: Any, runner: Runner, prepared: Prepared, variant: str) -> float:
     """Train the budget's model for train_epochs from the variant's plain feed,
     through `fit`, one timed round per epoch; record time per epoch (the rounds),
     the total (train_time_s) and the test accuracy. Returns the accuracy."""
-    budget = bench.profile.data_path
-    cfg = bench.profile.train.with_(epochs=budget.train_epochs)
-    feed, cost = prepared.feed(variant, bench.device, cfg.batch_size, augmented=False)
+    budget = runner.profile.data_path
+    cfg = runner.profile.train.with_(epochs=budget.train_epochs)
+    feed, cost = prepared.feed(variant, runner.device, cfg.batch_size, augmented=False)
     torch.manual_seed(cfg.seed)
     model = models.build(
         budget.model,
@@ -311,7 +317,7 @@ def measure_training(benchmark: Any, bench: Any, prepared: Prepared, variant: st
         image_size=prepared.size,
     )
     # fit runs one epoch per call; the schedule spans all of them.
-    trainer = Trainer(model, cfg.with_(epochs=1), bench.device, planned_steps(cfg, feed.n))
+    trainer = Trainer(model, cfg.with_(epochs=1), runner.device, planned_steps(cfg, feed.n))
     results = []
     epochs = itertools.count()
     try:
@@ -320,7 +326,7 @@ def measure_training(benchmark: Any, bench: Any, prepared: Prepared, variant: st
             e = next(epochs)
             results.append(fit(trainer, lambda _: feed(e), ()))
 
-        figures = bench.time(
+        figures = runner.time(
             benchmark, one_epoch, units=feed.n, timing=Timing(budget.train_epochs, 0)
         )
     finally:
@@ -329,11 +335,11 @@ def measure_training(benchmark: Any, bench: Any, prepared: Prepared, variant: st
     test_set = ImageSet(prepared.data.name, test.images, test.labels, test.classes)
     accuracy = evaluate(
         trainer,
-        Batches(test_set, 512, bench.device, mean=prepared.mean, std=prepared.std, shuffle=False),
+        Batches(test_set, 512, runner.device, mean=prepared.mean, std=prepared.std, shuffle=False),
     )
-    metrics.record(
+    runner.record(
         benchmark,
-        **_describe(bench, prepared, variant, "train_epoch", cfg.batch_size),
+        _describe(runner, prepared, variant, "train_epoch", cfg.batch_size),
         model=budget.model,
         **figures,
         **_cost_figures(cost, feed),

@@ -3,7 +3,9 @@
 `build("resnet18", num_classes=10, in_channels=1, image_size=28)` means the same
 model everywhere: in benches, in the CLI, in tests. torchvision's models are
 used as they are; only the input stem is adapted to the data (grey input, and
-less downsampling for small images, see `stem_stride`).
+less downsampling for small images, see `stem_stride`). `stem_size` fixes the
+input side the stem is built for: a resolution sweep passes its largest size, so
+every size of the sweep is one architecture.
 """
 
 from __future__ import annotations
@@ -15,24 +17,35 @@ import torch.nn as nn
 
 from visionbench.models import seed_cnns, tv
 
-Factory = Callable[[int, int, int], nn.Module]
+Factory = Callable[..., nn.Module]  # (num_classes, in_channels, image_size, stem_size) -> module
 
 
 @dataclass(frozen=True)
 class ModelSpec:
     name: str
-    factory: Factory  # (num_classes, in_channels, image_size) -> module
+    factory: Factory  # (num_classes, in_channels, image_size, stem_size) -> module
     min_size: int  # smallest input side the network accepts
     description: str
+    adapts_stem: bool = False  # its stem depends on the input size (`stem_stride`)
 
 
 REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register(name: str, factory: Factory, min_size: int, description: str) -> None:
+def register(
+    name: str, factory: Factory, min_size: int, description: str, adapts_stem: bool = False
+) -> None:
     if name in REGISTRY:
         raise ValueError(f"model {name!r} is registered twice")
-    REGISTRY[name] = ModelSpec(name, factory, min_size, description)
+    REGISTRY[name] = ModelSpec(name, factory, min_size, description, adapts_stem)
+
+
+def stem_for(name: str, image_size: int, stem_size: int | None) -> int | None:
+    """`stem_size` where it builds another stem than `image_size` would, else None:
+    the same network is then described (and cached) the same way."""
+    if stem_size is None or not spec(name).adapts_stem:
+        return None
+    return stem_size if tv.stem_stride(stem_size) != tv.stem_stride(image_size) else None
 
 
 def names() -> list[str]:
@@ -46,8 +59,18 @@ def spec(name: str) -> ModelSpec:
         raise ValueError(f"unknown model {name!r}; registered: {', '.join(REGISTRY)}") from None
 
 
-def build(name: str, *, num_classes: int, in_channels: int, image_size: int) -> nn.Module:
-    """A freshly initialised model (seed torch first for a reproducible init)."""
+def build(
+    name: str,
+    *,
+    num_classes: int,
+    in_channels: int,
+    image_size: int,
+    stem_size: int | None = None,
+) -> nn.Module:
+    """A freshly initialised model (seed torch first for a reproducible init).
+
+    `stem_size`: the input side its stem is chosen for (default: `image_size`);
+    models without an adaptable stem ignore it."""
     s = spec(name)
     if image_size < s.min_size:
         raise ValueError(
@@ -55,7 +78,7 @@ def build(name: str, *, num_classes: int, in_channels: int, image_size: int) -> 
         )
     if in_channels not in (1, 3):
         raise ValueError(f"in_channels must be 1 or 3, got {in_channels}")
-    return s.factory(num_classes, in_channels, image_size)
+    return s.factory(num_classes, in_channels, image_size, stem_size)
 
 
 register(
@@ -77,14 +100,30 @@ register(
     "ResNet-9 'DavidNet' (Myrtle.ai, 6.5 M parameters), the 1000-second CIFAR trainer",
 )
 for _name in ("resnet18", "resnet34", "resnet50"):
-    register(_name, tv.resnet_factory(_name), 8, f"torchvision {_name}, stem adapted to the input")
+    register(
+        _name,
+        tv.resnet_factory(_name),
+        8,
+        f"torchvision {_name}, stem adapted to the input",
+        adapts_stem=True,
+    )
 register(
     "mobilenet_v3_small",
     tv.mobilenet_v3_small,
     8,
     "torchvision MobileNetV3-small, stem adapted to the input",
+    adapts_stem=True,
 )
 
 stem_stride = tv.stem_stride
 
-__all__ = ["REGISTRY", "ModelSpec", "build", "names", "register", "spec", "stem_stride"]
+__all__ = [
+    "REGISTRY",
+    "ModelSpec",
+    "build",
+    "names",
+    "register",
+    "spec",
+    "stem_for",
+    "stem_stride",
+]

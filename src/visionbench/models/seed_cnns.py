@@ -15,7 +15,9 @@ def _pooled(size: int, times: int) -> int:
 class SmallCNN(nn.Module):
     """Seed poster: 2 conv + 2 linear. Cheapest in time and memory, least accurate."""
 
-    def __init__(self, num_classes: int, in_channels: int, image_size: int) -> None:
+    def __init__(
+        self, num_classes: int, in_channels: int, image_size: int, stem_size: int | None = None
+    ) -> None:  # no stem to adapt: stem_size is ignored
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 32, 3, padding=1),
@@ -45,7 +47,9 @@ class EmbankmentCNN(nn.Module):
     talk records that an extra softmax layer stopped the network learning.
     """
 
-    def __init__(self, num_classes: int, in_channels: int, image_size: int) -> None:
+    def __init__(
+        self, num_classes: int, in_channels: int, image_size: int, stem_size: int | None = None
+    ) -> None:  # no stem to adapt: stem_size is ignored
         super().__init__()
         layers: list[nn.Module] = []
         for c_in, c_out in ((in_channels, 6), (6, 16), (16, 32)):
@@ -90,7 +94,9 @@ class ResNet9(nn.Module):
     scaled by 0.125. About 6.5 M parameters; 94% on CIFAR-10 in minutes on a GPU.
     """
 
-    def __init__(self, num_classes: int, in_channels: int, image_size: int) -> None:
+    def __init__(
+        self, num_classes: int, in_channels: int, image_size: int, stem_size: int | None = None
+    ) -> None:  # no stem to adapt: stem_size is ignored
         super().__init__()
         self.net = nn.Sequential(
             _conv_bn(in_channels, 64),

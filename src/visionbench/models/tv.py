@@ -5,6 +5,11 @@ torchvision's ResNets and MobileNetV3 downsample the input 4x in their stem
 stride-2 block), which leaves nothing of a 28x28 digit. As is usual for
 CIFAR-sized data, the stem downsamples less for small images; the rest of the
 network is torchvision's, unchanged.
+
+The stem is chosen from `stem_size`, the input side it is built for, which is
+the input size unless a caller fixes it: a resolution sweep builds every size
+with the stem of its largest, so that the sweep compares one network at many
+input sizes (its cost then follows the pixels), not a different network per size.
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ def stem_stride(image_size: int) -> int:
     return 4
 
 
-def resnet_factory(name: str) -> Callable[[int, int, int], nn.Module]:
-    def build(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+def resnet_factory(name: str) -> Callable[..., nn.Module]:
+    def build(
+        num_classes: int, in_channels: int, image_size: int, stem_size: int | None = None
+    ) -> nn.Module:
         model = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
-        s = stem_stride(image_size)
+        s = stem_stride(stem_size or image_size)
         if s < 4:  # 3x3 stride-1 conv; keep the max pool only for a 2x stem
             model.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
             if s == 1:
@@ -40,9 +47,11 @@ def resnet_factory(name: str) -> Callable[[int, int, int], nn.Module]:
     return build
 
 
-def mobilenet_v3_small(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+def mobilenet_v3_small(
+    num_classes: int, in_channels: int, image_size: int, stem_size: int | None = None
+) -> nn.Module:
     model = torchvision.models.mobilenet_v3_small(weights=None, num_classes=num_classes)
-    s = stem_stride(image_size)
+    s = stem_stride(stem_size or image_size)
     first = model.features[0][0]
     if s < 4 or in_channels != 3:
         # stem conv stride 2 -> 1 (2x less downsampling); for s == 1 also the

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from visionbench import metrics
 from visionbench.data import ImageSet, SplitData, split
 from visionbench.measure import count_flops, time_once
 from visionbench.runner import Bench, Variant, batches
@@ -106,7 +105,7 @@ class Selection:
 
 # -- setting up ----------------------------------------------------------------------
 
-_SETUPS: dict[tuple, tuple[SplitData, Selection]] = {}
+_SETUPS: dict[tuple, Selection] = {}
 
 
 def held_out(data: SplitData, fraction: float, seed: int) -> tuple[SplitData, ImageSet]:
@@ -137,9 +136,9 @@ def _answers(
 def setup(vb: Bench) -> Selection:
     """The experiment for vb's dataset and device (built once per session)."""
     budget = vb.profile.selection
-    key = (id(vb.data), vb.profile.name, str(vb.device), vb.seeds)
+    key = (vb.data.key, vb.profile, str(vb.device), vb.seeds)  # by value
     if key in _SETUPS:
-        return _SETUPS[key][1]
+        return _SETUPS[key]
     log = vb.trained.log
     start, training = time.perf_counter(), 0.0
     size = vb.profile.model_size.image_size
@@ -204,7 +203,7 @@ def setup(vb: Bench) -> Selection:
     )
     _log(log, vb.data.name, validation, correct, selection)
     log(f"  set up in {time.perf_counter() - start - training:.1f} s beyond training")
-    _SETUPS[key] = (vb.data, selection)  # holds the data: its id stays unique
+    _SETUPS[key] = selection
     return selection
 
 
@@ -227,18 +226,23 @@ def _log(log: Callable[[str], None], name: str, validation, correct, sel: Select
 # -- timing and recording ------------------------------------------------------------
 
 
-def _describe(vb: Bench, sel: Selection, variant: Variant, model: str) -> dict[str, Any]:
-    workload = vb.workload(sel.names[-1])
-    described = vb.describe(variant, workload, "infer_batch", sel.batch_size)
+def _record(
+    vb: Bench,
+    benchmark: Any,
+    sel: Selection,
+    variant: Variant,
+    model: str,
+    fn: Callable[[], Any],
+    **figures: Any,
+) -> None:
+    """Describe, time and record one policy or overhead on the timed batch."""
+    reference = vb.workload(sel.names[-1])
+    described = vb.describe_workload(variant, reference, "infer_batch", sel.batch_size)
     described["model"] = model
-    return described
-
-
-def _timed(vb: Bench, benchmark: Any, fn: Callable[[], Any], units: int) -> dict[str, Any]:
-    figures = vb.time(benchmark, fn, units)
-    stats = getattr(getattr(benchmark, "stats", None), "stats", None)
-    figures["latency_per_image_s"] = stats.median / units if stats is not None else None
-    return figures
+    timed = vb.time(benchmark, fn, sel.batch_size)
+    per_s = timed["samples_per_s"]
+    latency = 1 / per_s if per_s else None  # the median's seconds per image
+    vb.record(benchmark, described, **timed, latency_per_image_s=latency, **figures)
 
 
 def time_policy(vb: Bench, benchmark: Any, name: str) -> Selection:
@@ -257,10 +261,13 @@ def time_policy(vb: Bench, benchmark: Any, name: str) -> Selection:
         model = name
     run = sel.policies[name]
     batch = slice(0, sel.batch_size)
-    metrics.record(
+    _record(
+        vb,
         benchmark,
-        **_describe(vb, sel, variant, model),
-        **_timed(vb, benchmark, lambda: run(batch).predictions, sel.batch_size),
+        sel,
+        variant,
+        model,
+        lambda: run(batch).predictions,
         accuracy=accuracy,
         eval_images=len(sel.labels),
         route_share=shares,
@@ -290,9 +297,5 @@ def time_overhead(vb: Bench, benchmark: Any, part: str) -> Selection:
         )
     variant = Variant(TECHNIQUE, part, reference=sel.names[-1])
     model = f"premodel:{sel.premodel.chosen.name}" if part == PREMODEL_ONLY else "features"
-    metrics.record(
-        benchmark,
-        **_describe(vb, sel, variant, model),
-        **_timed(vb, benchmark, fn, sel.batch_size),
-    )
+    _record(vb, benchmark, sel, variant, model, fn)
     return sel

@@ -33,10 +33,6 @@ class Routed:
     predictions: torch.Tensor  # int64 N, on the images' device
     ran_on: list[int]
 
-    def shares(self, names: Sequence[str]) -> dict[str, float]:
-        n = max(len(self.predictions), 1)
-        return {name: count / n for name, count in zip(names, self.ran_on, strict=True)}
-
 
 def run_chosen(
     candidates: Sequence[Candidate], choice: torch.Tensor, images: torch.Tensor

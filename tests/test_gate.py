@@ -9,8 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from visionbench import compare
-from visionbench.compare import ConfigError, GateConfig, Noise
+from visionbench.gate import config as gate_config
+from visionbench.gate import machines
+from visionbench.gate import runs as gate_runs
+from visionbench.gate import stats as gate_stats
+from visionbench.gate.config import ConfigError, GateConfig
+from visionbench.gate.stats import Noise
 
 QUIET = Noise(0.05)  # the assumed between-run noise of the defaults
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)  # same examples in CI
@@ -25,7 +29,7 @@ def samples_strategy(min_size: int = 2, max_size: int = 60, spread: float = 1.0)
 
 
 def verdict(base, cand, noise=QUIET, tolerance=0.10):
-    return compare.compare_samples(
+    return gate_stats.compare_samples(
         base, cand, tolerance=tolerance, alpha=0.01, quantile=0.25, noise=noise, resamples=400
     )[0]
 
@@ -61,7 +65,7 @@ def test_a_larger_shift_never_turns_a_regression_into_a_pass(samples, factor, mo
 @given(samples_strategy(min_size=5), st.floats(0.9, 1.3), st.floats(0.15, 1.0))
 def test_inconclusive_carries_the_detectable_change(samples, factor, sd):
     cand = [x * factor for x in samples]
-    result, _, _, p, detectable = compare.compare_samples(
+    result, _, _, p, detectable = gate_stats.compare_samples(
         samples, cand, tolerance=0.10, alpha=0.01, quantile=0.25, noise=Noise(sd), resamples=400
     )
     assert result in ("inconclusive", "regression", "improvement")
@@ -109,17 +113,17 @@ MIB = 1 << 20
     ],
 )
 def test_memory(base, cand, expected):
-    assert compare.compare_memory(base, cand, tolerance=0.05, min_bytes=MIB) == expected
+    assert gate_stats.compare_memory(base, cand, tolerance=0.05, min_bytes=MIB) == expected
 
 
 def test_accuracy_without_seed_noise_uses_the_tolerance():
-    assert compare.compare_accuracy(0.90, 0.85, tolerance=0.01, alpha=0.01)[0] == "regression"
-    assert compare.compare_accuracy(0.90, 0.895, tolerance=0.01, alpha=0.01)[0] == "unchanged"
-    assert compare.compare_accuracy(0.85, 0.90, tolerance=0.01, alpha=0.01)[0] == "improvement"
+    assert gate_stats.compare_accuracy(0.90, 0.85, tolerance=0.01, alpha=0.01)[0] == "regression"
+    assert gate_stats.compare_accuracy(0.90, 0.895, tolerance=0.01, alpha=0.01)[0] == "unchanged"
+    assert gate_stats.compare_accuracy(0.85, 0.90, tolerance=0.01, alpha=0.01)[0] == "improvement"
 
 
 def test_accuracy_drop_within_seed_noise_is_inconclusive():
-    result, p, detectable = compare.compare_accuracy(
+    result, p, detectable = gate_stats.compare_accuracy(
         0.90, 0.85, tolerance=0.01, alpha=0.01,
         base_std=0.05, base_seeds=3, cand_std=0.05, cand_seeds=3,
     )  # fmt: skip
@@ -128,7 +132,7 @@ def test_accuracy_drop_within_seed_noise_is_inconclusive():
 
 
 def test_accuracy_drop_beyond_seed_noise_regresses():
-    result, p, _ = compare.compare_accuracy(
+    result, p, _ = gate_stats.compare_accuracy(
         0.90, 0.85, tolerance=0.01, alpha=0.01,
         base_std=0.005, base_seeds=3, cand_std=0.005, cand_seeds=3,
     )  # fmt: skip
@@ -136,7 +140,7 @@ def test_accuracy_drop_beyond_seed_noise_regresses():
 
 
 def test_accuracy_side_without_spread_borrows_the_other():
-    result, _, _ = compare.compare_accuracy(
+    result, _, _ = gate_stats.compare_accuracy(
         0.90, 0.88, tolerance=0.01, alpha=0.01, base_std=0.03, base_seeds=5
     )
     assert result == "inconclusive"
@@ -147,7 +151,7 @@ def test_accuracy_side_without_spread_borrows_the_other():
     [(False, True, "regression"), (True, False, "improvement"), (False, False, "unchanged")],
 )
 def test_flags(base, cand, expected):
-    assert compare.compare_flag(base, cand) == expected
+    assert gate_stats.compare_flag(base, cand) == expected
 
 
 # -- whole runs ----------------------------------------------------------------------------
@@ -164,16 +168,16 @@ def test_runs_missing_new_and_failed_benchmarks():
                   bench("d", steady(3))]),
         number=2,
     )  # fmt: skip
-    rows = compare.compare_runs(base, cand, GateConfig())
+    rows = gate_runs.compare_runs(base, cand, GateConfig())
     verdicts = {(r.benchmark.split("[")[-1][:-1], r.metric): r.verdict for r in rows}
     assert verdicts[("b", "-")] == "missing"
     assert verdicts[("c", "-")] == "failed"
     assert verdicts[("d", "-")] == "new"
     assert verdicts[("a", "time")] in ("unchanged", "inconclusive")
-    failing = [r for r in rows if compare.is_failure(r)]
+    failing = [r for r in rows if gate_runs.is_failure(r)]
     assert {r.verdict for r in failing} == {"missing", "failed"}
     assert not any(
-        compare.is_failure(r, allow_missing=True) for r in rows if r.verdict == "missing"
+        gate_runs.is_failure(r, allow_missing=True) for r in rows if r.verdict == "missing"
     )
 
 
@@ -182,7 +186,7 @@ def test_extra_info_metrics_are_gated_by_the_schema():
                                   diverged=False, params=1000)]))  # fmt: skip
     cand = as_run(run_data([bench("a", steady(10), accuracy=0.85, peak_mem_bytes=110 * MIB,
                                   diverged=True, params=2000)]), number=2)  # fmt: skip
-    rows = compare.compare_runs(base, cand, GateConfig())
+    rows = gate_runs.compare_runs(base, cand, GateConfig())
     assert by_metric(rows, "a", "accuracy").verdict == "regression"
     assert by_metric(rows, "a", "peak_mem_bytes").verdict == "regression"
     assert by_metric(rows, "a", "diverged").verdict == "regression"
@@ -192,7 +196,7 @@ def test_extra_info_metrics_are_gated_by_the_schema():
 def test_a_metric_the_candidate_stopped_recording_is_missing():
     base = as_run(run_data([bench("a", steady(10), accuracy=0.9)]))
     cand = as_run(run_data([bench("a", steady(10))]), number=2)
-    assert by_metric(compare.compare_runs(base, cand, GateConfig()), "a", "accuracy").verdict == (
+    assert by_metric(gate_runs.compare_runs(base, cand, GateConfig()), "a", "accuracy").verdict == (
         "missing"
     )
 
@@ -205,7 +209,7 @@ def six(factors, seed=0):
 def test_a_shift_common_to_the_whole_pair_is_inconclusive_without_history():
     base = as_run(run_data(six([1] * 6)))
     cand = as_run(run_data(six([1.25] * 6)), number=2)
-    rows = compare.compare_runs(base, cand, GateConfig())
+    rows = gate_runs.compare_runs(base, cand, GateConfig())
     assert {r.verdict for r in rows} == {"inconclusive"}
     assert all("together" in r.note and "no history" in r.note for r in rows)
 
@@ -218,7 +222,7 @@ def test_a_figure_of_few_benchmarks_moves_with_the_machine_like_the_time():
     for b, c in zip(base_benches[:2], cand_benches[:2], strict=True):
         b["extra_info"]["time_to_target_s"] = 2.5
         c["extra_info"]["time_to_target_s"] = 5.0
-    rows = compare.compare_runs(as_run(run_data(base_benches)),
+    rows = gate_runs.compare_runs(as_run(run_data(base_benches)),
                                 as_run(run_data(cand_benches), number=2), GateConfig())  # fmt: skip
     ttt = [r for r in rows if r.metric == "time_to_target_s"]
     assert len(ttt) == 2
@@ -240,7 +244,7 @@ def test_one_benchmark_slower_than_the_rest_is_inconclusive_without_history():
     held still: from a pair alone that is not evidence of a change."""
     base = as_run(run_data(six([1] * 6)))
     cand = as_run(run_data(six([1, 1, 1, 1, 1, 2.0])), number=2)
-    rows = compare.compare_runs(base, cand, GateConfig())
+    rows = gate_runs.compare_runs(base, cand, GateConfig())
     slow = by_metric(rows, "b5")
     assert slow.verdict == "inconclusive" and "too few saved runs" in slow.note
     assert slow.detectable is not None
@@ -250,7 +254,7 @@ def test_one_benchmark_slower_than_the_rest_is_inconclusive_without_history():
 def test_one_benchmark_slower_than_a_quiet_history_regresses():
     past = history(0.01)
     cand = as_run(run_data(six([1, 1, 1, 1, 1, 2.0], seed=99)), number=len(past) + 1)
-    rows = compare.compare_runs(past[-1], cand, GateConfig(), past)
+    rows = gate_runs.compare_runs(past[-1], cand, GateConfig(), past)
     assert by_metric(rows, "b5").verdict == "regression"
     assert all(r.verdict != "regression" for r in rows if r is not by_metric(rows, "b5"))
 
@@ -258,14 +262,14 @@ def test_one_benchmark_slower_than_a_quiet_history_regresses():
 def test_a_quiet_history_lets_a_common_shift_be_detected():
     past = history(0.01)
     cand = as_run(run_data(six([1.25] * 6, seed=99)), number=len(past) + 1)
-    rows = compare.compare_runs(past[-1], cand, GateConfig(), past)
+    rows = gate_runs.compare_runs(past[-1], cand, GateConfig(), past)
     assert {r.verdict for r in rows} == {"regression"}
 
 
 def test_a_noisy_history_makes_the_same_shift_inconclusive():
     past = history(0.30)
     cand = as_run(run_data(six([1.25] * 6, seed=99)), number=len(past) + 1)
-    rows = compare.compare_runs(past[-1], cand, GateConfig(), past)
+    rows = gate_runs.compare_runs(past[-1], cand, GateConfig(), past)
     assert {r.verdict for r in rows} == {"inconclusive"}
     assert all(r.detectable > 0.25 and "8 saved runs" in r.note for r in rows)
 
@@ -274,10 +278,10 @@ def test_history_is_the_baseline_and_comparable_runs_before_it():
     past = history(0.01, n=8)
     other = as_run(run_data(six([1] * 6), fingerprint={"profile": "paper"}), number=3)
     runs = [*past[:2], other, *past[3:]]
-    chosen = compare.comparable_history(runs[5], runs, lookback=4)
+    chosen = machines.comparable_history(runs[5], runs, lookback=4)
     assert [r.number for r in chosen] == [2, 4, 5, 6]
     assert chosen[-1] is runs[5]
-    assert other not in compare.comparable_history(runs[5], runs, lookback=10)
+    assert other not in machines.comparable_history(runs[5], runs, lookback=10)
 
 
 # -- settings ------------------------------------------------------------------------------
@@ -297,9 +301,8 @@ def test_overrides_by_pattern():
     assert config.tolerance_for("benches/bench_model_size.py::step[resnet50-fp16]", "time") == 0.3
     assert config.tolerance_for("benches/bench_model_size.py::step[resnet50]", "memory") == 0.2
     assert config.tolerance_for("benches/bench_model_size.py::step[resnet18]", "time") == 0.1
-    assert (
-        config.tolerance_for("x[resnet18]", "accuracy") == compare.DEFAULTS["tolerance"]["accuracy"]
-    )
+    default = gate_config.DEFAULTS["tolerance"]["accuracy"]
+    assert config.tolerance_for("x[resnet18]", "accuracy") == default
 
 
 def test_an_override_changes_the_verdict():
@@ -310,7 +313,7 @@ def test_an_override_changes_the_verdict():
 
     past = [run(10, k) for k in range(1, 5)]
     config = GateConfig.from_mapping({"override": [{"pattern": "*resnet50*", "time": 0.5}]})
-    rows = compare.compare_runs(past[-1], run(13, 5), config, past)
+    rows = gate_runs.compare_runs(past[-1], run(13, 5), config, past)
     assert by_metric(rows, "resnet18").verdict == "regression"
     assert by_metric(rows, "resnet50").verdict != "regression"
 
@@ -335,11 +338,11 @@ def test_bad_settings_are_rejected_loudly(table):
 def test_the_repository_settings_load():
     from pathlib import Path
 
-    from visionbench.cli import load_config
+    from visionbench.gate.config import load_config
 
     config = load_config(Path(__file__).parents[1] / "pyproject.toml")
     assert 0 < config.alpha < 0.5
-    assert set(config.tolerance) == set(compare.DEFAULTS["tolerance"])
+    assert set(config.tolerance) == set(gate_config.DEFAULTS["tolerance"])
 
 
 def test_a_disturbed_candidate_is_inconclusive_even_against_a_quiet_history():
@@ -352,7 +355,7 @@ def test_a_disturbed_candidate_is_inconclusive_even_against_a_quiet_history():
         for i in range(6)
     ]  # other load came and went while it ran: rounds 1-3x slower
     cand = as_run(run_data(disturbed), number=len(past) + 1)
-    rows = compare.compare_runs(past[-1], cand, GateConfig(), past)
+    rows = gate_runs.compare_runs(past[-1], cand, GateConfig(), past)
     assert all(r.change > 0.3 for r in rows)
     assert {r.verdict for r in rows} == {"inconclusive"}
     assert all("rounds' own spread" in r.note or "history's" in r.note for r in rows)
@@ -371,7 +374,7 @@ def test_throughput_derived_from_judged_samples_is_not_judged_twice():
 
     past = [run(k) for k in range(1, 5)]
     cand = as_run(run_data([bench("a", steady(10), samples_per_s=3200.0, train_time_s=24.0)]), 5)
-    rows = compare.compare_runs(past[-1], cand, GateConfig(), past)
+    rows = gate_runs.compare_runs(past[-1], cand, GateConfig(), past)
     assert not [r for r in rows if r.metric == "samples_per_s"]
     assert by_metric(rows, "a", "train_time_s").verdict == "regression"  # 3x, one value per run
 
@@ -388,6 +391,6 @@ def test_a_pair_that_scatters_more_than_its_history_is_judged_by_itself():
         number=len(past) + 1,
     )  # fmt: skip
     base = as_run(run_data([bench(f"b{i}", steady(10 + i, seed=i)) for i in range(15)]), 8)
-    rows = compare.compare_runs(base, cand, GateConfig(), [*past[:-1], base])
+    rows = gate_runs.compare_runs(base, cand, GateConfig(), [*past[:-1], base])
     assert "regression" not in {r.verdict for r in rows}
     assert "more than the history's" in by_metric(rows, "b0").note  # b0-b5 have one

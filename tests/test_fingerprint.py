@@ -1,0 +1,38 @@
+"""The machine fingerprint: the numerics switches are in it, and runs that differ in
+them are told apart."""
+
+import pytest
+import torch
+
+from visionbench import fingerprint
+
+SWITCHES = ("tf32_matmul", "tf32_cudnn", "cudnn_benchmark", "deterministic")
+
+
+def test_the_numerics_switches_are_compared_fields():
+    fp = fingerprint.fingerprint("quick")
+    assert set(SWITCHES) <= set(fingerprint.FIELDS) <= set(fp)
+    assert fp["gpu_count"] == (torch.cuda.device_count() if torch.cuda.is_available() else 0)
+    assert fp["tf32_cudnn"] is torch.backends.cudnn.allow_tf32
+    assert fp["tf32_matmul"] is torch.backends.cuda.matmul.allow_tf32
+
+
+@pytest.mark.parametrize(
+    ("switch", "flip"),
+    [
+        ("cudnn_benchmark", lambda v: setattr(torch.backends.cudnn, "benchmark", v)),
+        ("tf32_cudnn", lambda v: setattr(torch.backends.cudnn, "allow_tf32", v)),
+        ("tf32_matmul", lambda v: setattr(torch.backends.cuda.matmul, "allow_tf32", v)),
+        ("deterministic", lambda v: torch.use_deterministic_algorithms(v)),
+    ],
+)
+def test_a_run_with_another_switch_is_another_machine(switch, flip):
+    before = fingerprint.fingerprint("quick")
+    was = before[switch]
+    try:
+        flip(not was)
+        after = fingerprint.fingerprint("quick")
+    finally:
+        flip(was)
+    assert after[switch] is (not was)
+    assert fingerprint.differences(before, after) == {switch: (was, not was)}
