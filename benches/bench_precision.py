@@ -31,4 +31,5 @@ def bench_train_step(benchmark, vb, precision):
         pytest.skip(reason)
     model = vb.profile.step_techniques.precision_model
     variant = Variant(TECHNIQUE, precision, reference="fp32")
-    vb.train_step(benchmark, variant, vb.workload(model, amp=AMP[precision]))
+    reference = vb.workload(model, amp=AMP[variant.reference])
+    vb.train_step(benchmark, variant, vb.workload(model, amp=AMP[precision]), reference=reference)

@@ -20,6 +20,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("image_size", sizes, ids=[f"{s}px" for s in sizes])
 
 
+def reference(vb):
+    """The sweep's largest size, timed round by round with each smaller one."""
+    return vb.workload(vb.profile.resolution.model, max(vb.profile.resolution.sizes))
+
+
 def variant(vb, image_size: int) -> Variant:
     sizes = vb.profile.resolution.sizes
     return Variant(TECHNIQUE, f"{image_size}px", reference=f"{max(sizes)}px")
@@ -29,11 +34,11 @@ def variant(vb, image_size: int) -> Variant:
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
 def bench_train_step(benchmark, vb, image_size):
     workload = vb.workload(vb.profile.resolution.model, image_size)
-    vb.train_step(benchmark, variant(vb, image_size), workload)
+    vb.train_step(benchmark, variant(vb, image_size), workload, reference=reference(vb))
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:inference")
 def bench_inference(benchmark, vb, image_size):
     workload = vb.workload(vb.profile.resolution.model, image_size)
-    vb.inference(benchmark, variant(vb, image_size), workload)
+    vb.inference(benchmark, variant(vb, image_size), workload, reference=reference(vb))

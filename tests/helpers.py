@@ -14,13 +14,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class FakeBenchmark:
-    """pytest-benchmark's `pedantic`, `stats` and `extra_info`, nothing else.
+    """pytest-benchmark's `pedantic` (with its untimed per-round `setup` and
+    `teardown`), `stats` and `extra_info`, nothing else, timed by `clock`.
     `before_timing` and `after_timing` are hooks a test may set (e.g. to count
     what happened while the rounds ran)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock=time.perf_counter) -> None:
         self.extra_info: dict = {}
         self.stats = None
+        self.clock = clock
 
     def before_timing(self) -> None:
         pass
@@ -28,17 +30,25 @@ class FakeBenchmark:
     def after_timing(self) -> None:
         pass
 
-    def pedantic(self, fn, rounds, warmup_rounds, iterations=1):
+    def pedantic(self, fn, rounds, warmup_rounds, iterations=1, setup=None, teardown=None):
+        def one_round() -> float:
+            if setup is not None:
+                setup()
+            start = self.clock()
+            fn()
+            elapsed = self.clock() - start
+            if teardown is not None:
+                teardown()
+            return elapsed
+
         for _ in range(warmup_rounds):
-            fn()
+            one_round()
         self.before_timing()
-        times = []
-        for _ in range(rounds):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
+        times = [one_round() for _ in range(rounds)]
         self.after_timing()
-        self.stats = SimpleNamespace(stats=SimpleNamespace(median=statistics.median(times)))
+        self.stats = SimpleNamespace(
+            stats=SimpleNamespace(median=statistics.median(times), data=times)
+        )
 
 
 def run_pytest(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:

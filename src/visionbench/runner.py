@@ -20,6 +20,7 @@ import torch.nn as nn
 
 from visionbench import convergence, metrics, models
 from visionbench.data import SplitData, split
+from visionbench.interleave import time_interleaved
 from visionbench.measure import (
     EnergyMeter,
     allocator_peak_memory,
@@ -232,22 +233,66 @@ class Bench:
         }
 
     def time(
-        self, benchmark: Any, fn: Callable[[], Any], units: int, timing: Timing | None = None
+        self,
+        benchmark: Any,
+        fn: Callable[[], Any],
+        units: int,
+        timing: Timing | None = None,
+        *,
+        reference: Callable[[], Any] | None = None,
     ) -> dict[str, Any]:
         """Time `fn` (synchronised) with pedantic rounds; throughput and energy.
-        `timing` replaces the profile's rounds (e.g. for units as long as an epoch)."""
+        `timing` replaces the profile's rounds (e.g. for units as long as an epoch).
+
+        With `reference` (its technique's reference unit, ready to run), each
+        round is paired with a round of the reference, in a random, balanced
+        order (`interleave`): `ratio_vs_ref` with its interval. Energy then
+        comes from a block of the variant's rounds alone (NVML cannot split a
+        round's energy from its partner's), run after the timed rounds.
+        """
         timing = timing or self.timing
+        unit = synced(fn, self.device)
         meter = EnergyMeter(self.device)
-        with meter.span(units=timing.rounds + timing.warmup_rounds) as energy:
-            benchmark.pedantic(
-                synced(fn, self.device),
+        figures: dict[str, Any] = {}
+        if reference is None:
+            with meter.span(units=timing.rounds + timing.warmup_rounds) as energy:
+                benchmark.pedantic(
+                    unit, rounds=timing.rounds, warmup_rounds=timing.warmup_rounds, iterations=1
+                )
+        else:
+            paired = time_interleaved(
+                benchmark,
+                unit,
+                synced(reference, self.device),
                 rounds=timing.rounds,
                 warmup_rounds=timing.warmup_rounds,
-                iterations=1,
             )
+            if paired is not None:
+                figures.update(paired.figures())
+            with meter.span(units=timing.rounds) as energy:
+                if meter.handle is not None:
+                    for _ in range(timing.rounds):
+                        unit()
         stats = getattr(getattr(benchmark, "stats", None), "stats", None)
         per_s = units / stats.median if stats is not None and stats.median > 0 else None
-        return {"samples_per_s": per_s, "energy_j": energy.energy_j, "power_w": energy.power_w}
+        return {
+            "samples_per_s": per_s,
+            "energy_j": energy.energy_j,
+            "power_w": energy.power_w,
+            **figures,
+        }
+
+    def reference_unit(self, build: Callable[[], Callable[[], Any]]) -> Callable[[], Any] | None:
+        """The reference's unit, built beside the variant's; None when both do not
+        fit on the device at once (the ratio then comes from separate blocks,
+        recorded as paired_rounds = 0)."""
+        try:
+            return build()
+        except torch.cuda.OutOfMemoryError:
+            self.trained.log("the reference does not fit beside the variant: timed in blocks")
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            return None
 
     def train_step(
         self,
@@ -258,6 +303,7 @@ class Bench:
         seeds: int | None = None,
         target_accuracy: float | None = None,
         allocator_memory: bool = False,
+        reference: Workload | None = None,
     ) -> Trained:
         """Time one training step of `workload`; record it with the accuracy that
         the profile's training budget reaches (trained once, cached).
@@ -268,24 +314,22 @@ class Bench:
         sees compiled kernels; use it for every variant of a group or for none.
         A compiled workload's first step is timed apart (`compile_time_s`, a
         compile from scratch) before anything else of the session reuses it.
+        `reference` is the technique's reference workload: its step is timed
+        round by round with this one (`ratio_vs_ref`, see `time`).
         """
-        data = self.data.at(workload.image_size)
         cfg = workload.train
-        trainer = Trainer(
-            build_model(workload, data, cfg.seed), cfg, self.device, total_steps=10**9
-        )
-        x, y = next(batches(data, cfg, self.device, train=True).epoch(0))
-        x, y = trainer.prepare(x), y.to(self.device)
-
-        def step() -> None:
-            trainer.step(x, y)
-
+        step, trainer, x, y = self._step_unit(workload)
         # the first step allocates gradients and optimiser state, and compiles
         first_step_s = self._first_step(step, compiled=cfg.compile is not None)
         trained = self.trained.get(workload, self.data, self.device, seeds or self.seeds)
         measure_peak = allocator_peak_memory if allocator_memory else peak_memory
         peak = measure_peak(step, self.device, resident=[trainer.model, trainer.optimizer, x, y])
-        figures = self.time(benchmark, step, units=x.shape[0])
+        ref_step = None
+        if reference is not None and reference != workload:
+            ref_step = self.reference_unit(lambda: self._ready(self._step_unit(reference)[0]))
+        figures = self.time(benchmark, step, units=x.shape[0], reference=ref_step)
+        if reference is not None and reference != workload and ref_step is None:
+            figures["paired_rounds"] = 0
         if cfg.compile is not None:
             stats = getattr(getattr(benchmark, "stats", None), "stats", None)
             steady = stats.median if stats is not None else 0.0
@@ -300,6 +344,26 @@ class Bench:
             **trained.figures(target_accuracy),
         )
         return trained
+
+    def _step_unit(self, workload: Workload) -> tuple[Callable[[], None], Trainer, Any, Any]:
+        """One training step of a fresh model of `workload` on its first batch."""
+        data = self.data.at(workload.image_size)
+        cfg = workload.train
+        trainer = Trainer(
+            build_model(workload, data, cfg.seed), cfg, self.device, total_steps=10**9
+        )
+        x, y = next(batches(data, cfg, self.device, train=True).epoch(0))
+        x, y = trainer.prepare(x), y.to(self.device)
+
+        def step() -> None:
+            trainer.step(x, y)
+
+        return step, trainer, x, y
+
+    def _ready(self, unit: Callable[[], Any]) -> Callable[[], Any]:
+        """`unit` after one untimed call (gradients and optimiser state allocated)."""
+        synced(unit, self.device)()
+        return unit
 
     def _first_step(self, step: Callable[[], Any], compiled: bool) -> float:
         """Seconds of the first call. When compiled: from scratch, with dynamo's
@@ -318,27 +382,29 @@ class Bench:
             warnings.filterwarnings("ignore", message=".*force_disable_caches.*")
             return time_once(step, self.device)[0]
 
-    def inference(self, benchmark: Any, variant: Variant, workload: Workload) -> Trained:
-        """Time one inference batch of the trained model (eval mode, no autograd)."""
+    def inference(
+        self,
+        benchmark: Any,
+        variant: Variant,
+        workload: Workload,
+        *,
+        reference: Workload | None = None,
+    ) -> Trained:
+        """Time one inference batch of the trained model (eval mode, no autograd);
+        with `reference`, round by round with the reference's trained model."""
         trained = self.trained.get(workload, self.data, self.device, self.seeds)
-        data = self.data.at(workload.image_size)
-        cfg = workload.train
-        predictor = Trainer(trained.model, cfg, self.device)
-        x, _ = next(
-            iter(
-                batches(
-                    data, cfg, self.device, train=False, batch_size=self.profile.infer_batch_size
-                )
-            )
-        )
-        x = predictor.prepare(x)
-
-        def infer() -> None:
-            predictor.predict(x)
-
+        infer, x = self._infer_unit(workload, trained)
         infer()
         peak = peak_memory(infer, self.device, resident=[trained.model, x])
-        figures = self.time(benchmark, infer, units=x.shape[0])
+        ref_infer = None
+        if reference is not None and reference != workload:
+            ref_trained = self.trained.get(reference, self.data, self.device, self.seeds)
+            ref_infer = self.reference_unit(
+                lambda: self._ready(self._infer_unit(reference, ref_trained)[0])
+            )
+        figures = self.time(benchmark, infer, units=x.shape[0], reference=ref_infer)
+        if reference is not None and reference != workload and ref_infer is None:
+            figures["paired_rounds"] = 0
         metrics.record(
             benchmark,
             **self.describe(variant, workload, "infer_batch", x.shape[0]),
@@ -349,3 +415,17 @@ class Bench:
             **trained.figures(),
         )
         return trained
+
+    def _infer_unit(self, workload: Workload, trained: Trained) -> tuple[Callable[[], None], Any]:
+        """One inference batch of a trained model of `workload` on the test split."""
+        data = self.data.at(workload.image_size)
+        cfg = workload.train
+        predictor = Trainer(trained.model, cfg, self.device)
+        batch = self.profile.infer_batch_size
+        x, _ = next(iter(batches(data, cfg, self.device, train=False, batch_size=batch)))
+        x = predictor.prepare(x)
+
+        def infer() -> None:
+            predictor.predict(x)
+
+        return infer, x
