@@ -50,52 +50,58 @@ class Interleaved:
         return figures
 
 
-def time_interleaved(
-    benchmark: Any,
-    unit: Callable[[], Any],
-    reference: Callable[[], Any],
-    *,
-    rounds: int,
-    warmup_rounds: int,
-    seed: int = 0,
-    clock: Callable[[], float] = time.perf_counter,
-) -> Interleaved | None:
-    """`benchmark.pedantic(unit)` with `reference` timed once per round, paired.
+class Pairing:
+    """The reference's side of an interleaved timing: give `setup` and `teardown`
+    to `benchmark.pedantic` (untimed, around each round of the variant), then
+    `result` pairs the variant's samples with the reference's rounds.
 
-    Both callables must already end with a device synchronisation. Warm-up
-    rounds warm the reference too (reference first; not paired). None when
-    pytest-benchmark did not time the rounds (`--benchmark-disable`).
+    Warm-up rounds warm the reference too (reference first; not paired).
+    `reference` must already end with a device synchronisation.
     """
-    timed = balanced_orders(rounds, random.Random(seed))
-    orders = [REFERENCE_FIRST] * warmup_rounds + timed
-    ref_times: list[float] = []
-    started = 0  # rounds whose setup has run
 
-    def time_reference() -> None:
-        start = clock()
-        reference()
-        ref_times.append(clock() - start)
+    def __init__(
+        self,
+        reference: Callable[[], Any],
+        *,
+        rounds: int,
+        warmup_rounds: int,
+        seed: int = 0,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.reference = reference
+        self.clock = clock
+        self.rounds, self.warmup_rounds = rounds, warmup_rounds
+        self.timed_orders = tuple(balanced_orders(rounds, random.Random(seed)))
+        self.orders = (REFERENCE_FIRST,) * warmup_rounds + self.timed_orders
+        self.ref_times: list[float] = []
+        self.started = 0  # rounds whose setup has run
 
-    def setup() -> None:
-        nonlocal started
-        if started < len(orders) and orders[started] == REFERENCE_FIRST:
-            time_reference()
-        started += 1
+    def _time_reference(self) -> None:
+        start = self.clock()
+        self.reference()
+        self.ref_times.append(self.clock() - start)
 
-    def teardown() -> None:
-        if started <= len(orders) and orders[started - 1] == VARIANT_FIRST:
-            time_reference()
+    def setup(self) -> None:
+        if self.started < len(self.orders) and self.orders[self.started] == REFERENCE_FIRST:
+            self._time_reference()
+        self.started += 1
 
-    benchmark.pedantic(
-        unit,
-        setup=setup,
-        teardown=teardown,
-        rounds=rounds,
-        warmup_rounds=warmup_rounds,
-        iterations=1,
-    )
-    stats = getattr(getattr(benchmark, "stats", None), "stats", None)
-    samples = list(getattr(stats, "data", None) or ())
-    if started != len(orders) or len(samples) != rounds or len(ref_times) != len(orders):
-        return None  # not timed round by round (--benchmark-disable, --benchmark-cprofile)
-    return Interleaved(tuple(samples), tuple(ref_times[warmup_rounds:]), tuple(timed))
+    def teardown(self, *_: Any) -> None:
+        k = self.started - 1
+        if k < len(self.orders) and self.orders[k] == VARIANT_FIRST:
+            self._time_reference()
+
+    def result(self, benchmark: Any) -> Interleaved | None:
+        """The pairs, from the benchmark's samples of the variant; None when
+        pytest-benchmark did not time the rounds one by one (--benchmark-disable,
+        --benchmark-cprofile's extra calls)."""
+        stats = getattr(getattr(benchmark, "stats", None), "stats", None)
+        samples = list(getattr(stats, "data", None) or ())
+        if (
+            self.started != len(self.orders)
+            or len(samples) != self.rounds
+            or len(self.ref_times) != len(self.orders)
+        ):
+            return None
+        paired = tuple(self.ref_times[self.warmup_rounds :])
+        return Interleaved(tuple(samples), paired, self.timed_orders)

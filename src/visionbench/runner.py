@@ -20,7 +20,7 @@ import torch.nn as nn
 
 from visionbench import convergence, metrics, models
 from visionbench.data import SplitData, split
-from visionbench.interleave import time_interleaved
+from visionbench.interleave import Pairing
 from visionbench.measure import (
     EnergyMeter,
     allocator_peak_memory,
@@ -260,13 +260,20 @@ class Bench:
                     unit, rounds=timing.rounds, warmup_rounds=timing.warmup_rounds, iterations=1
                 )
         else:
-            paired = time_interleaved(
-                benchmark,
-                unit,
+            pairing = Pairing(
                 synced(reference, self.device),
                 rounds=timing.rounds,
                 warmup_rounds=timing.warmup_rounds,
             )
+            benchmark.pedantic(
+                unit,
+                setup=pairing.setup,
+                teardown=pairing.teardown,
+                rounds=timing.rounds,
+                warmup_rounds=timing.warmup_rounds,
+                iterations=1,
+            )
+            paired = pairing.result(benchmark)
             if paired is not None:
                 figures.update(paired.figures())
             with meter.span(units=timing.rounds) as energy:
