@@ -31,4 +31,5 @@ def bench_train_step(benchmark, vb, compile_mode):
     model = vb.profile.step_techniques.compile_model
     variant = Variant(TECHNIQUE, compile_mode, reference="eager")
     mode = None if compile_mode == "eager" else compile_mode
-    vb.train_step(benchmark, variant, vb.workload(model, compile=mode), allocator_memory=True)
+    workload, reference = vb.workload(model, compile=mode), vb.workload(model)
+    vb.train_step(benchmark, variant, workload, allocator_memory=True, reference=reference)

@@ -28,4 +28,5 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def bench_train_step(benchmark, vb, zeroing):
     model = vb.profile.step_techniques.zeroing_model
     variant = Variant(TECHNIQUE, zeroing, reference="set_to_none")
-    vb.train_step(benchmark, variant, vb.workload(model, zero_grad=zeroing))
+    reference = vb.workload(model, zero_grad=variant.reference)
+    vb.train_step(benchmark, variant, vb.workload(model, zero_grad=zeroing), reference=reference)

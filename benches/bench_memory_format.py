@@ -26,4 +26,5 @@ def bench_train_step(benchmark, vb, memory_format):
     model = vb.profile.step_techniques.memory_format_model
     variant = Variant(TECHNIQUE, memory_format, reference="contiguous")
     workload = vb.workload(model, channels_last=CHANNELS_LAST[memory_format])
-    vb.train_step(benchmark, variant, workload)
+    reference = vb.workload(model, channels_last=CHANNELS_LAST[variant.reference])
+    vb.train_step(benchmark, variant, workload, reference=reference)

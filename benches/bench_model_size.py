@@ -27,10 +27,12 @@ def variant(vb, model_name: str) -> Variant:
 @pytest.mark.vb_datasets("mnist5k")
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
 def bench_train_step(benchmark, vb, model_name):
-    vb.train_step(benchmark, variant(vb, model_name), vb.workload(model_name))
+    v = variant(vb, model_name)
+    vb.train_step(benchmark, v, vb.workload(model_name), reference=vb.workload(v.reference))
 
 
 @pytest.mark.vb_datasets("mnist5k")
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:inference")
 def bench_inference(benchmark, vb, model_name):
-    vb.inference(benchmark, variant(vb, model_name), vb.workload(model_name))
+    v = variant(vb, model_name)
+    vb.inference(benchmark, v, vb.workload(model_name), reference=vb.workload(v.reference))

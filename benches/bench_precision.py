@@ -45,4 +45,5 @@ def bench_train_step(benchmark, vb, precision):
         pytest.skip(reason)
     model = vb.profile.step_techniques.precision_model
     variant = Variant(TECHNIQUE, precision, reference="fp32")
-    vb.train_step(benchmark, variant, vb.workload(model, **changes))
+    reference = vb.workload(model, **PRECISIONS[variant.reference])
+    vb.train_step(benchmark, variant, vb.workload(model, **changes), reference=reference)

@@ -26,23 +26,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def sweep(vb, image_size: int):
-    """The variant and the workload at one size, with the sweep's stem."""
+    """The variant, the workload at one size, and the reference (the largest
+    size, timed round by round with it), all with the sweep's stem."""
     budget = vb.profile.resolution
     largest = max(budget.sizes)
     reason = upsampling_reason(vb.data, largest)
     if reason is not None:
         pytest.skip(reason)
     variant = Variant(TECHNIQUE, f"{image_size}px", reference=f"{largest}px")
-    return variant, vb.workload(budget.model, image_size, stem_size=largest)
+    workload = vb.workload(budget.model, image_size, stem_size=largest)
+    return variant, workload, vb.workload(budget.model, largest, stem_size=largest)
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
 def bench_train_step(benchmark, vb, image_size):
-    vb.train_step(benchmark, *sweep(vb, image_size))
+    variant, workload, reference = sweep(vb, image_size)
+    vb.train_step(benchmark, variant, workload, reference=reference)
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:inference")
 def bench_inference(benchmark, vb, image_size):
-    vb.inference(benchmark, *sweep(vb, image_size))
+    variant, workload, reference = sweep(vb, image_size)
+    vb.inference(benchmark, variant, workload, reference=reference)

@@ -31,13 +31,15 @@ def needs_cuda(test):
 
 
 class FakeBenchmark:
-    """pytest-benchmark's `pedantic`, `stats` and `extra_info`, nothing else.
+    """pytest-benchmark's `pedantic` (with its untimed per-round `setup` and
+    `teardown`), `stats` and `extra_info`, nothing else, timed by `clock`.
     `before_timing` and `after_timing` are hooks a test may set (e.g. to count
     what happened while the rounds ran)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock=time.perf_counter) -> None:
         self.extra_info: dict = {}
         self.stats = None
+        self.clock = clock
 
     def before_timing(self) -> None:
         pass
@@ -47,10 +49,11 @@ class FakeBenchmark:
 
     def pedantic(self, fn, rounds, warmup_rounds, iterations=1, setup=None, teardown=None):
         def one_round() -> float:
-            args, kwargs = setup() if setup is not None else ((), {})
-            start = time.perf_counter()
+            made = setup() if setup is not None else None
+            args, kwargs = made if made else ((), {})
+            start = self.clock()
             fn(*args, **kwargs)
-            elapsed = time.perf_counter() - start
+            elapsed = self.clock() - start
             if teardown is not None:
                 teardown(*args, **kwargs)
             return elapsed
@@ -60,7 +63,9 @@ class FakeBenchmark:
         self.before_timing()
         times = [one_round() for _ in range(rounds)]
         self.after_timing()
-        self.stats = SimpleNamespace(stats=SimpleNamespace(median=statistics.median(times)))
+        self.stats = SimpleNamespace(
+            stats=SimpleNamespace(median=statistics.median(times), data=times)
+        )
 
 
 def run_pytest(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:

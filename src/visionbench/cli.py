@@ -237,9 +237,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         history.append(run)
     history.sort(key=lambda r: (r.number or 0, r.datetime))
     out = args.out / run.label
-    print(report.summary_text(run))
+    tolerance = load_config().tolerance["time"]
+    print(report.summary_text(run, tolerance))
     say(f"writing the report of {run.label} ({len(history)} runs of history) to {out}...")
-    path = report.write_report(run, history, out)
+    path = report.write_report(run, history, out, tolerance)
     print(f"report: {path}")
     return EXIT_PASS
 

@@ -237,6 +237,31 @@ METRICS: dict[str, Metric] = {
             "share of images routed to each model (a mapping model -> fraction)",
         ),
         _m(
+            "ratio_vs_ref",
+            "ratio",
+            "lower",
+            "info",
+            "time of the variant's unit over its reference's, timed round by round in "
+            "one process (random, balanced order): exp of the Hodges-Lehmann estimate "
+            "of the pairs' log-ratios",
+        ),
+        _m(
+            "ratio_ci_low",
+            "ratio",
+            "lower",
+            "info",
+            "lower end of ratio_vs_ref's 95% interval (Wilcoxon signed-rank, distribution-free)",
+        ),
+        _m("ratio_ci_high", "ratio", "lower", "info", "upper end of ratio_vs_ref's 95% interval"),
+        _m(
+            "paired_rounds",
+            "count",
+            "none",
+            "info",
+            "pairs behind ratio_vs_ref; 0: variant and reference did not fit on the device "
+            "at once and were timed in separate blocks (the report's ratio is then of medians)",
+        ),
+        _m(
             "eval_images",
             "count",
             "none",

@@ -140,7 +140,7 @@ PROFILES: dict[str, Profile] = {
             schedule="onecycle",
             bn_recalibration_batches=20,
         ),
-        timing=Timing(rounds=10, warmup_rounds=2),
+        timing=Timing(rounds=20, warmup_rounds=2),
         data=DataBudget(gradations_count=1500, gradations_size=64),
         model_size=ModelSizeBudget(
             models=("small_cnn", "resnet9", "resnet18", "mobilenet_v3_small"), image_size=16

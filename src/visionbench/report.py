@@ -21,10 +21,13 @@ import numpy as np
 from tabulate import tabulate
 
 from visionbench import convergence, knee
+from visionbench.gate.config import DEFAULTS
 from visionbench.gate.runs import Comparison
 from visionbench.metrics import METRICS, accuracy_noise
 from visionbench.results import Bench, Run
 from visionbench.selection.verdict import statements as selection_statements
+
+TIME_TOLERANCE = DEFAULTS["tolerance"]["time"]  # the gate's: a ratio within it is no change
 
 # -- formatting ----------------------------------------------------------------------
 
@@ -54,6 +57,47 @@ def fmt_ratio(ratio: float) -> str:
     """A ratio to the reference: two decimals, or two significant digits below 0.1
     (a cached epoch at 0.0048x of a disk epoch, not 0.00x)."""
     return f"{ratio:.2f}×" if ratio >= 0.1 else f"{ratio:.2g}×"
+
+
+def time_vs_ref(b: Bench, ref: Bench | None) -> tuple[float, float | None, float | None] | None:
+    """The variant's time over its reference's: the paired ratio with its interval
+    when the two were timed round by round (`ratio_vs_ref`), else the ratio of
+    the two medians, timed in separate blocks (no interval: None, None)."""
+    info = b.extra_info
+    if isinstance(info.get("ratio_vs_ref"), (int, float)) and info.get("paired_rounds"):
+        return info["ratio_vs_ref"], info.get("ratio_ci_low"), info.get("ratio_ci_high")
+    med, rmed = b.stats.get("median"), ref.stats.get("median") if ref is not None else None
+    if not med or not rmed or b is ref:
+        return None
+    return med / rmed, None, None
+
+
+def time_verdict(low: float | None, high: float | None, tolerance: float = TIME_TOLERANCE) -> str:
+    """What a ratio's interval says: "faster" or "slower" only when the whole
+    interval lies beyond the tolerance; "no difference beyond noise" when it
+    holds 1 (or when there is no interval: blocks timed apart say nothing);
+    otherwise "within the tolerance"."""
+    if low is None or high is None:
+        return "not paired: no interval"
+    if high < 1 / (1 + tolerance):
+        return "faster"
+    if low > 1 + tolerance:
+        return "slower"
+    if low <= 1 <= high:
+        return "no difference beyond noise"
+    return f"within the {tolerance:.0%} tolerance"
+
+
+def fmt_time_vs_ref(b: Bench, ref: Bench | None, tolerance: float = TIME_TOLERANCE) -> str:
+    """`0.71× [0.68–0.74] faster`, or `0.98× (blocks)` without a paired interval."""
+    found = time_vs_ref(b, ref)
+    if found is None:
+        return ""
+    ratio, low, high = found
+    if low is None or high is None:
+        return f"{fmt_ratio(ratio)} (blocks)"
+    interval = f"[{fmt_ratio(low).rstrip('×')}–{fmt_ratio(high)}]"
+    return f"{fmt_ratio(ratio)} {interval} {time_verdict(low, high, tolerance)}"
 
 
 def fmt_bytes(value: float) -> str:
@@ -262,6 +306,23 @@ def _bar_panel(ax, labels, values, ref_index, title, value_text) -> None:
     ax.margins(x=0.3)
 
 
+def _paired_times(
+    benches: Sequence[Bench], ref: Bench, blocks: list[float | None]
+) -> tuple[list[float | None], dict[int, tuple[float, float]]]:
+    """Each bar's time relative to the reference: the paired ratio where there is
+    one (with its interval, by bar index), else the ratio of medians (blocks)."""
+    shown, intervals = list(blocks), {}
+    for i, b in enumerate(benches):
+        found = time_vs_ref(b, ref)
+        if found is None:
+            continue
+        ratio, low, high = found
+        shown[i] = ratio
+        if low is not None and high is not None:
+            intervals[i] = (low, high)
+    return shown, intervals
+
+
 def plot_technique(technique: str, benches: Sequence[Bench], path: Path) -> Path:
     """Bars per variant: time (median; min as a dot), peak memory, accuracy; ref = 1."""
     ok = [b for b in benches if not b.error]
@@ -300,9 +361,17 @@ def plot_technique(technique: str, benches: Sequence[Bench], path: Path) -> Path
         unit = "× reference" if base else METRICS[metric].unit
         if metric == "time":
             unit += "; bar median, dot min"
-        _bar_panel(ax, labels, rel(values, base), ref_index, f"{what} ({unit})", text)
+        shown = rel(values, base)
+        if metric == "time" and ref is not None:
+            shown, low_high = _paired_times(ok, ref, shown)
+            if low_high:
+                unit = "× ref: paired ratio, whisker 95% CI; dot min"
+        _bar_panel(ax, labels, shown, ref_index, f"{what} ({unit})", text)
         if extra is not None:
             ax.plot(rel(extra, base), np.arange(len(extra)), "o", color="black", ms=4)
+        if metric == "time" and ref is not None and low_high:
+            for yi, (lo, hi) in low_high.items():
+                ax.plot([lo, hi], [yi, yi], color="#c44e52", lw=2, solid_capstyle="butt")
     fig.suptitle(f"{technique}: variants relative to the reference (orange)", fontsize=11)
     fig.savefig(path)
     return path
@@ -349,7 +418,9 @@ def plot_trends(technique: str, names: Sequence[str], runs: Sequence[Run], path:
 # -- the report ----------------------------------------------------------------------
 
 
-def _technique_table(benches: Sequence[Bench], compact: bool = False) -> str:
+def _technique_table(
+    benches: Sequence[Bench], compact: bool = False, tolerance: float = TIME_TOLERANCE
+) -> str:
     """Each variant against the group's reference: markdown for the report, or a
     compact terminal table (median time, no spreads) with `compact`."""
     ref = _reference(benches)
@@ -358,7 +429,7 @@ def _technique_table(benches: Sequence[Bench], compact: bool = False) -> str:
         if b.error:
             rows.append([b.variant, f"failed: {b.error}", "", "", "", "", ""])
             continue
-        med, rmed = b.stats.get("median"), ref.stats.get("median") if ref else None
+        med = b.stats.get("median")
         mem, rmem = (
             b.extra_info.get("peak_mem_bytes"),
             ref.extra_info.get("peak_mem_bytes") if ref else None,
@@ -374,7 +445,7 @@ def _technique_table(benches: Sequence[Bench], compact: bool = False) -> str:
             [
                 b.variant + (" (ref)" if b is ref else ""),
                 (fmt_seconds(med) if med else "") if compact else time_summary(b),
-                fmt_ratio(med / rmed) if med and rmed else "",
+                fmt_time_vs_ref(b, ref, tolerance),
                 fmt_value("peak_mem_bytes", mem)
                 + (f" ({fmt_ratio(mem / rmem)})" if mem and rmem else ""),
                 acc_text,
@@ -400,16 +471,18 @@ def _technique_table(benches: Sequence[Bench], compact: bool = False) -> str:
     )
 
 
-def summary_text(run: Run) -> str:
+def summary_text(run: Run, tolerance: float = TIME_TOLERANCE) -> str:
     """Every group of a run, each variant against its reference: the table a person
     reads at the end of `nox -s bench` (time, memory and accuracy side by side)."""
     parts = []
     for technique, benches in _sections(run).items():
-        parts += [f"{technique}", _technique_table(benches, compact=True), ""]
+        parts += [f"{technique}", _technique_table(benches, True, tolerance), ""]
     return "\n".join(parts)
 
 
-def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
+def write_report(
+    run: Run, history: Sequence[Run], out_dir: Path, tolerance: float = TIME_TOLERANCE
+) -> Path:
     """Write report.md and its PNGs into out_dir; return the markdown's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fp = run.machine_info.get("visionbench") or {}
@@ -429,7 +502,7 @@ def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
     ]
     for technique, benches in _sections(run).items():
         slug = "".join(ch if ch.isalnum() else "_" for ch in technique)
-        lines += [f"## {technique}", "", _technique_table(benches), ""]
+        lines += [f"## {technique}", "", _technique_table(benches, False, tolerance), ""]
         for text in selection_statements(benches):  # adaptive selection: does routing pay?
             lines += [text, ""]
         if text := convergence.markdown(benches):  # time to target, early stopping

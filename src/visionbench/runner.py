@@ -25,6 +25,7 @@ import torch.nn as nn
 
 from visionbench import convergence, metrics, models
 from visionbench.data import ImageSet, SplitData, split
+from visionbench.interleave import Pairing
 from visionbench.measure import (
     EnergyMeter,
     RunMemory,
@@ -119,16 +120,82 @@ class Runner:
         }
 
     def time(
-        self, benchmark: Any, fn: Callable[[], Any], units: int, timing: Timing | None = None
+        self,
+        benchmark: Any,
+        fn: Callable[[], Any],
+        units: int,
+        timing: Timing | None = None,
+        *,
+        reference: Callable[[], Any] | None = None,
     ) -> dict[str, Any]:
         """Time `fn` (synchronised) in pedantic rounds; throughput and energy.
-        `timing` replaces the profile's rounds (e.g. for units as long as an epoch)."""
+        `timing` replaces the profile's rounds (e.g. for units as long as an epoch).
+
+        With `reference` (the technique's reference unit, ready to run), each
+        round is paired with a round of the reference, in a random, balanced
+        order (`interleave.Pairing`): `ratio_vs_ref` with its interval. Energy
+        then comes from a block of the variant's rounds alone, after the timed
+        rounds (NVML cannot split a round's energy from its partner's).
+        """
         timing = timing or self.timing
         meter = EnergyMeter(self.device)
-        with meter.span(units=timing.rounds + timing.warmup_rounds) as energy:
-            median = time_rounds(benchmark, fn, self.device, timing)
-        per_s = units / median if median else None
-        return {"samples_per_s": per_s, "energy_j": energy.energy_j, "power_w": energy.power_w}
+        if reference is None:
+            with meter.span(units=timing.rounds + timing.warmup_rounds) as energy:
+                median = time_rounds(benchmark, fn, self.device, timing)
+            return {
+                "samples_per_s": units / median if median else None,
+                "energy_j": energy.energy_j,
+                "power_w": energy.power_w,
+            }
+        pairing = Pairing(
+            synced(reference, self.device),
+            rounds=timing.rounds,
+            warmup_rounds=timing.warmup_rounds,
+        )
+        median = time_rounds(
+            benchmark, fn, self.device, timing, setup=pairing.setup, teardown=pairing.teardown
+        )
+        paired = pairing.result(benchmark)
+        with meter.span(units=timing.rounds) as energy:
+            if meter.handle is not None:
+                for _ in range(timing.rounds):
+                    synced(fn, self.device)()
+        return {
+            "samples_per_s": units / median if median else None,
+            "energy_j": energy.energy_j,
+            "power_w": energy.power_w,
+            **(paired.figures() if paired is not None else {}),
+        }
+
+    def reference_unit(self, build: Callable[[], Callable[[], Any]]) -> Callable[[], Any] | None:
+        """The reference's unit, built (and run once) beside the variant's; None
+        when both do not fit on the device at once: the ratio then comes from
+        separate blocks, recorded as paired_rounds = 0."""
+        try:
+            unit = build()
+            synced(unit, self.device)()  # gradients and optimiser state allocated
+            return unit
+        except torch.cuda.OutOfMemoryError:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            return None
+
+    def time_paired(
+        self,
+        benchmark: Any,
+        fn: Callable[[], Any],
+        units: int,
+        build_reference: Callable[[], Callable[[], Any]] | None,
+    ) -> dict[str, Any]:
+        """`time` with the reference's unit when `build_reference` is given and
+        both fit; `paired_rounds` = 0 when they did not (blocks)."""
+        if build_reference is None:
+            return self.time(benchmark, fn, units)
+        reference = self.reference_unit(build_reference)
+        figures = self.time(benchmark, fn, units, reference=reference)
+        if reference is None:
+            figures["paired_rounds"] = 0
+        return figures
 
     def record(self, benchmark: Any, described: dict[str, Any], **figures: Any) -> None:
         metrics.record(benchmark, **described, **figures)
@@ -446,6 +513,7 @@ class Bench(Runner):
         workload: Workload,
         *,
         allocator_memory: bool = False,
+        reference: Workload | None = None,
     ) -> Trained:
         """Time one training step of `workload`; record it with the accuracy that
         the profile's training budget reaches (trained once, cached).
@@ -454,25 +522,20 @@ class Bench(Runner):
         (`measure.allocator_peak_memory`), which sees compiled kernels; use it for
         every variant of a group or for none. A compiled workload's first step is
         timed apart (`compile_time_s`, a compile from scratch) before anything
-        else of the session reuses it.
+        else of the session reuses it. `reference`, the technique's reference
+        workload, has its step timed round by round with this one (`time`).
         """
-        data = self.data.at(workload.image_size)
         cfg = workload.train
-        trainer = Trainer(
-            build_model(workload, data, cfg.seed), cfg, self.device, total_steps=10**9
-        )
-        x, y = next(batches(data, cfg, self.device, train=True).epoch(0))
-        x, y = trainer.prepare(x), y.to(self.device)
-
-        def step() -> None:
-            trainer.step(x, y)
-
+        step, trainer, x, y = self._step_unit(workload)
         # the first step allocates gradients and optimiser state, and compiles
         first_step_s = self._first_step(step, compiled=cfg.compile is not None)
         trained = self.trained.get(workload, self.data, self.device, self.seeds)
         measure_peak = allocator_peak_memory if allocator_memory else peak_memory
         peak = measure_peak(step, self.device, resident=[trainer.model, trainer.optimizer, x, y])
-        figures = self.time(benchmark, step, units=x.shape[0])
+        build_reference = None
+        if reference is not None and reference != workload:
+            build_reference = lambda: self._step_unit(reference)[0]  # noqa: E731
+        figures = self.time_paired(benchmark, step, x.shape[0], build_reference)
         if cfg.compile is not None:
             stats = getattr(getattr(benchmark, "stats", None), "stats", None)
             steady = stats.median if stats is not None else 0.0
@@ -486,6 +549,21 @@ class Bench(Runner):
             **trained.figures(),
         )
         return trained
+
+    def _step_unit(self, workload: Workload) -> tuple[Callable[[], None], Trainer, Any, Any]:
+        """One training step of a fresh model of `workload` on its first batch."""
+        data = self.data.at(workload.image_size)
+        cfg = workload.train
+        trainer = Trainer(
+            build_model(workload, data, cfg.seed), cfg, self.device, total_steps=10**9
+        )
+        x, y = next(batches(data, cfg, self.device, train=True).epoch(0))
+        x, y = trainer.prepare(x), y.to(self.device)
+
+        def step() -> None:
+            trainer.step(x, y)
+
+        return step, trainer, x, y
 
     def _first_step(self, step: Callable[[], Any], compiled: bool) -> float:
         """Seconds of the first call. When compiled: from scratch, with dynamo's
@@ -504,9 +582,37 @@ class Bench(Runner):
             warnings.filterwarnings("ignore", message=".*force_disable_caches.*")
             return time_once(step, self.device)[0]
 
-    def inference(self, benchmark: Any, variant: Variant, workload: Workload) -> Trained:
-        """Time one inference batch of the trained model (eval mode, no autograd)."""
+    def inference(
+        self,
+        benchmark: Any,
+        variant: Variant,
+        workload: Workload,
+        *,
+        reference: Workload | None = None,
+    ) -> Trained:
+        """Time one inference batch of the trained model (eval mode, no autograd);
+        with `reference`, round by round with the reference's trained model."""
         trained = self.trained.get(workload, self.data, self.device, self.seeds)
+        infer, x = self._infer_unit(workload, trained)
+        infer()
+        peak = peak_memory(infer, self.device, resident=[trained.model, x])
+        build_reference = None
+        if reference is not None and reference != workload:
+            ref_trained = self.trained.get(reference, self.data, self.device, self.seeds)
+            build_reference = lambda: self._infer_unit(reference, ref_trained)[0]  # noqa: E731
+        figures = self.time_paired(benchmark, infer, x.shape[0], build_reference)
+        self.record(
+            benchmark,
+            self.describe_workload(variant, workload, "infer_batch", x.shape[0]),
+            **figures,
+            peak_mem_bytes=peak,
+            **self._model_figures(trained.model, x),
+            **trained.figures(),
+        )
+        return trained
+
+    def _infer_unit(self, workload: Workload, trained: Trained) -> tuple[Callable[[], None], Any]:
+        """One inference batch of a trained model of `workload` on the test split."""
         data = self.data.at(workload.image_size)
         cfg = workload.train
         predictor = Trainer(trained.model, cfg, self.device)
@@ -517,18 +623,7 @@ class Bench(Runner):
         def infer() -> None:
             predictor.predict(x)
 
-        infer()
-        peak = peak_memory(infer, self.device, resident=[trained.model, x])
-        figures = self.time(benchmark, infer, units=x.shape[0])
-        self.record(
-            benchmark,
-            self.describe_workload(variant, workload, "infer_batch", x.shape[0]),
-            **figures,
-            peak_mem_bytes=peak,
-            **self._model_figures(trained.model, x),
-            **trained.figures(),
-        )
-        return trained
+        return infer, x
 
     def time_to_target(
         self, benchmark: Any, variant: Variant, workload: Workload, *, seeds: int, target: float
