@@ -9,6 +9,7 @@ through `metrics.record`, which validates it against the schema.
 
 from __future__ import annotations
 
+import os
 import statistics
 import warnings
 from collections.abc import Callable
@@ -41,6 +42,18 @@ from visionbench.train import (
 )
 
 VALIDATION_SPLIT_SEED = 0  # every seed and variant holds out the same validation images
+
+#: Set (to anything but "" or "0") by `visionbench ab` in its timing processes.
+TIMING_ONLY_ENV = "VISIONBENCH_TIMING_ONLY"
+
+
+def timing_only() -> bool:
+    """Whether this process only times: `train_step` and `inference` build the model
+    and time their unit, recording the time and throughput alone. No training (the
+    expensive part; it does not change a step's time), no peak memory or FLOPs: the
+    A/B gate compares those once per side, from a full run."""
+    return os.environ.get(TIMING_ONLY_ENV, "") not in ("", "0")
+
 
 Log = Callable[[str], None]
 
@@ -258,7 +271,7 @@ class Bench:
         seeds: int | None = None,
         target_accuracy: float | None = None,
         allocator_memory: bool = False,
-    ) -> Trained:
+    ) -> Trained | None:
         """Time one training step of `workload`; record it with the accuracy that
         the profile's training budget reaches (trained once, cached).
 
@@ -268,6 +281,7 @@ class Bench:
         sees compiled kernels; use it for every variant of a group or for none.
         A compiled workload's first step is timed apart (`compile_time_s`, a
         compile from scratch) before anything else of the session reuses it.
+        With `timing_only()` nothing is trained and only the step is timed (None).
         """
         data = self.data.at(workload.image_size)
         cfg = workload.train
@@ -282,6 +296,12 @@ class Bench:
 
         # the first step allocates gradients and optimiser state, and compiles
         first_step_s = self._first_step(step, compiled=cfg.compile is not None)
+        if timing_only():
+            figures = self.time(benchmark, step, units=x.shape[0])
+            metrics.record(
+                benchmark, **self.describe(variant, workload, "train_step", x.shape[0]), **figures
+            )
+            return None
         trained = self.trained.get(workload, self.data, self.device, seeds or self.seeds)
         measure_peak = allocator_peak_memory if allocator_memory else peak_memory
         peak = measure_peak(step, self.device, resident=[trainer.model, trainer.optimizer, x, y])
@@ -318,12 +338,18 @@ class Bench:
             warnings.filterwarnings("ignore", message=".*force_disable_caches.*")
             return time_once(step, self.device)[0]
 
-    def inference(self, benchmark: Any, variant: Variant, workload: Workload) -> Trained:
-        """Time one inference batch of the trained model (eval mode, no autograd)."""
-        trained = self.trained.get(workload, self.data, self.device, self.seeds)
+    def inference(self, benchmark: Any, variant: Variant, workload: Workload) -> Trained | None:
+        """Time one inference batch of the trained model (eval mode, no autograd).
+        With `timing_only()`: of the untrained model (weights do not change the time)."""
         data = self.data.at(workload.image_size)
         cfg = workload.train
-        predictor = Trainer(trained.model, cfg, self.device)
+        if timing_only():
+            trained = None
+            model = build_model(workload, data, cfg.seed).eval()
+        else:
+            trained = self.trained.get(workload, self.data, self.device, self.seeds)
+            model = trained.model
+        predictor = Trainer(model, cfg, self.device)
         x, _ = next(
             iter(
                 batches(
@@ -337,6 +363,12 @@ class Bench:
             predictor.predict(x)
 
         infer()
+        if trained is None:
+            figures = self.time(benchmark, infer, units=x.shape[0])
+            metrics.record(
+                benchmark, **self.describe(variant, workload, "infer_batch", x.shape[0]), **figures
+            )
+            return None
         peak = peak_memory(infer, self.device, resident=[trained.model, x])
         figures = self.time(benchmark, infer, units=x.shape[0])
         metrics.record(

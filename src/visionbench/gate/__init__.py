@@ -1,0 +1,1 @@
+"""The gate: settings, machine comparison, statistics, run against run, paired A/B."""
