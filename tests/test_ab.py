@@ -173,3 +173,9 @@ def test_ctrl_c_mid_run_removes_the_worktree(project):
     assert proc.returncode == 130, err[-2000:]
     assert "interrupted" in err
     assert len(worktrees(project)) == 1
+
+
+def test_pytest_runs_the_benches_unless_a_path_is_named(project):
+    assert ab.with_benches(project, ["-k", "model_size"]) == ["benches", "-k", "model_size"]
+    named = ["benches/bench_fake.py::bench_loop", "-q"]
+    assert ab.with_benches(project, named) == named

@@ -405,4 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m visionbench.cli`: the imported module's main, whose BadInput is the one
+    # visionbench.gate.ab raises (this __main__ copy has a class of its own)
+    from visionbench import cli
+
+    sys.exit(cli.main())

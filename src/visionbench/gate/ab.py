@@ -592,6 +592,13 @@ def markdown(
     return "\n".join(lines)
 
 
+def with_benches(root: Path, args: list[str]) -> list[str]:
+    """The pytest arguments, with `benches` first unless they name a path (pytest's
+    own default, testpaths, is the test suite)."""
+    named = any(not a.startswith("-") and (root / a.split("::")[0]).exists() for a in args)
+    return args if named else ["benches", *args]
+
+
 def cmd_ab(args: Any) -> int:
     """`visionbench ab`: see the module docstring."""
     config = load_config(args.config)
@@ -603,8 +610,8 @@ def cmd_ab(args: Any) -> int:
         raise AbError(f"--budget must be positive minutes, got {args.budget}")
     if args.max_pairs < 2:
         raise AbError(f"--max-pairs must be at least 2, got {args.max_pairs}")
-    pytest_args = [a for a in args.pytest_args if a != "--"]
     repo = toplevel(Path.cwd())
+    pytest_args = with_benches(repo, [a for a in args.pytest_args if a != "--"])
     commit = resolve_rev(repo, args.baseline)
     candidate = Side("candidate", repo, describe_tree(repo))
     settings = Settings(args.budget * 60, args.max_pairs, args.times_only, seed=args.seed)
