@@ -117,7 +117,9 @@ def test_other_commands_still_reject_unknown_arguments(capsys):
         cli.main(["history", "--no-such-option"])
 
 
-def test_a_uncommitted_slowdown_is_a_regression_and_a_a_passes(project, tmp_path, capsys):
+def test_a_uncommitted_slowdown_is_a_regression_and_a_a_passes(
+    project, tmp_path, capsys, monkeypatch
+):
     """The candidate is the working tree as it is: an uncommitted change that makes
     the bench 4x slower regresses; the same invocation on a clean tree does not."""
     common = ["ab", "--baseline", "HEAD", "--times-only", "--alpha", "0.05", "--seed", "1"]
@@ -138,8 +140,10 @@ def test_a_uncommitted_slowdown_is_a_regression_and_a_a_passes(project, tmp_path
     assert "A/B gate FAILED" in (project / "reports" / "ab.md").read_text()
 
     git(project, "checkout", "--", "benches/work.txt")
-    out = tmp_path / "same.json"
+    out, step_summary = tmp_path / "same.json", tmp_path / "step-summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
     assert cli.main([*common, "--max-pairs", "2", "--json", str(out)]) == 0
+    assert "A/B gate passed" in step_summary.read_text()
     (bench,) = json.loads(out.read_text())["benchmarks"]
     assert bench["verdict"] != "regression" and bench["pairs"] == 2
     assert len(worktrees(project)) == 1

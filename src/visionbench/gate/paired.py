@@ -254,7 +254,9 @@ def pairs_needed(
     """Pairs to prove a relative `change` at one-sided `alpha` (shared by `tests`
     benchmarks, Bonferroni) with `power`, for a pair's log-ratio spread σ_d."""
     z = stats.norm.isf(alpha / tests) + stats.norm.ppf(power)
-    return math.ceil((z * sigma_d / math.log1p(change)) ** 2 / WILCOXON_EFFICIENCY)
+    n = math.ceil((z * sigma_d / math.log1p(change)) ** 2 / WILCOXON_EFFICIENCY)
+    floor = math.ceil(math.log2(tests / alpha) + 1e-9)  # the exact test's least p is 2^-n
+    return max(n, floor)
 
 
 def judge(
