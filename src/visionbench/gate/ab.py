@@ -111,7 +111,7 @@ def resolve_rev(repo: Path, rev: str) -> str:
 def describe_tree(repo: Path) -> str:
     """The candidate: HEAD's short id, +dirty with uncommitted changes, (detached) off a branch."""
     head = git(repo, "rev-parse", "--short", "HEAD", check=False).stdout.strip() or "no commit"
-    dirty = bool(git(repo, "status", "--porcelain", "--untracked-files=no").stdout.strip())
+    dirty = bool(git(repo, "status", "--porcelain").stdout.strip())  # untracked files too
     branch = git(repo, "symbolic-ref", "--short", "-q", "HEAD", check=False).stdout.strip()
     return f"{head}{'+dirty' if dirty else ''} ({branch or 'detached'})"
 
@@ -377,8 +377,9 @@ class AbGate:
 
     def first_pair(self) -> tuple[Member, Member]:
         base, cand = self.pair(0, None)
-        if base.trained != cand.trained:
-            who = self.baseline if base.trained - cand.trained else self.candidate
+        common = base.figures.keys() & cand.figures.keys()
+        if base.trained & common != cand.trained & common:
+            who = self.baseline if (base.trained - cand.trained) & common else self.candidate
             self.timing_only = False
             self.warnings.append(
                 f"WARNING: the {who.name} ({who.label}) predates {TIMING_ONLY_ENV}: it trains "
