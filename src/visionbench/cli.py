@@ -363,6 +363,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the full run per side that compares accuracy, memory and flags",
     )
+    a.add_argument(
+        "--quantile",
+        type=float,
+        help="a process's figure: this quantile of its rounds (default 0.5, the median)",
+    )
     a.add_argument("--seed", type=int, help="seed of the pairs' order (default: random)")
     a.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
     a.add_argument(

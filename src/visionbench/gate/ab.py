@@ -457,7 +457,7 @@ def time_rows(result: PairsResult) -> list[list[str]]:
         if j.verdict == "inconclusive" and j.detectable is not None:
             verdict += f" (could prove {_pct(j.detectable)})"
         rows.append([
-            short(name), "time", f"{j.ratio:.3f}x", f"{_x(j.ci_low)} to {_x(j.ci_high)}",
+            short(name), "time", f"{j.ratio:.3f}x", _interval(j.ci_low, j.ci_high),
             f"{j.p_value:.2g}", j.pairs,
             "-" if j.sigma_d is None else f"{j.sigma_d:.3f}", verdict,
         ])  # fmt: skip
@@ -466,8 +466,10 @@ def time_rows(result: PairsResult) -> list[list[str]]:
     return rows
 
 
-def _x(value: float) -> str:
-    return "inf" if math.isinf(value) else f"{value:.3f}x"
+def _interval(low: float, high: float) -> str:
+    if low <= 0 and math.isinf(high):
+        return "unbounded (too few pairs)"
+    return f"{low:.3f}x to {'inf' if math.isinf(high) else f'{high:.3f}x'}"
 
 
 def _pct(change: float) -> str:
@@ -572,7 +574,8 @@ def markdown(
         f"- candidate: the working tree, {gate.candidate.label}",
         f"- {result.pairs} pair(s) of fresh processes in {gate.elapsed() / 60:.1f} min "
         f"(budget {gate.settings.budget_s / 60:.0f} min), order random with as many AB as BA; "
-        f"figure per process: the median of its rounds; ratio candidate/baseline with its "
+        f"figure per process: the q{gate.settings.quantile:g} of its rounds; ratio "
+        f"candidate/baseline with its "
         f"interval (Hodges–Lehmann, simultaneous), Wilcoxon signed-rank p Holm-adjusted, "
         f"one-sided alpha {gate.config.alpha} spent across looks",
         "",
@@ -615,7 +618,10 @@ def cmd_ab(args: Any) -> int:
     pytest_args = with_benches(repo, [a for a in args.pytest_args if a != "--"])
     commit = resolve_rev(repo, args.baseline)
     candidate = Side("candidate", repo, describe_tree(repo))
-    settings = Settings(args.budget * 60, args.max_pairs, args.times_only, seed=args.seed)
+    quantile = QUANTILE if args.quantile is None else args.quantile
+    if not 0 <= quantile <= 1:
+        raise AbError(f"--quantile must be between 0 and 1, got {quantile}")
+    settings = Settings(args.budget * 60, args.max_pairs, args.times_only, quantile, args.seed)
     say(f"A/B gate: baseline {args.baseline} ({commit[:12]}), candidate {candidate.label}")
     with baseline_worktree(repo, commit) as tree:
         baseline = Side("baseline", tree, f"{args.baseline} ({commit[:12]})")
