@@ -183,3 +183,12 @@ def test_pytest_runs_the_benches_unless_a_path_is_named(project):
     assert ab.with_benches(project, ["-k", "model_size"]) == ["benches", "-k", "model_size"]
     named = ["benches/bench_fake.py::bench_loop", "-q"]
     assert ab.with_benches(project, named) == named
+
+
+def test_a_bench_failing_in_the_candidate_fails_the_gate_but_not_in_the_baseline_alone():
+    failed = ab.PairsResult({}, {"x": "OutOfMemoryError"}, 3, {})
+    code, headline, _ = ab.summarise(failed, [], allow_missing=False)
+    assert code == 1 and "1 failed" in headline
+    theirs = ab.PairsResult({}, {"x": f"{ab.BASELINE_FAILED}OutOfMemoryError"}, 3, {})
+    code, headline, _ = ab.summarise(theirs, [], allow_missing=False)
+    assert code == 0 and "1 baseline failed" in headline

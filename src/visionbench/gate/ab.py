@@ -72,6 +72,7 @@ TIMING_ONLY_ENV = "VISIONBENCH_TIMING_ONLY"  # read by visionbench.runner.timing
 QUANTILE = 0.5  # a process's figure: the median of its rounds (steadier across processes
 #   than the minimum here; the rounds of one process are not independent samples)
 DETERMINISTIC_KINDS = ("memory", "accuracy", "flag")  # compared once per side
+BASELINE_FAILED = "in the baseline: "  # a failure of the baseline's process alone
 PYTEST_BAD_INPUT = (2, 3, 4, 5)  # interrupted, internal error, usage error, nothing collected
 
 
@@ -368,7 +369,7 @@ class AbGate:
         ratios, errors = {}, {}
         for n in names:
             if n in cand.errors or n in base.errors:
-                errors[n] = cand.errors.get(n) or f"baseline: {base.errors[n]}"
+                errors[n] = cand.errors.get(n) or f"{BASELINE_FAILED}{base.errors[n]}"
             elif n in cand.figures and n in base.figures:
                 ratios[n] = math.log(cand.figures[n] / base.figures[n])
                 self.figures["baseline"].setdefault(n, []).append(base.figures[n])
@@ -462,7 +463,7 @@ def time_rows(result: PairsResult) -> list[list[str]]:
             "-" if j.sigma_d is None else f"{j.sigma_d:.3f}", verdict,
         ])  # fmt: skip
     for name, why in result.failed.items():
-        rows.append([short(name), "time", "", "", "", "", "", f"failed: {why[:80]}"])
+        rows.append([short(name), "time", "", "", "", "", "", f"{failed_verdict(why)}: {why[:80]}"])
     return rows
 
 
@@ -476,11 +477,18 @@ def _pct(change: float) -> str:
     return "no change" if math.isinf(change) else f"+{change:.0%}"
 
 
+def failed_verdict(why: str) -> str:
+    """Failed in the candidate (fails the gate), or in the baseline alone (reported)."""
+    return "baseline failed" if why.startswith(BASELINE_FAILED) else "failed"
+
+
 def summarise(
     result: PairsResult, rows: Sequence[Comparison], allow_missing: bool
 ) -> tuple[int, str, list[str]]:
     verdicts = [j.verdict for j in result.judgements.values()]
-    verdicts += ["failed"] * len(result.failed)
+    # a bench that failed in the candidate fails the gate; one that failed in the
+    # baseline alone is reported (the baseline's trouble is not the change's)
+    verdicts += [failed_verdict(why) for why in result.failed.values()]
     failing = [v for v in verdicts if v in ("regression", "failed")]
     failing += [r for r in rows if compare.is_failure(r, allow_missing)]
     counts: dict[str, int] = {}
@@ -530,7 +538,7 @@ def to_json(
     for name, why in result.failed.items():
         benches.append({"name": name, "metric": "time", "ratio": None, "ci_low": None,
                         "ci_high": None, "p_value": None, "pairs": len(result.logs.get(name, [])),
-                        "verdict": "failed", "note": why})  # fmt: skip
+                        "verdict": failed_verdict(why), "note": why})  # fmt: skip
     for r in rows:
         benches.append({
             "name": r.benchmark, "metric": r.metric, "ratio": None, "ci_low": None,
