@@ -45,7 +45,7 @@ class RecordingSession:
         pass
 
 
-@pytest.mark.parametrize("name", ["tests", "bench", "gate", "report"])
+@pytest.mark.parametrize("name", ["tests", "bench", "gate", "report", "ab"])
 def test_sessions_run_the_shared_virtualenvs_programs_by_path(name, monkeypatch):
     """A bare "python" or "visionbench" is looked up on nox's own PATH (its own
     interpreter, which has no pytest when nox comes from pipx or a virtualenv)."""

@@ -3,6 +3,7 @@
     visionbench gate --baseline baseline --candidate latest
     visionbench history -k resnet --metric peak_mem_bytes
     visionbench report latest
+    visionbench ab --baseline main -k model_size      # the working tree against main, in pairs
 
 Exit codes (gate): 0 nothing regressed (inconclusive comparisons are said
 loudly but pass), 1 a regression, a failed benchmark or lost coverage,
@@ -316,17 +317,85 @@ def parser() -> argparse.ArgumentParser:
     storage(r)
     r.add_argument("--out", type=Path, default=Path("reports"), help="default reports/")
     r.set_defaults(func=cmd_report)
+
+    a = sub.add_parser(
+        "ab",
+        allow_abbrev=False,
+        help="time a baseline revision and the working tree in interleaved pairs",
+        usage="visionbench ab --baseline REV [options] [pytest args]",
+        description="Time the baseline revision REV (checked out in a temporary git worktree) "
+        "and the working tree (uncommitted changes included) in pairs of fresh processes, and "
+        "judge each benchmark's time ratio from the paired log-ratios. Arguments it does not "
+        "know go to pytest on both sides (-k, paths, --vb-* options). Exit 0: nothing "
+        "regressed (inconclusive passes, with a warning); 1: a regression, a failed or a "
+        "missing benchmark; 2: bad input (a REV that is not a commit, arguments pytest rejects).",
+    )
+    a.add_argument("--baseline", required=True, metavar="REV", help="a commit, branch or tag")
+    a.add_argument(
+        "--budget",
+        type=float,
+        default=15.0,
+        metavar="MINUTES",
+        help="wall time of the whole comparison; pairs stop when the next would not fit "
+        "(default 15)",
+    )
+    a.add_argument(
+        "--max-pairs", type=int, default=64, help="most pairs per benchmark (default 64)"
+    )
+    a.add_argument(
+        "--times-only",
+        action="store_true",
+        help="skip the full run per side that compares accuracy, memory and flags",
+    )
+    a.add_argument(
+        "--quantile",
+        type=float,
+        help="a process's figure: this quantile of its rounds (default 0.5, the median)",
+    )
+    a.add_argument("--seed", type=int, help="seed of the pairs' order (default: random)")
+    a.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
+    a.add_argument(
+        "--summary",
+        type=Path,
+        default=Path("reports/ab.md"),
+        help="markdown summary file (default reports/ab.md)",
+    )
+    a.add_argument("--config", type=Path, help="pyproject.toml with [tool.visionbench.gate]")
+    a.add_argument("--alpha", type=float, help="significance level (overrides the config)")
+    a.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="benchmarks missing from the candidate do not fail the gate",
+    )
+    a.set_defaults(func=cmd_ab)
     return p
 
 
+def cmd_ab(args: argparse.Namespace) -> int:
+    from visionbench.gate.ab import cmd_ab as run_ab  # imports this module
+
+    return run_ab(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    if extra and args.command != "ab":
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.pytest_args = extra  # `visionbench ab`: for pytest on both sides
     try:
         return args.func(args)
     except (ResultsError, ConfigError, BadInput) as exc:
         print(f"visionbench {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"visionbench {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m visionbench.cli`: the imported module's main, whose BadInput is the one
+    # visionbench.gate.ab raises (this __main__ copy has a class of its own)
+    from visionbench import cli
+
+    sys.exit(cli.main())

@@ -13,6 +13,7 @@ inference batch or time to a target accuracy; the data-path benches
 
 from __future__ import annotations
 
+import os
 import statistics
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -52,6 +53,18 @@ from visionbench.train import (
 
 VALIDATION_SPLIT_SEED = 0  # every seed and variant holds out the same validation images
 EVAL_BATCH = 512  # images per evaluation batch (no gradients: larger than training's)
+
+#: Set (to anything but "" or "0") by `visionbench ab` in its timing processes.
+TIMING_ONLY_ENV = "VISIONBENCH_TIMING_ONLY"
+
+
+def timing_only() -> bool:
+    """Whether this process only times: `train_step` and `inference` build the model
+    and time their unit, recording the time and throughput alone. No training (the
+    expensive part; it does not change a step's time), no peak memory, FLOPs or
+    paired reference: the A/B gate compares those once per side, from a full run."""
+    return os.environ.get(TIMING_ONLY_ENV, "") not in ("", "0")
+
 
 Log = Callable[[str], None]
 
@@ -514,7 +527,7 @@ class Bench(Runner):
         *,
         allocator_memory: bool = False,
         reference: Workload | None = None,
-    ) -> Trained:
+    ) -> Trained | None:
         """Time one training step of `workload`; record it with the accuracy that
         the profile's training budget reaches (trained once, cached).
 
@@ -524,11 +537,16 @@ class Bench(Runner):
         timed apart (`compile_time_s`, a compile from scratch) before anything
         else of the session reuses it. `reference`, the technique's reference
         workload, has its step timed round by round with this one (`time`).
+        With `timing_only()` nothing is trained and only the step is timed (None).
         """
         cfg = workload.train
         step, trainer, x, y = self._step_unit(workload)
         # the first step allocates gradients and optimiser state, and compiles
         first_step_s = self._first_step(step, compiled=cfg.compile is not None)
+        if timing_only():
+            described = self.describe_workload(variant, workload, "train_step", x.shape[0])
+            self.record(benchmark, described, **self.time(benchmark, step, x.shape[0]))
+            return None
         trained = self.trained.get(workload, self.data, self.device, self.seeds)
         measure_peak = allocator_peak_memory if allocator_memory else peak_memory
         peak = measure_peak(step, self.device, resident=[trainer.model, trainer.optimizer, x, y])
@@ -589,17 +607,25 @@ class Bench(Runner):
         workload: Workload,
         *,
         reference: Workload | None = None,
-    ) -> Trained:
+    ) -> Trained | None:
         """Time one inference batch of the trained model (eval mode, no autograd);
-        with `reference`, round by round with the reference's trained model."""
+        with `reference`, round by round with the reference's trained model.
+        With `timing_only()`: of the untrained model (weights do not change the
+        time), recording the time alone (None)."""
+        if timing_only():
+            model = build_model(workload, self.data.at(workload.image_size), workload.train.seed)
+            infer, x = self._infer_unit(workload, model.eval())
+            described = self.describe_workload(variant, workload, "infer_batch", x.shape[0])
+            self.record(benchmark, described, **self.time(benchmark, infer, x.shape[0]))
+            return None
         trained = self.trained.get(workload, self.data, self.device, self.seeds)
-        infer, x = self._infer_unit(workload, trained)
+        infer, x = self._infer_unit(workload, trained.model)
         infer()
         peak = peak_memory(infer, self.device, resident=[trained.model, x])
         build_reference = None
         if reference is not None and reference != workload:
             ref_trained = self.trained.get(reference, self.data, self.device, self.seeds)
-            build_reference = lambda: self._infer_unit(reference, ref_trained)[0]  # noqa: E731
+            build_reference = lambda: self._infer_unit(reference, ref_trained.model)[0]  # noqa: E731
         figures = self.time_paired(benchmark, infer, x.shape[0], build_reference)
         self.record(
             benchmark,
@@ -611,11 +637,11 @@ class Bench(Runner):
         )
         return trained
 
-    def _infer_unit(self, workload: Workload, trained: Trained) -> tuple[Callable[[], None], Any]:
-        """One inference batch of a trained model of `workload` on the test split."""
+    def _infer_unit(self, workload: Workload, model: nn.Module) -> tuple[Callable[[], None], Any]:
+        """One inference batch of `model` (of `workload`, in eval mode) on the test split."""
         data = self.data.at(workload.image_size)
         cfg = workload.train
-        predictor = Trainer(trained.model, cfg, self.device)
+        predictor = Trainer(model, cfg, self.device)
         size = self.profile.infer_batch_size
         x, _ = next(iter(batches(data, cfg, self.device, train=False, batch_size=size)))
         x = predictor.prepare(x)

@@ -149,7 +149,7 @@ def holm(p_values: Sequence[float], family: int | None = None) -> list[float]:
 
 
 def balanced_orders(pairs: int, rng: random.Random) -> list[str]:
-    """ "AB" or "BA" for each pair: random, in blocks of two holding one of each, so
+    """AB or BA for each pair: random, in blocks of two holding one of each, so
     every even prefix is balanced (an odd count leaves the last one random)."""
     orders: list[str] = []
     while len(orders) < pairs:
@@ -254,7 +254,9 @@ def pairs_needed(
     """Pairs to prove a relative `change` at one-sided `alpha` (shared by `tests`
     benchmarks, Bonferroni) with `power`, for a pair's log-ratio spread σ_d."""
     z = stats.norm.isf(alpha / tests) + stats.norm.ppf(power)
-    return math.ceil((z * sigma_d / math.log1p(change)) ** 2 / WILCOXON_EFFICIENCY)
+    n = math.ceil((z * sigma_d / math.log1p(change)) ** 2 / WILCOXON_EFFICIENCY)
+    floor = math.ceil(math.log2(tests / alpha) + 1e-9)  # the exact test's least p is 2^-n
+    return max(n, floor)
 
 
 def judge(
@@ -277,8 +279,11 @@ def judge(
     names = list(logs)
     m = family if family is not None else len(names)
     d = {n: np.asarray(logs[n], dtype=float) for n in names}
-    slower = dict(zip(names, holm([wilcoxon_p(d[n], "greater") for n in names], m), strict=True))
-    faster = dict(zip(names, holm([wilcoxon_p(d[n], "less") for n in names], m), strict=True))
+    raw_slower = [wilcoxon_p(d[n], "greater") for n in names]
+    raw_faster = [wilcoxon_p(d[n], "less") for n in names]
+    slower = dict(zip(names, holm(raw_slower, m), strict=True))
+    faster = dict(zip(names, holm(raw_faster, m), strict=True))
+    raw = {n: (ps, pf) for n, ps, pf in zip(names, raw_slower, raw_faster, strict=True)}
     confidence = 1 - 2 * level / max(m, 1)
     out = {}
     for name in names:
@@ -304,7 +309,7 @@ def judge(
             ci_high=math.exp(hi),
             confidence=confidence,
             p_value=slower[name] if up else faster[name],
-            p_raw=wilcoxon_p(x, "greater" if up else "less"),
+            p_raw=raw[name][0 if up else 1],
             pairs=len(x),
             sigma_d=sd,
             tolerance=tol,

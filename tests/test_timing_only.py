@@ -1,0 +1,47 @@
+"""VISIONBENCH_TIMING_ONLY (set by `visionbench ab` in its timing processes): the
+benches time their unit without training, and record the time figures alone."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+from helpers import FakeBenchmark
+
+from visionbench import profiles, runner
+from visionbench.data import SplitData, load_digits, split
+from visionbench.gate import ab
+from visionbench.runner import Bench, Variant
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(scope="module")
+def digits() -> SplitData:
+    train, test = split(load_digits(), 0.2, seed=0)
+    return SplitData("digits", train, test)
+
+
+def never_trains(*args, **kwargs):
+    raise AssertionError("a timing-only process trained a model")
+
+
+@pytest.mark.parametrize("unit", ["train_step", "inference"])
+def test_timing_only_times_without_training(digits, monkeypatch, unit):
+    monkeypatch.setenv(runner.TIMING_ONLY_ENV, "1")
+    vb = Bench(profiles.get("quick"), CPU, digits, SimpleNamespace(get=never_trains))
+    bench = FakeBenchmark()
+    variant = Variant("model_size", "small_cnn", reference="small_cnn")
+    assert getattr(vb, unit)(bench, variant, vb.workload("small_cnn", 8)) is None
+    info = bench.extra_info
+    assert info["samples_per_s"] > 0 and info["variant"] == "small_cnn"
+    assert not {"accuracy", "train_time_s", "peak_mem_bytes", "flops"} & info.keys()
+
+
+@pytest.mark.parametrize(("value", "expected"), [("", False), ("0", False), ("1", True)])
+def test_the_switch_is_read_from_the_environment(monkeypatch, value, expected):
+    monkeypatch.setenv(runner.TIMING_ONLY_ENV, value)
+    assert runner.timing_only() is expected
+
+
+def test_the_gate_sets_the_switch_the_runner_reads():
+    assert ab.TIMING_ONLY_ENV == runner.TIMING_ONLY_ENV
