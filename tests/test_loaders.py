@@ -142,16 +142,6 @@ def test_per_sample_torchvision_path_delivers_augmented_batches(folders):
     assert not torch.equal(x, plain)
     assert x.min() >= norm(torch.zeros(1, 1, 1, 1, dtype=torch.uint8)).item()
     assert x.max() <= plain.max()
-    assert feed.h2d_bytes() == 300 * (28 * 28 + 8)
-
-
-def test_host_to_device_bytes_per_epoch(folders):
-    _, _, cache = folders
-    norm = Normalise(MEAN, STD, CPU)
-    host = HostTensorFeed(cache.images, cache.labels, 64, CPU, norm)
-    assert host.h2d_bytes() == 300 * 28 * 28 + 300 * 8
-    resident = DeviceResidentFeed(cache.images, cache.labels, 64, CPU, norm)
-    assert resident.h2d_bytes() == 300 * 8  # only the order
 
 
 def test_training_from_disk_or_from_the_cache_is_the_same_training(folders):
