@@ -293,6 +293,7 @@ class Bench:
         metrics.record(
             benchmark,
             **self.describe(variant, workload, "train_step", x.shape[0]),
+            **models.identity(workload.model, trainer.model),
             **figures,
             peak_mem_bytes=peak,
             params=count_params(trainer.model),
@@ -342,6 +343,7 @@ class Bench:
         metrics.record(
             benchmark,
             **self.describe(variant, workload, "infer_batch", x.shape[0]),
+            **models.identity(workload.model, trained.model),
             **figures,
             peak_mem_bytes=peak,
             params=count_params(trained.model),

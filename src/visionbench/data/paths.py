@@ -335,6 +335,7 @@ def measure_training(benchmark: Any, bench: Any, prepared: Prepared, variant: st
         benchmark,
         **_describe(bench, prepared, variant, "train_epoch", cfg.batch_size),
         model=budget.model,
+        **models.identity(budget.model, model),
         **figures,
         **_cost_figures(cost, feed),
         accuracy=accuracy,

@@ -4,16 +4,22 @@
 model everywhere: in benches, in the CLI, in tests. torchvision's models are
 used as they are; only the input stem is adapted to the data (grey input, and
 less downsampling for small images, see `stem_stride`).
+
+The user's own models join the registry for a session (`--vb-model
+NAME=MODULE:FACTORY`, see `visionbench.models.user` for the factory contract):
+`register_user` adds one under its name, with the import path it came from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch.nn as nn
 
 from visionbench.models import seed_cnns, tv
+from visionbench.models.user import ModelError, UserModel, shapes_hash
 
 Factory = Callable[[int, int, int], nn.Module]
 
@@ -24,6 +30,7 @@ class ModelSpec:
     factory: Factory  # (num_classes, in_channels, image_size) -> module
     min_size: int  # smallest input side the network accepts
     description: str
+    source: str | None = None  # a user model's MODULE:FACTORY; None for the registry's own
 
 
 REGISTRY: dict[str, ModelSpec] = {}
@@ -33,6 +40,33 @@ def register(name: str, factory: Factory, min_size: int, description: str) -> No
     if name in REGISTRY:
         raise ValueError(f"model {name!r} is registered twice")
     REGISTRY[name] = ModelSpec(name, factory, min_size, description)
+
+
+def register_user(model: UserModel) -> None:
+    """Add a user's model for the session; ModelError if the name is taken."""
+    if model.name in REGISTRY:
+        taken = REGISTRY[model.name]
+        what = f"--vb-model {taken.source}" if taken.source else "a registered model"
+        raise ModelError(f"the name {model.name!r} is taken by {what}; choose another NAME")
+    REGISTRY[model.name] = ModelSpec(
+        model.name, model, 1, f"your model, {model.source}", source=model.source
+    )
+
+
+def unregister(name: str) -> None:
+    """Remove a user's model (at the end of a session); the registry's own stay."""
+    if name in REGISTRY and REGISTRY[name].source is not None:
+        del REGISTRY[name]
+
+
+def identity(name: str, model: nn.Module) -> dict[str, Any]:
+    """What tells this network from another under the same name, recorded with each
+    figure: the hash of its parameter shapes and, for a user model, its import path."""
+    found = {"model_shapes": shapes_hash(model)}
+    source = REGISTRY[name].source if name in REGISTRY else None
+    if source is not None:
+        found["model_source"] = source
+    return found
 
 
 def names() -> list[str]:
@@ -87,4 +121,16 @@ register(
 
 stem_stride = tv.stem_stride
 
-__all__ = ["REGISTRY", "ModelSpec", "build", "names", "register", "spec", "stem_stride"]
+__all__ = [
+    "REGISTRY",
+    "ModelError",
+    "ModelSpec",
+    "build",
+    "identity",
+    "names",
+    "register",
+    "register_user",
+    "spec",
+    "stem_stride",
+    "unregister",
+]
