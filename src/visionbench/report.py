@@ -21,7 +21,7 @@ import numpy as np
 from tabulate import tabulate
 
 from visionbench import convergence
-from visionbench.compare import Comparison
+from visionbench.compare import Comparison, network_differences
 from visionbench.metrics import METRICS, accuracy_noise
 from visionbench.results import Bench, Run
 from visionbench.selection.verdict import statements as selection_statements
@@ -291,8 +291,15 @@ def _timed(run: Run, name: str) -> bool:
     return b is not None and not b.error and isinstance(b.stats.get("median"), (int, float))
 
 
-def plot_trends(technique: str, names: Sequence[str], runs: Sequence[Run], path: Path) -> Path:
-    """Small multiples: each benchmark's median (IQR band) and minimum across the runs."""
+def plot_trends(
+    technique: str,
+    names: Sequence[str],
+    runs: Sequence[Run],
+    path: Path,
+    current: Mapping[str, Bench] | None = None,
+) -> Path:
+    """Small multiples: each benchmark's median (IQR band) and minimum across the runs;
+    with `current` (the reported run's benchmarks), only runs of the same network."""
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
     fig = _figure(4.2 * cols, 2.6 * rows)
@@ -303,6 +310,8 @@ def plot_trends(technique: str, names: Sequence[str], runs: Sequence[Run], path:
             if not _timed(run, name):
                 continue
             b = run.benchmarks[name]
+            if current and name in current and network_differences(b, current[name]):
+                continue  # another network under the same name: not its history
             xs.append(i)
             med.append(b.stats["median"] * 1e3)
             q1.append(b.stats["q1"] * 1e3)
@@ -368,12 +377,32 @@ def _technique_table(benches: Sequence[Bench], compact: bool = False) -> str:
     )
 
 
+def models_line(benches: Sequence[Bench]) -> str | None:
+    """Which network a section measured: its one model (the step techniques), or the
+    user's models among several (the model-size sweep), each with its import path."""
+    found: dict[str, str | None] = {}
+    for b in benches:
+        if isinstance(b.extra_info.get("model"), str):
+            found.setdefault(b.extra_info["model"], b.extra_info.get("model_source"))
+
+    def named(model: str) -> str:
+        source = found[model]
+        return f"`{model}`" + (f" (your model, `{source}`)" if source else "")
+
+    if len(found) == 1:
+        return f"model: {named(next(iter(found)))}"
+    yours = [named(m) for m, source in found.items() if source]
+    return f"yours: {', '.join(yours)}" if yours else None
+
+
 def summary_text(run: Run) -> str:
     """Every group of a run, each variant against its reference: the table a person
     reads at the end of `nox -s bench` (time, memory and accuracy side by side)."""
     parts = []
     for technique, benches in _sections(run).items():
-        parts += [f"{technique}", _technique_table(benches, compact=True), ""]
+        line = models_line(benches)
+        title = f"{technique}; {line.replace('`', '')}" if line else technique
+        parts += [title, _technique_table(benches, compact=True), ""]
     return "\n".join(parts)
 
 
@@ -397,7 +426,10 @@ def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
     ]
     for technique, benches in _sections(run).items():
         slug = "".join(ch if ch.isalnum() else "_" for ch in technique)
-        lines += [f"## {technique}", "", _technique_table(benches), ""]
+        lines += [f"## {technique}", ""]
+        if line := models_line(benches):
+            lines += [line[0].upper() + line[1:], ""]
+        lines += [_technique_table(benches), ""]
         for text in selection_statements(benches):  # adaptive selection: does routing pay?
             lines += [text, ""]
         if text := convergence.markdown(benches):  # time to target, early stopping
@@ -407,7 +439,9 @@ def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
             lines += [f"![{technique}: variants]({png.name})", ""]
         names = [b.fullname for b in benches if any(_timed(r, b.fullname) for r in history)]
         if len(history) > 1 and names:
-            png = plot_trends(technique, names, history, out_dir / f"{slug}_trend.png")
+            png = plot_trends(
+                technique, names, history, out_dir / f"{slug}_trend.png", run.benchmarks
+            )
             lines += [f"![{technique}: trend across runs]({png.name})", ""]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
