@@ -450,9 +450,7 @@ def test_models_line_of_a_section():
 
     assert report.models_line([b("small_cnn"), b("small_cnn")]) == "model: `small_cnn`"
     assert report.models_line([b("small_cnn"), b("resnet9")]) is None
-    assert report.models_line([b("small_cnn"), b("mine", "n:f")]) == (
-        "yours: `mine` (your model, `n:f`)"
-    )
+    assert report.models_line([b("small_cnn"), b("mine", "n:f")]) == ("your model: `mine` (`n:f`)")
 
 
 def test_the_worked_example_is_in_the_readme():

@@ -391,8 +391,9 @@ def models_line(benches: Sequence[Bench]) -> str | None:
 
     if len(found) == 1:
         return f"model: {named(next(iter(found)))}"
-    yours = [named(m) for m, source in found.items() if source]
-    return f"yours: {', '.join(yours)}" if yours else None
+    yours = [f"`{m}` (`{source}`)" for m, source in found.items() if source]
+    plural = "s" if len(yours) > 1 else ""
+    return f"your model{plural}: {', '.join(yours)}" if yours else None
 
 
 def summary_text(run: Run) -> str:
