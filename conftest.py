@@ -10,6 +10,13 @@ Options (all also settable in `addopts`):
                                        each bench's own choice)
   --vb-seeds N                         seeds behind every accuracy figure
   --vb-threads N                       torch's intra-op CPU threads
+  --vb-model NAME=MODULE:FACTORY       your own model, registered under NAME for the
+                                       session; it joins the model-size sweep
+                                       (repeatable)
+  --vb-model-for TECHNIQUE=NAME        the model a technique trains (precision,
+                                       grad_zeroing, memory_format, compile,
+                                       lr_schedule, resolution, data_loading, or all);
+                                       repeatable
 """
 
 from __future__ import annotations
@@ -61,6 +68,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="N",
         help="seeds behind each accuracy figure (default: the profile's)",
     )
+    group.addoption(
+        "--vb-model",
+        action="append",
+        default=[],
+        metavar="NAME=MODULE:FACTORY",
+        help="your own model (repeatable): FACTORY from MODULE (a dotted module or a .py "
+        "file), called with num_classes, in_channels and image_size (those it names), "
+        "registered as NAME for the session; it joins the model-size sweep",
+    )
+    group.addoption(
+        "--vb-model-for",
+        action="append",
+        default=[],
+        metavar="TECHNIQUE=NAME",
+        help="the model a technique trains instead of the profile's (repeatable): "
+        f"{', '.join(profiles.MODEL_FIELDS)}, or all",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -87,6 +111,38 @@ def pytest_configure(config: pytest.Config) -> None:
     spec = config.getoption("--vb-data")
     if spec is not None:
         check_data(spec, config.stash[PROFILE_KEY])
+
+    config.stash[PROFILE_KEY] = with_chosen_models(config, config.stash[PROFILE_KEY])
+
+
+def with_chosen_models(config: pytest.Config, profile: profiles.Profile) -> profiles.Profile:
+    """Register --vb-model's models for the session (imported and checked here; their
+    output is checked on a sample batch after collection) and apply --vb-model-for."""
+    texts, chosen = config.getoption("--vb-model"), config.getoption("--vb-model-for")
+    if not texts and not chosen:
+        return profile
+    from visionbench import models
+    from visionbench.models import user
+
+    names = []
+    for text in texts:
+        try:
+            model = user.load(text)
+            models.register_user(model)
+        except user.ModelError as exc:
+            raise pytest.UsageError(f"--vb-model {text.strip()}: {exc}") from None
+        config.add_cleanup(lambda name=model.name: models.unregister(name))
+        names.append(model.name)
+    try:
+        model_for = profiles.parse_model_for(chosen)
+    except ValueError as exc:
+        raise pytest.UsageError(f"--vb-model-for: {exc}") from None
+    for technique, name in model_for.items():
+        try:
+            models.spec(name)
+        except ValueError as exc:
+            raise pytest.UsageError(f"--vb-model-for {technique}={name}: {exc}") from None
+    return profiles.with_models(profile, names, model_for)
 
 
 def check_data(text: str, profile: profiles.Profile) -> None:
@@ -139,6 +195,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
     parametrize_device(metafunc)
     parametrize_data(metafunc)
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m have deselected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each --vb-model model classifies a sample batch of every dataset and input size it
+    is about to train on, before anything runs: a usage error naming it otherwise."""
+    if not config.getoption("--vb-model"):
+        return
+    from fixtures.models import check_user_models
+
+    error = check_user_models(profile_of(config), items)
+    if error is not None:
+        # nothing will run: no "not saving anything" warning of pytest-benchmark's
+        if (benchmarks := getattr(config, "_benchmarksession", None)) is not None:
+            benchmarks.disabled = True
+        raise pytest.UsageError(error)
 
 
 FAILED_KEY = pytest.StashKey[list]()

@@ -278,7 +278,9 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "variant": str,  # this variant's name within its technique
     "reference": str,  # the technique's reference variant
     "unit": str,  # what one timed round is: "train_step", "infer_batch", "epoch"
-    "model": str,
+    "model": str,  # the model's registry name (or --vb-model's NAME)
+    "model_shapes": str,  # hash of its parameter shapes: another network under one name differs
+    "model_source": str,  # a --vb-model model's MODULE:FACTORY (absent for the registry's own)
     "dataset": str,
     "device": str,
     "image_size": int,

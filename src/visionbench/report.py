@@ -22,7 +22,7 @@ from tabulate import tabulate
 
 from visionbench import convergence, knee
 from visionbench.gate.config import DEFAULTS
-from visionbench.gate.runs import Comparison
+from visionbench.gate.runs import Comparison, network_differences
 from visionbench.metrics import METRICS, accuracy_noise
 from visionbench.results import Bench, Run
 from visionbench.selection.verdict import statements as selection_statements
@@ -382,8 +382,15 @@ def _timed(run: Run, name: str) -> bool:
     return b is not None and not b.error and isinstance(b.stats.get("median"), (int, float))
 
 
-def plot_trends(technique: str, names: Sequence[str], runs: Sequence[Run], path: Path) -> Path:
-    """Small multiples: each benchmark's median (IQR band) and minimum across the runs."""
+def plot_trends(
+    technique: str,
+    names: Sequence[str],
+    runs: Sequence[Run],
+    path: Path,
+    current: Mapping[str, Bench] | None = None,
+) -> Path:
+    """Small multiples: each benchmark's median (IQR band) and minimum across the runs;
+    with `current` (the reported run's benchmarks), only runs of the same network."""
     cols = min(3, len(names))
     rows = math.ceil(len(names) / cols)
     fig = _figure(4.2 * cols, 2.6 * rows)
@@ -394,6 +401,8 @@ def plot_trends(technique: str, names: Sequence[str], runs: Sequence[Run], path:
             if not _timed(run, name):
                 continue
             b = run.benchmarks[name]
+            if current and name in current and network_differences(b, current[name]):
+                continue  # another network under the same name: not its history
             xs.append(i)
             med.append(b.stats["median"] * 1e3)
             q1.append(b.stats["q1"] * 1e3)
@@ -471,12 +480,33 @@ def _technique_table(
     )
 
 
+def models_line(benches: Sequence[Bench]) -> str | None:
+    """Which network a section measured: its one model (the step techniques), or the
+    user's models among several (the model-size sweep), each with its import path."""
+    found: dict[str, str | None] = {}
+    for b in benches:
+        if isinstance(b.extra_info.get("model"), str):
+            found.setdefault(b.extra_info["model"], b.extra_info.get("model_source"))
+
+    def named(model: str) -> str:
+        source = found[model]
+        return f"`{model}`" + (f" (your model, `{source}`)" if source else "")
+
+    if len(found) == 1:
+        return f"model: {named(next(iter(found)))}"
+    yours = [f"`{m}` (`{source}`)" for m, source in found.items() if source]
+    plural = "s" if len(yours) > 1 else ""
+    return f"your model{plural}: {', '.join(yours)}" if yours else None
+
+
 def summary_text(run: Run, tolerance: float = TIME_TOLERANCE) -> str:
     """Every group of a run, each variant against its reference: the table a person
     reads at the end of `nox -s bench` (time, memory and accuracy side by side)."""
     parts = []
     for technique, benches in _sections(run).items():
-        parts += [f"{technique}", _technique_table(benches, True, tolerance), ""]
+        line = models_line(benches)
+        title = f"{technique}; {line.replace('`', '')}" if line else technique
+        parts += [title, _technique_table(benches, True, tolerance), ""]
     return "\n".join(parts)
 
 
@@ -502,7 +532,10 @@ def write_report(
     ]
     for technique, benches in _sections(run).items():
         slug = "".join(ch if ch.isalnum() else "_" for ch in technique)
-        lines += [f"## {technique}", "", _technique_table(benches, False, tolerance), ""]
+        lines += [f"## {technique}", ""]
+        if line := models_line(benches):
+            lines += [line[0].upper() + line[1:], ""]
+        lines += [_technique_table(benches, False, tolerance), ""]
         for text in selection_statements(benches):  # adaptive selection: does routing pay?
             lines += [text, ""]
         if text := convergence.markdown(benches):  # time to target, early stopping
@@ -514,7 +547,9 @@ def write_report(
             lines += [f"![{technique}: variants]({png.name})", ""]
         names = [b.fullname for b in benches if any(_timed(r, b.fullname) for r in history)]
         if len(history) > 1 and names:
-            png = plot_trends(technique, names, history, out_dir / f"{slug}_trend.png")
+            png = plot_trends(
+                technique, names, history, out_dir / f"{slug}_trend.png", run.benchmarks
+            )
             lines += [f"![{technique}: trend across runs]({png.name})", ""]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")

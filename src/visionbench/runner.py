@@ -512,8 +512,10 @@ class Bench(Runner):
             **({"stem_size": workload.stem_size} if workload.stem_size else {}),
         )
 
-    def _model_figures(self, model: nn.Module, sample: torch.Tensor) -> dict[str, Any]:
+    def _model_figures(self, name: str, model: nn.Module, sample: torch.Tensor) -> dict[str, Any]:
+        """Size and cost of the network, and what tells it from another under `name`."""
         return {
+            **models.identity(name, model),
             "params": count_params(model),
             "model_bytes": model_bytes(model),
             "flops": count_flops(model, sample[:8]),
@@ -563,7 +565,7 @@ class Bench(Runner):
             self.describe_workload(variant, workload, "train_step", x.shape[0]),
             **figures,
             peak_mem_bytes=peak,
-            **self._model_figures(trainer.model, x),
+            **self._model_figures(workload.model, trainer.model, x),
             **trained.figures(),
         )
         return trained
@@ -632,7 +634,7 @@ class Bench(Runner):
             self.describe_workload(variant, workload, "infer_batch", x.shape[0]),
             **figures,
             peak_mem_bytes=peak,
-            **self._model_figures(trained.model, x),
+            **self._model_figures(workload.model, trained.model, x),
             **trained.figures(),
         )
         return trained
@@ -692,7 +694,7 @@ class Bench(Runner):
         self.record(
             benchmark,
             self.describe_workload(variant, workload, "to_target", workload.train.batch_size),
-            **self._model_figures(trained.model, runs[0].trainer.prepare(x)),
+            **self._model_figures(workload.model, trained.model, runs[0].trainer.prepare(x)),
             **trained.figures(target),
         )
         return trained

@@ -341,6 +341,7 @@ def measure_training(benchmark: Any, runner: Runner, prepared: Prepared, variant
         benchmark,
         _describe(runner, prepared, variant, "train_epoch", cfg.batch_size),
         model=budget.model,
+        **models.identity(budget.model, model),
         **figures,
         **_cost_figures(cost, feed),
         accuracy=accuracy,

@@ -74,6 +74,28 @@ def quantile_of(bench: Bench, q: float) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+#: What a benchmark records of the network it measured (registry name, a user model's
+#: import path, the hash of its parameter shapes). One benchmark, two networks: two
+#: different benchmarks, never compared (the gate calls the candidate's "new").
+NETWORK_KEYS = ("model", "model_source", "model_shapes")
+
+
+def network_differences(a: Bench, b: Bench) -> dict[str, tuple[Any, Any]]:
+    """Network fields that differ between two runs of a benchmark: name -> (a's, b's).
+    A field counts where both runs record it (runs saved before it existed record
+    no model_shapes); model_source also where only one does, since a model of the
+    registry and one of `--vb-model` under the same name are different networks."""
+    out = {}
+    for key in NETWORK_KEYS:
+        va, vb = a.extra_info.get(key), b.extra_info.get(key)
+        recorded = (
+            va is not None or vb is not None if key == "model_source" else None not in (va, vb)
+        )
+        if recorded and va != vb:
+            out[key] = (va, vb)
+    return out
+
+
 def pair_shifts(baseline: Run, candidate: Run, config: GateConfig) -> dict[str, PairShift]:
     """Per noisy metric: how its values moved across this pair's benchmarks.
 
@@ -89,7 +111,7 @@ def pair_shifts(baseline: Run, candidate: Run, config: GateConfig) -> dict[str, 
     ratios: dict[str, list[float]] = {}
     for name, b in baseline.benchmarks.items():
         c = cand.get(name)
-        if c is None or b.error or c.error:
+        if c is None or b.error or c.error or network_differences(b, c):
             continue
         for metric in METRICS.values():
             if metric.kind in NOISY_KINDS:
@@ -253,8 +275,12 @@ def compare_runs(
             rows.append(Comparison(name, "-", "failed", note=c.error))
         elif b.error:
             rows.append(Comparison(name, "-", "new", note=f"failed in the baseline: {b.error}"))
+        elif diffs := network_differences(b, c):
+            listing = "; ".join(f"{k}: {x!r} vs {y!r}" for k, (x, y) in diffs.items())
+            note = f"another network than the baseline's ({listing}): not compared"
+            rows.append(Comparison(name, "-", "new", note=note))
         else:
-            past = [h[name] for h in earlier if name in h]
+            past = [h[name] for h in earlier if name in h and not network_differences(h[name], b)]
             rows.extend(compare_benchmark(b, c, config, past, pairs))
     for name, c in cand.items():
         if name not in base:

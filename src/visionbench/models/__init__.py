@@ -6,16 +6,22 @@ used as they are; only the input stem is adapted to the data (grey input, and
 less downsampling for small images, see `stem_stride`). `stem_size` fixes the
 input side the stem is built for: a resolution sweep passes its largest size, so
 every size of the sweep is one architecture.
+
+The user's own models join the registry for a session (`--vb-model
+NAME=MODULE:FACTORY`, see `visionbench.models.user` for the factory contract):
+`register_user` adds one under its name, with the import path it came from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch.nn as nn
 
 from visionbench.models import seed_cnns, tv
+from visionbench.models.user import ModelError, UserModel, shapes_hash
 
 Factory = Callable[..., nn.Module]  # (num_classes, in_channels, image_size, stem_size) -> module
 
@@ -27,6 +33,7 @@ class ModelSpec:
     min_size: int  # smallest input side the network accepts
     description: str
     adapts_stem: bool = False  # its stem depends on the input size (`stem_stride`)
+    source: str | None = None  # a user model's MODULE:FACTORY; None for the registry's own
 
 
 REGISTRY: dict[str, ModelSpec] = {}
@@ -46,6 +53,33 @@ def stem_for(name: str, image_size: int, stem_size: int | None) -> int | None:
     if stem_size is None or not spec(name).adapts_stem:
         return None
     return stem_size if tv.stem_stride(stem_size) != tv.stem_stride(image_size) else None
+
+
+def register_user(model: UserModel) -> None:
+    """Add a user's model for the session; ModelError if the name is taken."""
+    if model.name in REGISTRY:
+        taken = REGISTRY[model.name]
+        what = f"--vb-model {taken.source}" if taken.source else "a registered model"
+        raise ModelError(f"the name {model.name!r} is taken by {what}; choose another NAME")
+    REGISTRY[model.name] = ModelSpec(
+        model.name, model, 1, f"your model, {model.source}", source=model.source
+    )
+
+
+def unregister(name: str) -> None:
+    """Remove a user's model (at the end of a session); the registry's own stay."""
+    if name in REGISTRY and REGISTRY[name].source is not None:
+        del REGISTRY[name]
+
+
+def identity(name: str, model: nn.Module) -> dict[str, Any]:
+    """What tells this network from another under the same name, recorded with each
+    figure: the hash of its parameter shapes and, for a user model, its import path."""
+    found = {"model_shapes": shapes_hash(model)}
+    source = REGISTRY[name].source if name in REGISTRY else None
+    if source is not None:
+        found["model_source"] = source
+    return found
 
 
 def names() -> list[str]:
@@ -119,11 +153,15 @@ stem_stride = tv.stem_stride
 
 __all__ = [
     "REGISTRY",
+    "ModelError",
     "ModelSpec",
     "build",
+    "identity",
     "names",
     "register",
+    "register_user",
     "spec",
     "stem_for",
     "stem_stride",
+    "unregister",
 ]

@@ -1,0 +1,1 @@
+"""Examples to copy: `tiny_net` is a model of your own, as `--vb-model` takes it."""
