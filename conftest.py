@@ -18,7 +18,13 @@ import pytest
 
 from visionbench import fingerprint, profiles
 
-pytest_plugins = ["fixtures.devices", "fixtures.datasets", "fixtures.models", "fixtures.data_paths"]
+pytest_plugins = [
+    "fixtures.devices",
+    "fixtures.datasets",
+    "fixtures.models",
+    "fixtures.data_paths",
+    "fixtures.data_parallel",
+]
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "all")
 PROFILE_KEY = pytest.StashKey[profiles.Profile]()
@@ -63,7 +69,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _only_rank_zero_saves(config)
     name = config.getoption("--vb-profile") or profiles.default_profile_name()
     try:
         config.stash[PROFILE_KEY] = profiles.get(name)
@@ -94,6 +102,17 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"--vb-data: {exc}") from None
 
 
+def _only_rank_zero_saves(config: pytest.Config) -> None:
+    """Under torchrun every rank runs pytest; only rank 0 saves the run (before
+    pytest-benchmark reads its options, hence tryfirst)."""
+    import os
+
+    if "TORCHELASTIC_RUN_ID" in os.environ and os.environ.get("RANK", "0") != "0":
+        for option in ("benchmark_autosave", "benchmark_save", "benchmark_json"):
+            if hasattr(config.option, option):
+                setattr(config.option, option, False if option.endswith("autosave") else None)
+
+
 def profile_of(config: pytest.Config) -> profiles.Profile:
     """The profile chosen for this session."""
     return config.stash[PROFILE_KEY]
@@ -107,7 +126,12 @@ def vb_profile(pytestconfig: pytest.Config) -> profiles.Profile:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    machine_info["visionbench"] = fingerprint.fingerprint(profile_of(config).name)
+    from visionbench import distributed
+
+    profile = profile_of(config)
+    kinds = distributed.device_types(config.getoption("--vb-device"))
+    topology = distributed.topology(kinds, profile.data_parallel.max_world_size)
+    machine_info["visionbench"] = fingerprint.fingerprint(profile.name, topology)
 
 
 @pytest.hookimpl(tryfirst=True)

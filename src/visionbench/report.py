@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from visionbench import convergence
+from visionbench import convergence, scaling
 from visionbench.compare import Comparison
 from visionbench.metrics import METRICS, accuracy_noise
 from visionbench.results import Bench, Run
@@ -213,6 +213,8 @@ def _sections(run: Run) -> dict[str, list[Bench]]:
     sections: dict[str, list[Bench]] = {}
     for bench in run.benchmarks.values():
         where = [bench.extra_info.get(k) for k in ("dataset", "device")]
+        if bench.extra_info.get("world_size") is not None:  # data parallel: one table per size
+            where.append(f"world size {bench.extra_info['world_size']}")
         title = bench.group or bench.technique
         if any(where):
             title += f" ({', '.join(str(w) for w in where if w)})"
@@ -374,6 +376,8 @@ def summary_text(run: Run) -> str:
     parts = []
     for technique, benches in _sections(run).items():
         parts += [f"{technique}", _technique_table(benches, compact=True), ""]
+    if text := scaling.markdown(list(run.benchmarks.values())):
+        parts += [text]
     return "\n".join(parts)
 
 
@@ -409,6 +413,8 @@ def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
         if len(history) > 1 and names:
             png = plot_trends(technique, names, history, out_dir / f"{slug}_trend.png")
             lines += [f"![{technique}: trend across runs]({png.name})", ""]
+    if text := scaling.markdown(list(run.benchmarks.values())):
+        lines += [text, ""]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
