@@ -72,7 +72,12 @@ Log = Callable[[str], None]
 
 
 class DataParallelError(RuntimeError):
-    """A launch that failed; the message names every rank and what became of it."""
+    """A launch that failed; the message names every rank and what became of it.
+    `pids`: the ranks' process ids (all ended by the time this is raised)."""
+
+    def __init__(self, message: str, pids: dict[int, int] | None = None) -> None:
+        super().__init__(message)
+        self.pids = pids or {}
 
 
 # -- what runs -----------------------------------------------------------------------
@@ -568,10 +573,7 @@ def worker(job: Job) -> dict[str, Any] | None:
     """The entrypoint of each launched rank (env:// rendezvous set by the agent)."""
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(job.world_size)))
-    if job.run_dir:
-        Path(job.run_dir, f"rank{os.environ.get('RANK', local_rank)}.pid").write_text(
-            str(os.getpid())
-        )
+    announce(job)
     if job.device_type == "cpu":
         _pin_cpu(job, local_rank, local_world)
     device = _device(job)
@@ -591,6 +593,12 @@ def worker(job: Job) -> dict[str, Any] | None:
         figures["port"] = int(os.environ["MASTER_PORT"])
     dist.destroy_process_group()
     return figures
+
+
+def announce(job: Job) -> None:
+    """Leave this rank's pid where the launcher's watchdog and clean-up find it."""
+    if job.run_dir:
+        Path(job.run_dir, f"rank{dist_rank()}.pid").write_text(str(os.getpid()))
 
 
 def dist_rank() -> int:
@@ -678,11 +686,15 @@ def _keep_signal_handlers() -> Iterator[None]:
                 signal.signal(getattr(signal, name), handler)
 
 
-def launch(job: Job, log: Log | None = None) -> Launched:
+def launch(
+    job: Job, log: Log | None = None, entrypoint: Callable[[Job], Any] | None = None
+) -> Launched:
     """Run `job` on `job.world_size` local ranks through the elastic launcher.
 
     Raises DataParallelError naming each rank's fate when any rank fails, hangs
     past the timeouts or is killed; no rank is left running either way.
+    `entrypoint` replaces `worker` (tests run a single step through it); it must
+    be importable by name, and sets up its own process group.
     """
     from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs, Std
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -716,22 +728,26 @@ def launch(job: Job, log: Log | None = None) -> Launched:
         try:
             with _keep_signal_handlers(), _Watchdog(run_dir, job.deadline_s) as watchdog:
                 try:
-                    results = elastic_launch(LaunchConfig(**options), worker)(job)
+                    results = elastic_launch(LaunchConfig(**options), entrypoint or worker)(job)
                 except ChildFailedError as exc:
                     raise DataParallelError(
-                        describe_failure(job, exc.failures, watchdog.killed, _errors(run_dir))
+                        describe_failure(
+                            job, exc.failures, watchdog.killed, _errors(run_dir), _pids(run_dir)
+                        ),
+                        _pids(run_dir),
                     ) from None
                 except Exception as exc:  # the rendezvous or the agent itself
                     raise DataParallelError(
                         f"data-parallel {job.variant.name} at world size {job.world_size}: "
-                        f"the launch failed: {type(exc).__name__}: {exc}"
+                        f"the launch failed: {type(exc).__name__}: {exc}",
+                        _pids(run_dir),
                     ) from exc
         finally:
             pids = _pids(run_dir)
             _kill([p for p in pids.values() if alive(p)])  # never leave a rank behind
         figures = results.get(0)
         if figures is None:
-            raise DataParallelError(f"{job.variant.name}: rank 0 returned no figures")
+            raise DataParallelError(f"{job.variant.name}: rank 0 returned no figures", pids)
         port = figures.pop("port", None)
         return Launched(figures, port, pids, time.perf_counter() - start)
 
@@ -740,7 +756,11 @@ COMM_ERRORS = ("Connection closed by peer", "Timed out", "timed out", "timeout",
 
 
 def describe_failure(
-    job: Job, failures: dict[int, Any], killed: dict[int, int], errors: dict[int, str] | None = None
+    job: Job,
+    failures: dict[int, Any],
+    killed: dict[int, int],
+    errors: dict[int, str] | None = None,
+    pids: dict[int, int] | None = None,
 ) -> str:
     """What became of each rank, root causes first: its own error (as the rank wrote
     it), the signal or exit code the agent saw, the watchdog's kill, or that it was
@@ -750,10 +770,11 @@ def describe_failure(
     causes, echoes = [], []
     for rank in range(job.world_size):
         failure = failures.get(rank)
-        pid = f" (pid {failure.pid})" if failure is not None else ""
+        known = (pids or {}).get(rank) or (failure.pid if failure is not None else None)
+        pid = f" (pid {known})" if known else ""
         if rank in killed:
             causes.append(
-                f"rank {rank} (pid {killed[rank]}): hung past the deadline of "
+                f"rank {rank}{pid}: hung past the deadline of "
                 f"{job.deadline_s:g} s; killed by the watchdog"
             )
         elif rank in errors:
@@ -763,11 +784,19 @@ def describe_failure(
             causes.append(f"rank {rank}{pid}: {_failure_text(failure)}")
         elif timed_out:
             causes.append(
-                f"rank {rank}: no error of its own, still running while the others timed "
+                f"rank {rank}{pid}: no error of its own, still running while the others timed "
                 "out waiting for it (hung); stopped by the launcher"
             )
         else:
-            echoes.append(f"rank {rank}: stopped by the launcher after another rank failed")
+            echoes.append(f"rank {rank}{pid}: stopped by the launcher after another rank failed")
+    if not causes:  # only lost connections: the ranks without an error of their own died
+        causes = [
+            e.replace("stopped by the launcher after another rank failed",
+                      "ended without an error of its own (killed, or exited), and the "
+                      "others lost their connection to it")
+            for e in echoes if "stopped by the launcher" in e
+        ]  # fmt: skip
+        echoes = [e for e in echoes if "stopped by the launcher" not in e]
     return (
         f"data-parallel {job.variant.name} at world size {job.world_size} ({job.backend}) "
         "failed: " + "; ".join(causes + echoes)
