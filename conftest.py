@@ -144,6 +144,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_data(metafunc)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under torchrun every rank runs pytest: only the data-parallel bench is meant
+    for that; the single-process benches are skipped with the reason."""
+    import os
+
+    if "TORCHELASTIC_RUN_ID" not in os.environ:
+        return
+    skip = pytest.mark.skip(reason="a single-process bench: run it without torchrun")
+    for item in items:
+        if "benchmark" in getattr(item, "fixturenames", ()) and (
+            item.path.name != "bench_data_parallel.py"
+        ):
+            item.add_marker(skip)
+
+
 FAILED_KEY = pytest.StashKey[list]()
 
 
