@@ -481,7 +481,11 @@ def _train_for_accuracy(job: Job, rank: int, device: torch.device) -> dict[str, 
             break
     sync(device)
     train_time = time.perf_counter() - start
-    figures: dict[str, Any] = {"train_time_s": train_time, "diverged": diverged}
+    figures: dict[str, Any] = {
+        "train_time_s": train_time,
+        "diverged": diverged,
+        "train_steps": steps,
+    }
     if rank == 0:
         test = job.test_data.imageset(job.data_name)
         tests = Batches(test, 512, device, mean=job.mean, std=job.std, shuffle=False)

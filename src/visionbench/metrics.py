@@ -281,6 +281,7 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "comm_hook": str,  # data parallel: the DDP communication hook ("allreduce", "bf16", ...)
     "bucket_cap_mb": (int, float),  # data parallel: DDP's bucket size cap
     "accumulation": int,  # data parallel: micro-batches per synchronised step (no_sync)
+    "train_steps": int,  # data parallel: optimiser steps the accuracy run took
 }
 
 

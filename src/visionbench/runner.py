@@ -371,6 +371,8 @@ class Bench:
         cfg = self.profile.train
         if budget.epochs is not None:
             cfg = cfg.with_(epochs=budget.epochs)
+        if budget.max_steps is not None:
+            cfg = cfg.with_(max_steps=budget.max_steps)
         mean, std = data.stats()
         job = distributed.Job(
             variant=variant,

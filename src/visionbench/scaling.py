@@ -123,10 +123,12 @@ def markdown(benches: Sequence[Any]) -> str:
     for (dataset, device), group in groups.items():
         group.sort(key=lambda b: (b.variant != REFERENCE, b.variant, b.extra_info["world_size"]))
         info = group[0].extra_info
+        steps = info.get("train_steps")
+        budget = f"{steps} steps" if steps else f"{info.get('epochs')} epoch(s)"
         lines += [
             f"{dataset}, {device}: {info.get('model')} at {info.get('image_size')} px, "
             f"{info.get('batch_size')} images per rank per micro-batch (weak scaling); "
-            f"accuracy after {info.get('epochs')} epoch(s) at the recipe's global batch.",
+            f"accuracy after {budget} at the recipe's global batch.",
             "",
             "| variant | world size | samples/s | scaling efficiency | all-reduce share "
             "| all-reduce per step | peak memory per rank (max) | accuracy |",
