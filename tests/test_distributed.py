@@ -167,6 +167,21 @@ def test_two_launches_at_once_meet_on_different_ports(tmp_path):
     assert ports[0] != ports[1]
 
 
+def test_ddp_bucket_bytes_are_the_reducer_own_buffers():
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    torch.distributed.init_process_group(
+        "gloo", store=torch.distributed.HashStore(), rank=0, world_size=1
+    )
+    try:
+        model = models.build("small_cnn", num_classes=10, in_channels=1, image_size=8)
+        ddp = DDP(model, bucket_cap_mb=0.01)
+        n = sum(p.numel() for p in model.parameters())
+        assert distributed.bucket_bytes(ddp) == 4 * n
+    finally:
+        torch.distributed.destroy_process_group()
+
+
 # -- pure parts ---------------------------------------------------------------------------
 
 

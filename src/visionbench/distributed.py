@@ -23,7 +23,9 @@ Every rank runs `worker`:
      handed to the collective, so a compressed bucket counts at its compressed
      size) and timed from its launch to its completion (host clock on the CPU,
      CUDA events on the GPU);
-  4. peak memory of one step, per rank (the largest is recorded).
+  4. peak memory of one step, per rank (the largest is recorded): the CUDA
+     allocator's peak, or on the CPU the live torch tensors of the step plus
+     DDP's gradient buckets as its reducer reports them.
 
 Faults: a rank that raises or is killed fails the launch (the agent
 stops the others); a rank that hangs makes the others' collectives time out
@@ -437,6 +439,16 @@ class DDPStep:
         return loss.detach()
 
 
+def bucket_bytes(ddp: Any) -> int:
+    """Bytes of DDP's gradient buckets as its reducer reports them: persistent
+    buffers allocated in C++ outside the measured step, which the CPU's count of
+    live tensors would not see."""
+    sizes = ddp._get_ddp_logging_data().get("bucket_sizes", "")
+    if isinstance(sizes, str):
+        sizes = [int(v) for v in sizes.replace(" ", "").split(",") if v]
+    return int(sum(sizes))
+
+
 def micro_batches(
     x: torch.Tensor, y: torch.Tensor, rank: int, world: int, parts: int
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -535,6 +547,8 @@ def _time_steps(job: Job, rank: int, device: torch.device) -> dict[str, Any]:
         sent.append(meter.bytes)
         calls.append(meter.calls)
     peak = peak_memory(step, device, resident=[runner.ddp.module, runner.trainer.optimizer, micro])
+    if device.type == "cpu":  # the CUDA allocator's peak already holds them
+        peak += bucket_bytes(runner.ddp)
     return {
         "times": times,
         "allreduce_share": float(np.median(shares)),
