@@ -868,7 +868,9 @@ def run_in_process(job: Job) -> dict[str, Any] | None:
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         if job.device_type == "cpu":
             _pin_cpu(job, local_rank, local_world)
-        dist.init_process_group(job.backend)
+        # the other ranks wait here while rank 0 runs the world-size-1 cases alone
+        wait = timedelta(seconds=max(8 * job.deadline_s, 1800))
+        dist.init_process_group(job.backend, timeout=wait)
     return run_job(job)
 
 
