@@ -46,5 +46,11 @@ def bench_train_step(benchmark, vb, dp_singles, world_size, dp_variant):
     reason = distributed.unavailable(vb.device, world_size)
     if reason is not None:
         pytest.skip(reason)
-    if vb.data_parallel_step(benchmark, dp_variant, world_size, dp_singles) is None:
+    try:
+        recorded = vb.data_parallel_step(benchmark, dp_variant, world_size, dp_singles)
+    except distributed.DataParallelError as exc:
+        if distributed.under_torchrun() and world_size > 1:
+            pytest.exit(str(exc), returncode=1)  # torchrun then stops every rank
+        raise
+    if recorded is None:
         pytest.skip("a torchrun rank other than 0: it trained, rank 0 records")

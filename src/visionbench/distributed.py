@@ -862,7 +862,9 @@ def prefer_forkserver() -> None:
 
 def run_in_process(job: Job) -> dict[str, Any] | None:
     """Run `job` with this process as a rank of the torchrun job it belongs to
-    (the process group is made once and kept for the session)."""
+    (the process group is made once and kept for the session). A failure raises
+    DataParallelError naming this rank; the bench then ends this rank's pytest,
+    and torchrun stops the others."""
     if not dist.is_initialized():
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
@@ -871,7 +873,13 @@ def run_in_process(job: Job) -> dict[str, Any] | None:
         # the other ranks wait here while rank 0 runs the world-size-1 cases alone
         wait = timedelta(seconds=max(8 * job.deadline_s, 1800))
         dist.init_process_group(job.backend, timeout=wait)
-    return run_job(job)
+    try:
+        return run_job(job)
+    except Exception as exc:  # the ranks can no longer pair their collectives
+        raise DataParallelError(
+            f"data-parallel {job.variant.name} under torchrun failed on rank "
+            f"{dist.get_rank()} of {job.world_size}: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 # -- figures -------------------------------------------------------------------------
