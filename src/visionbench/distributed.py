@@ -849,6 +849,8 @@ def prefer_forkserver() -> None:
     so that each launch forks ready ranks in a fraction of a second instead of
     importing torch anew (seconds) per rank; the forkserver itself never touches
     CUDA (it only imports), so its children may."""
+    # The forkserver is a child of this process and exits with it; every rank it
+    # forks is ended by `launch`.
     global _PRELOADED
     if not _PRELOADED:
         import multiprocessing
