@@ -288,6 +288,37 @@ def plot_technique(technique: str, benches: Sequence[Bench], path: Path) -> Path
     return path
 
 
+def plot_scaling(benches: Sequence[Bench], path: Path) -> Path:
+    """Data parallel: global samples/s against world size, one line per variant,
+    with the reference's world size 1 throughput scaled linearly (dashed)."""
+    chosen = scaling.data_parallel(benches)
+    fig = _figure(6.0, 3.6)
+    ax = fig.subplots()
+    variants: dict[str, list[tuple[int, float]]] = {}
+    places = {(b.extra_info.get("dataset"), b.extra_info.get("device")) for b in chosen}
+    for b in chosen:
+        per_s = b.extra_info.get("samples_per_s")
+        label = b.variant
+        if len(places) > 1:
+            label += f" ({b.extra_info.get('dataset')}, {b.extra_info.get('device')})"
+        if isinstance(per_s, (int, float)):
+            variants.setdefault(label, []).append((b.extra_info["world_size"], per_s))
+    for name, points in variants.items():
+        points.sort()
+        ax.plot(*zip(*points, strict=True), "o-", ms=4, label=name)
+    sizes = sorted({ws for points in variants.values() for ws, _ in points})
+    ref = dict(variants.get(scaling.REFERENCE, []))
+    if 1 in ref and sizes:  # one dataset and device: the reference scaled linearly
+        ax.plot(sizes, [ref[1] * n for n in sizes], "--", color="#444", lw=0.8, label="linear")
+    ax.set_xticks(sizes)
+    ax.set_xlabel("world size (ranks)")
+    ax.set_ylabel("global samples/s")
+    ax.legend(fontsize=7)
+    fig.suptitle("data_parallel: throughput by world size (weak scaling)", fontsize=11)
+    fig.savefig(path)
+    return path
+
+
 def _timed(run: Run, name: str) -> bool:
     b = run.benchmarks.get(name)
     return b is not None and not b.error and isinstance(b.stats.get("median"), (int, float))
@@ -414,7 +445,8 @@ def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
             png = plot_trends(technique, names, history, out_dir / f"{slug}_trend.png")
             lines += [f"![{technique}: trend across runs]({png.name})", ""]
     if text := scaling.markdown(list(run.benchmarks.values())):
-        lines += [text, ""]
+        png = plot_scaling(list(run.benchmarks.values()), out_dir / "data_parallel_scaling.png")
+        lines += [text, f"![data_parallel: samples/s by world size]({png.name})", ""]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
