@@ -25,7 +25,13 @@ import pytest
 
 from visionbench import fingerprint, profiles
 
-pytest_plugins = ["fixtures.devices", "fixtures.datasets", "fixtures.models", "fixtures.data_paths"]
+pytest_plugins = [
+    "fixtures.devices",
+    "fixtures.datasets",
+    "fixtures.models",
+    "fixtures.data_paths",
+    "fixtures.data_parallel",
+]
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "all")
 PROFILE_KEY = pytest.StashKey[profiles.Profile]()
@@ -87,7 +93,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    _only_rank_zero_saves(config)
     name = config.getoption("--vb-profile") or profiles.default_profile_name()
     try:
         config.stash[PROFILE_KEY] = profiles.get(name)
@@ -171,6 +179,17 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     NVML.close()
 
 
+def _only_rank_zero_saves(config: pytest.Config) -> None:
+    """Under torchrun every rank runs pytest; only rank 0 saves the run (before
+    pytest-benchmark reads its options, hence tryfirst)."""
+    import os
+
+    if "TORCHELASTIC_RUN_ID" in os.environ and os.environ.get("RANK", "0") != "0":
+        for option in ("benchmark_autosave", "benchmark_save", "benchmark_json"):
+            if hasattr(config.option, option):
+                setattr(config.option, option, False if option.endswith("autosave") else None)
+
+
 def profile_of(config: pytest.Config) -> profiles.Profile:
     """The profile chosen for this session."""
     return config.stash[PROFILE_KEY]
@@ -184,7 +203,12 @@ def vb_profile(pytestconfig: pytest.Config) -> profiles.Profile:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    machine_info["visionbench"] = fingerprint.fingerprint(profile_of(config).name)
+    from visionbench import distributed
+
+    profile = profile_of(config)
+    kinds = distributed.device_types(config.getoption("--vb-device"))
+    topology = distributed.topology(kinds, profile.data_parallel.max_world_size)
+    machine_info["visionbench"] = fingerprint.fingerprint(profile.name, topology)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -199,6 +223,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    skip_single_process_benches_under_torchrun(items)
+    check_user_models_before_running(config, items)
+
+
+def check_user_models_before_running(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Each --vb-model model classifies a sample batch of every dataset and input size it
     is about to train on, before anything runs: a usage error naming it otherwise."""
     if not config.getoption("--vb-model"):
@@ -211,6 +240,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if (benchmarks := getattr(config, "_benchmarksession", None)) is not None:
             benchmarks.disabled = True
         raise pytest.UsageError(error)
+
+
+def skip_single_process_benches_under_torchrun(items: list[pytest.Item]) -> None:
+    """Under torchrun every rank runs pytest: only the data-parallel bench is meant
+    for that; the single-process benches are skipped with the reason."""
+    import os
+
+    if "TORCHELASTIC_RUN_ID" not in os.environ:
+        return
+    skip = pytest.mark.skip(reason="a single-process bench: run it without torchrun")
+    for item in items:
+        if "benchmark" in getattr(item, "fixturenames", ()) and (
+            item.path.name != "bench_data_parallel.py"
+        ):
+            item.add_marker(skip)
 
 
 FAILED_KEY = pytest.StashKey[list]()

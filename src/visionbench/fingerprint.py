@@ -3,6 +3,11 @@
 Stored in pytest-benchmark's `machine_info["visionbench"]` by the root
 conftest's `pytest_benchmark_update_machine_info` hook. Two runs are
 comparable only when every field matches (the gate says which differ).
+
+`world_size`, `backend` and `nodes` are the data-parallel topology (the
+largest world size trained, the torch.distributed backend, the machines the
+ranks ran on). Runs saved before these fields existed were all one process on
+one node: for them `nodes` is taken as 1 and the other two are not compared.
 """
 
 from __future__ import annotations
@@ -28,7 +33,19 @@ FIELDS = (
     "tf32_cudnn",
     "cudnn_benchmark",
     "deterministic",
+    "world_size",
+    "backend",
+    "nodes",
 )
+
+#: Fields added after runs were first saved: the value a run without the field is
+#: taken to have, or None when such a run is not compared on that field.
+ADDED_LATER: dict[str, object] = {
+    **dict.fromkeys(("tf32_matmul", "tf32_cudnn", "cudnn_benchmark", "deterministic")),
+    "world_size": None,
+    "backend": None,
+    "nodes": 1,
+}
 
 
 def cpu_model() -> str:
@@ -68,8 +85,9 @@ def numerics() -> dict[str, bool]:
     }
 
 
-def fingerprint(profile: str) -> dict[str, object]:
-    """The fields that must match between a baseline and a candidate run."""
+def fingerprint(profile: str, topology: object | None = None) -> dict[str, object]:
+    """The fields that must match between a baseline and a candidate run;
+    `topology` (a distributed.Topology) gives world_size, backend and nodes."""
     import torchvision
 
     cuda = torch.cuda.is_available()
@@ -87,6 +105,9 @@ def fingerprint(profile: str) -> dict[str, object]:
         "threads": torch.get_num_threads(),
         "profile": profile,
         **numerics(),
+        "world_size": getattr(topology, "world_size", 1),
+        "backend": getattr(topology, "backend", None),
+        "nodes": getattr(topology, "nodes", 1),
         # informative, not compared:
         "cpu_count": os.cpu_count(),
     }
@@ -94,4 +115,14 @@ def fingerprint(profile: str) -> dict[str, object]:
 
 def differences(a: dict[str, object], b: dict[str, object]) -> dict[str, tuple[object, object]]:
     """Fields of FIELDS whose values differ: name -> (a's, b's)."""
-    return {k: (a.get(k), b.get(k)) for k in FIELDS if a.get(k) != b.get(k)}
+    out = {}
+    for k in FIELDS:
+        if k in ADDED_LATER and (k not in a or k not in b):
+            if ADDED_LATER[k] is None:
+                continue
+            va, vb = a.get(k, ADDED_LATER[k]), b.get(k, ADDED_LATER[k])
+        else:
+            va, vb = a.get(k), b.get(k)
+        if va != vb:
+            out[k] = (va, vb)
+    return out

@@ -262,6 +262,53 @@ METRICS: dict[str, Metric] = {
             "at once and were timed in separate blocks (the report's ratio is then of medians)",
         ),
         _m(
+            "scaling_efficiency",
+            "ratio",
+            "higher",
+            "info",
+            "data parallel: global samples_per_s at this world size over world_size x the "
+            "same variant's samples_per_s at world size 1 (1.0: perfect weak scaling)",
+        ),
+        _m(
+            "allreduce_bytes",
+            "B",
+            "lower",
+            "info",
+            "data parallel: bytes handed to all-reduce per step on one rank, counted by a "
+            "communication hook at the collective (a compressed bucket at its compressed size)",
+        ),
+        _m(
+            "allreduce_calls",
+            "count",
+            "none",
+            "info",
+            "data parallel: all-reduces issued per step on one rank (one per gradient bucket)",
+        ),
+        _m(
+            "allreduce_time_s",
+            "s",
+            "lower",
+            "info",
+            "data parallel: seconds per step on rank 0 with an all-reduce in flight, from "
+            "its launch to its completion, overlapped with the backward pass or not (median)",
+        ),
+        _m(
+            "allreduce_share",
+            "fraction",
+            "lower",
+            "info",
+            "data parallel: allreduce_time_s over the step time (median over rounds): an "
+            "upper bound on what communication costs, since part of it overlaps compute",
+        ),
+        _m(
+            "peak_mem_bytes_per_rank",
+            "B",
+            "lower",
+            "info",
+            "data parallel: peak_mem_bytes of each rank in rank order (a list; "
+            "peak_mem_bytes is the largest)",
+        ),
+        _m(
             "eval_images",
             "count",
             "none",
@@ -290,6 +337,14 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "epochs": int,  # the training budget in epochs behind the accuracy figures
     "classes": int,  # classes of the dataset: guessing scores 1/classes
     "target_accuracy": float,  # the test accuracy that time_to_target_s counts to
+    "world_size": int,  # data parallel: ranks (processes) training together
+    "backend": str,  # data parallel: torch.distributed backend ("gloo", "nccl")
+    "nodes": int,  # data parallel: machines the ranks ran on
+    "global_batch": int,  # data parallel: images per timed step over all ranks
+    "comm_hook": str,  # data parallel: the DDP communication hook ("allreduce", "bf16", ...)
+    "bucket_cap_mb": (int, float),  # data parallel: DDP's bucket size cap
+    "accumulation": int,  # data parallel: micro-batches per synchronised step (no_sync)
+    "train_steps": int,  # data parallel: optimiser steps the accuracy run took
 }
 
 
@@ -320,9 +375,10 @@ def validate(extra_info: Mapping[str, Any]) -> None:
         if metric.kind == "flag":
             if not isinstance(value, bool):
                 raise SchemaError(f"metric {name!r} must be true or false, got {value!r}")
-        elif name.endswith("_per_seed"):
+        elif name.endswith(("_per_seed", "_per_rank")):
             if not isinstance(value, list):
-                raise SchemaError(f"metric {name!r} must be a list (one per seed), got {value!r}")
+                what = "seed" if name.endswith("_per_seed") else "rank"
+                raise SchemaError(f"metric {name!r} must be a list (one per {what}), got {value!r}")
             for item in value:
                 if item is not None:
                     _check_number(name, item)

@@ -105,6 +105,23 @@ class ScheduleBudget:
 
 
 @dataclass(frozen=True)
+class DataParallelBudget:
+    """Data-parallel training (DDP): world sizes 1, 2, 4, ... up to the GPUs (or the
+    CPU cores) the machine has, capped by `max_world_size`. Each rank trains the
+    model at model_size.image_size; the timed step takes the recipe's batch on
+    every rank (weak scaling), the accuracy run keeps the recipe's global batch."""
+
+    model: str  # registry name
+    max_world_size: int | None  # largest world size launched (None: every GPU or core)
+    bucket_caps_mb: tuple[float, float]  # DDP bucket_cap_mb below and above its 25 MB default
+    accumulation: int  # micro-batches per step of the no_sync variant
+    epochs: int | None  # epochs of the accuracy run (None: the recipe's own)
+    max_steps: int | None  # and at most this many steps of it (None: the epochs decide)
+    timeout_s: float  # a collective (or the rendezvous) waiting longer fails the variant
+    deadline_s: float  # a launch still running after this is killed and fails
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str
     description: str
@@ -117,6 +134,7 @@ class Profile:
     data_path: DataPathBudget
     step_techniques: StepTechniquesBudget
     schedules: ScheduleBudget
+    data_parallel: DataParallelBudget
     infer_batch_size: int = 256  # images per timed inference batch
     seeds: int = 1  # default --vb-seeds: seeds behind accuracy figures
     target_accuracy: float = 0.95  # time-to-target threshold
@@ -178,6 +196,20 @@ PROFILES: dict[str, Profile] = {
         # reached by all in epoch 2-4 and says little. Patience 1 stops constant LR after
         # 3-4 epochs.
         schedules=ScheduleBudget(model="small_cnn", epochs=6, seeds=3, patience=1),
+        # 2 CPU cores: world sizes 1 and 2, one core per rank at 2. Twelve launches
+        # (6 variants x 2 sizes) each train for accuracy, so a tiny budget: 40 steps
+        # of the recipe's global batch of 64 (2,560 images, 2/3 of an epoch of
+        # mnist5k), one-cycle over those 40 steps.
+        data_parallel=DataParallelBudget(
+            model="small_cnn",
+            max_world_size=2,
+            bucket_caps_mb=(0.25, 100.0),
+            accumulation=2,
+            epochs=1,
+            max_steps=40,
+            timeout_s=60.0,
+            deadline_s=300.0,
+        ),
         infer_batch_size=256,
         seeds=1,
         target_accuracy=0.97,
@@ -218,6 +250,16 @@ PROFILES: dict[str, Profile] = {
             compile_modes=("default", "max-autotune"),
         ),
         schedules=ScheduleBudget(model="resnet9", epochs=10, seeds=3, patience=2),
+        data_parallel=DataParallelBudget(
+            model="resnet18",
+            max_world_size=None,
+            bucket_caps_mb=(5.0, 100.0),
+            accumulation=4,
+            epochs=None,
+            max_steps=None,
+            timeout_s=300.0,
+            deadline_s=1800.0,
+        ),
         infer_batch_size=512,
         seeds=3,
         target_accuracy=0.97,
@@ -258,6 +300,16 @@ PROFILES: dict[str, Profile] = {
             compile_modes=("default", "reduce-overhead", "max-autotune"),
         ),
         schedules=ScheduleBudget(model="resnet9", epochs=25, seeds=5, patience=3),
+        data_parallel=DataParallelBudget(
+            model="resnet18",
+            max_world_size=None,
+            bucket_caps_mb=(5.0, 100.0),
+            accumulation=4,
+            epochs=None,
+            max_steps=None,
+            timeout_s=600.0,
+            deadline_s=7200.0,
+        ),
         infer_batch_size=100,
         seeds=5,
         target_accuracy=0.98,

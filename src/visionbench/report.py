@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from visionbench import convergence, knee
+from visionbench import convergence, knee, scaling
 from visionbench.gate.config import DEFAULTS
 from visionbench.gate.runs import Comparison, network_differences
 from visionbench.metrics import METRICS, accuracy_noise
@@ -279,6 +279,8 @@ def _sections(run: Run) -> dict[str, list[Bench]]:
     sections: dict[str, list[Bench]] = {}
     for bench in run.benchmarks.values():
         where = [bench.extra_info.get(k) for k in ("dataset", "device")]
+        if bench.extra_info.get("world_size") is not None:  # data parallel: one table per size
+            where.append(f"world size {bench.extra_info['world_size']}")
         title = bench.group or bench.technique
         if any(where):
             title += f" ({', '.join(str(w) for w in where if w)})"
@@ -373,6 +375,37 @@ def plot_technique(technique: str, benches: Sequence[Bench], path: Path) -> Path
             for yi, (lo, hi) in low_high.items():
                 ax.plot([lo, hi], [yi, yi], color="#c44e52", lw=2, solid_capstyle="butt")
     fig.suptitle(f"{technique}: variants relative to the reference (orange)", fontsize=11)
+    fig.savefig(path)
+    return path
+
+
+def plot_scaling(benches: Sequence[Bench], path: Path) -> Path:
+    """Data parallel: global samples/s against world size, one line per variant,
+    with the reference's world size 1 throughput scaled linearly (dashed)."""
+    chosen = scaling.data_parallel(benches)
+    fig = _figure(6.0, 3.6)
+    ax = fig.subplots()
+    variants: dict[str, list[tuple[int, float]]] = {}
+    places = {(b.extra_info.get("dataset"), b.extra_info.get("device")) for b in chosen}
+    for b in chosen:
+        per_s = b.extra_info.get("samples_per_s")
+        label = b.variant
+        if len(places) > 1:
+            label += f" ({b.extra_info.get('dataset')}, {b.extra_info.get('device')})"
+        if isinstance(per_s, (int, float)):
+            variants.setdefault(label, []).append((b.extra_info["world_size"], per_s))
+    for name, points in variants.items():
+        points.sort()
+        ax.plot(*zip(*points, strict=True), "o-", ms=4, label=name)
+    sizes = sorted({ws for points in variants.values() for ws, _ in points})
+    ref = dict(variants.get(scaling.REFERENCE, []))
+    if 1 in ref and sizes:  # one dataset and device: the reference scaled linearly
+        ax.plot(sizes, [ref[1] * n for n in sizes], "--", color="#444", lw=0.8, label="linear")
+    ax.set_xticks(sizes)
+    ax.set_xlabel("world size (ranks)")
+    ax.set_ylabel("global samples/s")
+    ax.legend(fontsize=7)
+    fig.suptitle("data_parallel: throughput by world size (weak scaling)", fontsize=11)
     fig.savefig(path)
     return path
 
@@ -507,6 +540,8 @@ def summary_text(run: Run, tolerance: float = TIME_TOLERANCE) -> str:
         line = models_line(benches)
         title = f"{technique}; {line.replace('`', '')}" if line else technique
         parts += [title, _technique_table(benches, True, tolerance), ""]
+    if text := scaling.markdown(list(run.benchmarks.values())):
+        parts += [text]
     return "\n".join(parts)
 
 
@@ -551,6 +586,9 @@ def write_report(
                 technique, names, history, out_dir / f"{slug}_trend.png", run.benchmarks
             )
             lines += [f"![{technique}: trend across runs]({png.name})", ""]
+    if text := scaling.markdown(list(run.benchmarks.values())):
+        png = plot_scaling(list(run.benchmarks.values()), out_dir / "data_parallel_scaling.png")
+        lines += [text, f"![data_parallel: samples/s by world size]({png.name})", ""]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
