@@ -168,7 +168,7 @@ class TrainedModels:
             mean, std = data.stats()
             result = fit(
                 trainer,
-                Batches(train_part, cfg.batch_size, device, mean=mean, std=std, seed=cfg.seed),
+                Batches.for_training(train_part, cfg, device, mean, std),
                 batches(data, cfg, device, train=False, batch_size=512),
                 validation=validation,
                 on_epoch=progress,

@@ -2,8 +2,8 @@
 
 Every bench trains through `Trainer` and `fit`: model size and resolution
 change what goes in; precision (`amp`), gradient zeroing (`zero_grad`), the LR
-schedule, memory format and torch.compile are switches of `TrainConfig`, so a
-variant differs from its reference in exactly one setting.
+schedule, memory format, torch.compile and augmentation are switches of
+`TrainConfig`, so a variant differs from its reference in exactly one setting.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from visionbench.data.augment import AugmentSpec, augment_padded, draw, fill_colour, pad
 from visionbench.data.imageset import ImageSet, channel_stats
 from visionbench.measure import sync
 
@@ -51,6 +52,10 @@ class TrainConfig:
     #   validation split that early stopping watches; 0 trains on all of it
     bn_recalibration_batches: int = 0  # recompute BatchNorm statistics over this many
     #   training batches after each epoch (counted as training time); 0 keeps the running averages
+    augment: AugmentSpec | None = None  # pad + random crop, flip, cutout of the training
+    #   batches, drawn per epoch for the whole epoch at once on the device (None: none)
+    precompute_augment: bool = False  # draw every planned epoch's augmentation once before
+    #   training and only read it per epoch (the "1000 seconds" article); same images as drawn
 
     def __post_init__(self) -> None:
         checks = {
@@ -71,6 +76,8 @@ class TrainConfig:
             )
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ValueError("TrainConfig.early_stopping_patience must be at least 1 (or None)")
+        if self.precompute_augment and self.augment is None:
+            raise ValueError("TrainConfig.precompute_augment needs an augment spec to precompute")
 
     def with_(self, **changes: object) -> TrainConfig:
         return replace(self, **changes)
@@ -81,8 +88,15 @@ class Batches:
 
     The images stay uint8 (on the device if it fits) and are converted per
     batch: a quarter of the memory of float32, and the conversion is cheap.
-    `augment`, if given, maps a float batch (N x C x H x W, normalised) to an
-    augmented one on the device, with the epoch's generator.
+
+    `augment` (pad + random crop, flip, cutout) is the data bench's fast path,
+    `DeviceResidentFeed`'s: the uint8 images are padded once, and each epoch
+    draws every image's parameters from the epoch's generator (after its
+    order) and augments the whole epoch in one gather, before normalising.
+    With `precompute_epochs` = E every epoch's augmented images are made once
+    here (E copies of the data; epoch e reads copy e % E): the same images,
+    the augmentation's cost moved out of the epochs. Pads and cutouts take the
+    channels' mean colour, which is 0 once normalised.
     """
 
     def __init__(
@@ -96,7 +110,8 @@ class Batches:
         shuffle: bool = True,
         seed: int = 0,
         drop_last: bool = False,
-        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        augment: AugmentSpec | None = None,
+        precompute_epochs: int = 0,
     ) -> None:
         if mean is None or std is None:
             mean, std = channel_stats(data.images)
@@ -111,6 +126,18 @@ class Batches:
         self.seed = seed
         self.drop_last = drop_last
         self.augment = augment
+        self.fill = fill_colour(mean)
+        self.precomputed: torch.Tensor | None = None
+        if augment is not None:
+            augment.check(*self.images.shape[2:])
+            self.padded = pad(self.images, augment.pad, self.fill)
+            if precompute_epochs:
+                self.precomputed = torch.stack(
+                    [self._augmented(e) for e in range(precompute_epochs)]
+                )
+                del self.padded  # epochs only read the precomputed copies
+        elif precompute_epochs:
+            raise ValueError("Batches: precompute_epochs needs an augment spec")
 
     def __len__(self) -> int:
         n = len(self.labels)
@@ -119,17 +146,67 @@ class Batches:
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         return (images.float() - self.mean) / self.std
 
-    def epoch(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def held_bytes(self) -> int:
+        """Bytes the batches keep on their device between epochs (images, labels, and
+        the padded or precomputed copies augmentation keeps)."""
+        held = [self.images, self.labels, getattr(self, "padded", None), self.precomputed]
+        return sum(t.nbytes for t in held if t is not None)
+
+    @classmethod
+    def for_training(
+        cls,
+        data: ImageSet,
+        cfg: TrainConfig,
+        device: torch.device,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+    ) -> Batches:
+        """The training batches of `cfg`: shuffled with its seed, augmented as it says
+        (precomputed for every planned epoch with precompute_augment)."""
+        return cls(
+            data,
+            cfg.batch_size,
+            device,
+            mean=mean,
+            std=std,
+            seed=cfg.seed,
+            augment=cfg.augment,
+            precompute_epochs=cfg.epochs if cfg.precompute_augment else 0,
+        )
+
+    def _plan(self, epoch: int) -> tuple[torch.Tensor, torch.Generator]:
+        """The epoch's order and the generator its augmentation draws from next
+        (loaders.epoch_plan's: every data path shuffles alike)."""
         n = len(self.labels)
         gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
+        return order, gen
+
+    def _augmented(self, epoch: int) -> torch.Tensor:
+        """Every image's augmentation for `epoch`, in image order (uint8)."""
+        assert self.augment is not None
+        n = len(self.labels)
+        _, gen = self._plan(epoch)
+        params = draw(n, *self.images.shape[2:], self.augment, gen).to(self.device)
+        index = torch.arange(n, device=self.device)
+        return augment_padded(self.padded, index, params, self.augment, self.fill)
+
+    def epoch(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order, gen = self._plan(epoch)
         order = order.to(self.device)
+        if self.precomputed is not None:
+            images = self.precomputed[epoch % len(self.precomputed)][order]
+        elif self.augment is not None:
+            n = len(self.labels)
+            params = draw(n, *self.images.shape[2:], self.augment, gen)
+            params = params.to(self.device).select(order)
+            images = augment_padded(self.padded, order, params, self.augment, self.fill)
+        else:
+            images = None
         for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            x = self.normalise(self.images[idx])
-            if self.augment is not None:
-                x = self.augment(x, gen)
-            yield x, self.labels[idx]
+            part = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            x = images[part] if images is not None else self.images[order[part]]
+            yield self.normalise(x), self.labels[order[part]]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return self.epoch(0)
@@ -247,6 +324,7 @@ class FitResult:
     time_to_target_s: float | None = None
     epochs_to_target: int | None = None
     best_accuracy: float = 0.0
+    train_accuracy: float | None = None  # on the un-augmented training split, at the end
 
 
 def first_reached(history: Iterable[dict[str, float]], target: float) -> tuple[int, float] | None:
@@ -266,6 +344,7 @@ def fit(
     target_accuracy: float | None = None,
     validation: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    train_eval: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> FitResult:
     """Train for the config's budget, evaluating on `test` after every epoch.
 
@@ -275,7 +354,9 @@ def fit(
     `validation` (a held-out part of the training data, never the test split)
     is evaluated after every epoch too; with `early_stopping_patience` the run
     stops once it has not improved for that many epochs, keeping the last
-    epoch's model (no rewind to the best one).
+    epoch's model (no rewind to the best one). `train_eval` (the training split
+    without augmentation) is evaluated once at the end: `train_accuracy`, whose
+    gap to `accuracy` is the overfitting.
     """
     cfg = trainer.cfg
     if cfg.early_stopping_patience is not None and validation is None:
@@ -326,6 +407,8 @@ def fit(
             break
         if cfg.early_stopping_patience is not None and stale >= cfg.early_stopping_patience:
             break
+    if train_eval is not None and not result.diverged:
+        result.train_accuracy = evaluate(trainer, train_eval)
     if target_accuracy is not None:
         reached = first_reached(result.history, target_accuracy)
         if reached is not None:
