@@ -18,7 +18,13 @@ import pytest
 
 from visionbench import fingerprint, profiles
 
-pytest_plugins = ["fixtures.devices", "fixtures.datasets", "fixtures.models", "fixtures.data_paths"]
+pytest_plugins = [
+    "fixtures.devices",
+    "fixtures.datasets",
+    "fixtures.models",
+    "fixtures.data_paths",
+    "fixtures.recipes",
+]
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "all")
 PROFILE_KEY = pytest.StashKey[profiles.Profile]()

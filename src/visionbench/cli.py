@@ -259,7 +259,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     out = args.out / run.label
     print(report.summary_text(run))
     say(f"writing the report of {run.label} ({len(history)} runs of history) to {out}...")
-    path = report.write_report(run, history, out)
+    path = report.write_report(run, history, out, config=load_config())
     print(f"report: {path}")
     return EXIT_PASS
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from visionbench import convergence
-from visionbench.compare import Comparison
+from visionbench import convergence, explain, summary
+from visionbench.compare import Comparison, GateConfig
 from visionbench.metrics import METRICS, accuracy_noise
 from visionbench.results import Bench, Run
 from visionbench.selection.verdict import statements as selection_statements
@@ -377,8 +377,36 @@ def summary_text(run: Run) -> str:
     return "\n".join(parts)
 
 
-def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
-    """Write report.md and its PNGs into out_dir; return the markdown's path."""
+def opening(run: Run, out_dir: Path, config: GateConfig | None = None) -> list[str]:
+    """The report's first part: the summary, each recipe ladder, the Grad-CAM grids."""
+    lines = []
+    if text := summary.summary_markdown(run, config):
+        lines += [text, ""]
+    for title, benches in _sections(run).items():
+        if text := summary.ladder_markdown(benches):
+            lines += [text.replace("## The recipe ladder", f"## The recipe ladder: {title}"), ""]
+    for title, benches in _sections(run).items():
+        maps = [b for b in benches if b.extra_info.get("gradcam") and not b.error]
+        if maps:
+            slug = "".join(ch if ch.isalnum() else "_" for ch in title)
+            png = explain.plot_grid(maps, out_dir / f"gradcam_{slug}.png", title)
+            lines += [
+                f"## Grad-CAM: {title}",
+                "",
+                explain.CAPTION,
+                "",
+                f"![Grad-CAM: {title}]({png.name})",
+                "",
+            ]
+    return lines
+
+
+def write_report(
+    run: Run, history: Sequence[Run], out_dir: Path, config: GateConfig | None = None
+) -> Path:
+    """Write report.md and its PNGs into out_dir; return the markdown's path: the
+    summary (one verdict per technique, tolerances from `config`), the recipe ladder
+    and Grad-CAM grids first, then every section in detail."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fp = run.machine_info.get("visionbench") or {}
     machine = ", ".join(f"{k} {v}" for k, v in fp.items() if v not in (None, "")) or (
@@ -395,6 +423,8 @@ def write_report(run: Run, history: Sequence[Run], out_dir: Path) -> Path:
         "the median with its interquartile range, the minimum, and the number of rounds.",
         "",
     ]
+    lines += opening(run, out_dir, config)
+    lines += ["# Details", ""]
     for technique, benches in _sections(run).items():
         slug = "".join(ch if ch.isalnum() else "_" for ch in technique)
         lines += [f"## {technique}", "", _technique_table(benches), ""]
