@@ -12,6 +12,7 @@ Tolerances come from the gate's configuration (`[tool.visionbench.gate]`).
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -322,7 +323,6 @@ def ladder_markdown(benches: Sequence[Bench]) -> str:
         "speed-up vs previous", "vs baseline",
         f"accuracy within {budget:g} s" if budget else "accuracy in budget", "final accuracy",
     ]  # fmt: skip
-    last = rungs[-1]
     verdict_line = _ladder_verdict(rungs, to)
     lines = [
         "## The recipe ladder",
@@ -379,7 +379,7 @@ def _ladder_verdict(rungs: Sequence[Bench], to: str) -> str:
     lost = next(
         (
             (before, after)
-            for before, after in zip(rungs, rungs[1:], strict=False)
+            for before, after in itertools.pairwise(rungs)
             if len(_reached(after.extra_info)) < len(_reached(before.extra_info))
         ),
         None,
