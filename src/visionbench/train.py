@@ -56,6 +56,8 @@ class TrainConfig:
     #   batches, drawn per epoch for the whole epoch at once on the device (None: none)
     precompute_augment: bool = False  # draw every planned epoch's augmentation once before
     #   training and only read it per epoch (the "1000 seconds" article); same images as drawn
+    jitter: float = 0.0  # brightness and contrast of each training image scaled by factors
+    #   drawn per epoch from 1 +- jitter (the seed talk's 25%: 0.25); 0: none
 
     def __post_init__(self) -> None:
         checks = {
@@ -76,6 +78,8 @@ class TrainConfig:
             )
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ValueError("TrainConfig.early_stopping_patience must be at least 1 (or None)")
+        if not 0.0 <= self.jitter < 1.0:
+            raise ValueError(f"TrainConfig.jitter={self.jitter!r}; choose 0 <= jitter < 1")
         if self.precompute_augment and self.augment is None:
             raise ValueError("TrainConfig.precompute_augment needs an augment spec to precompute")
 
@@ -112,6 +116,7 @@ class Batches:
         drop_last: bool = False,
         augment: AugmentSpec | None = None,
         precompute_epochs: int = 0,
+        jitter: float = 0.0,
     ) -> None:
         if mean is None or std is None:
             mean, std = channel_stats(data.images)
@@ -126,6 +131,7 @@ class Batches:
         self.seed = seed
         self.drop_last = drop_last
         self.augment = augment
+        self.jitter = jitter
         self.fill = fill_colour(mean)
         self.precomputed: torch.Tensor | None = None
         if augment is not None:
@@ -172,6 +178,7 @@ class Batches:
             seed=cfg.seed,
             augment=cfg.augment,
             precompute_epochs=cfg.epochs if cfg.precompute_augment else 0,
+            jitter=cfg.jitter,
         )
 
     def _plan(self, epoch: int) -> tuple[torch.Tensor, torch.Generator]:
@@ -203,13 +210,35 @@ class Batches:
             images = augment_padded(self.padded, order, params, self.augment, self.fill)
         else:
             images = None
+        factors = self._jitter_factors(gen) if self.jitter else None
         for i in range(len(self)):
             part = slice(i * self.batch_size, (i + 1) * self.batch_size)
             x = images[part] if images is not None else self.images[order[part]]
+            if factors is not None:
+                x = jittered(x, factors[0][part], factors[1][part])
             yield self.normalise(x), self.labels[order[part]]
+
+    def _jitter_factors(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Brightness and contrast factors of every image of the epoch, in epoch order,
+        drawn from the epoch's generator (after its order and augmentation)."""
+        n = len(self.labels)
+        b, c = (1 + self.jitter * (2 * torch.rand(2, n, generator=gen) - 1)).to(self.device)
+        return b, c
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return self.epoch(0)
+
+
+def jittered(
+    images: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor
+) -> torch.Tensor:
+    """uint8 images (N x C x H x W) with each image's contrast scaled about its own mean
+    and then its brightness scaled (torchvision's adjust_contrast, adjust_brightness),
+    clamped to 0..255; as float, before normalisation."""
+    x = images.float()
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * contrast.view(-1, 1, 1, 1) + mean
+    return (x * brightness.view(-1, 1, 1, 1)).clamp_(0, 255)
 
 
 def amp_unsupported(device: torch.device, amp: str | None) -> str | None:
