@@ -85,6 +85,13 @@ register(
     "torchvision MobileNetV3-small, stem adapted to the input",
 )
 
+register(
+    "googlenet",
+    tv.googlenet,
+    8,
+    "torchvision GoogLeNet (Inception v1), no auxiliary heads, stem adapted to the input",
+)
+
 stem_stride = tv.stem_stride
 
 __all__ = ["REGISTRY", "ModelSpec", "build", "names", "register", "spec", "stem_stride"]
