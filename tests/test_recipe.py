@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from visionbench import profiles
-from visionbench.data import load_digits, split
+from visionbench.data import SplitData, load_digits, split
 from visionbench.data.formats import write_imagefolder
 from visionbench.recipe import (
     RUNGS,
@@ -105,3 +105,17 @@ def test_a_recipe_trains_once_per_session_and_records_train_accuracy(digit_folde
     trained = runs.get(recipe, digit_folders, CPU, seeds=2)
     assert runs.get(recipe, digit_folders, CPU, seeds=2) is trained
     assert [f.train_accuracy is not None for f in trained.fits] == [True, True]
+
+
+def test_augmentation_reaches_training_batches_and_never_evaluation(digit_folders):
+    from visionbench.data.augment import AugmentSpec
+    from visionbench.runner import batches
+
+    cfg = TrainConfig(batch_size=64, augment=AugmentSpec(pad=1, flip=False, cutout=2))
+    recipe = Recipe("small_cnn", 8, "resident", cfg)
+    _, training = digit_folders.train_epochs(recipe, cfg, CPU)
+    assert training.augment == cfg.augment
+    assert digit_folders.evaluation(CPU).augment is None
+    assert digit_folders.evaluation(CPU, train=True).augment is None  # train_accuracy
+    split = SplitData("digits", digit_folders.train, digit_folders.test)
+    assert batches(split, cfg, CPU, train=False).augment is None  # the runner's test split

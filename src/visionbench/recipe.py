@@ -51,6 +51,7 @@ from visionbench.profiles import Profile, RecipeBudget
 from visionbench.runner import Trained, Variant, Workload, build_model
 from visionbench.train import Batches, FitResult, TrainConfig, Trainer, fit, planned_steps
 
+WARMUP_STEPS = 3  # untimed steps before the timed epochs
 LADDER = "recipe"
 AUGMENTATION = "augmentation"
 SOURCES = ("disk", "resident")
@@ -371,8 +372,9 @@ def measure(
     switch: str | None = None,
     left_out: str | None = None,
 ) -> Trained:
-    """Train the recipe over the budget's seeds (cached), then time one training epoch
-    of a fresh seed-0 run (rounds of the budget's timing) and record both."""
+    """Train the recipe over the budget's seeds (cached), then time training epochs of a
+    fresh seed-0 run (after WARMUP_STEPS untimed steps; rounds of the budget's timing)
+    and record both."""
     budget: RecipeBudget = bench.profile.recipe
     seeds = bench.seeds_or(budget.seeds)
     target = bench.profile.target_accuracy
@@ -387,6 +389,10 @@ def measure(
     prep_s, (epochs, held) = time_once(
         lambda: data.train_epochs(recipe, cfg, bench.device), bench.device
     )
+    # Warm-up: a few steps, not an epoch (kernels chosen, gradients and optimiser
+    # state allocated); the budget's warm-up rounds, if any, are whole epochs.
+    for _, (x, y) in zip(range(WARMUP_STEPS), epochs(10**6), strict=False):
+        trainer.step(x, y)
     counter = iter(range(10**9))
 
     def one_epoch() -> None:
