@@ -121,3 +121,22 @@ def test_the_report_opens_with_the_summary_then_the_ladder(tmp_path):
     ladder_at = md.index("## The recipe ladder")
     details_at = md.index("# Details")
     assert summary_at < ladder_at < details_at < md.index("## model_size")
+
+
+def test_a_techniques_row_comes_from_its_main_group_not_its_overheads():
+    policies = [
+        bench(f"s-{name}", steady(ms), technique="adaptive_selection", variant=name,
+              reference="big", accuracy=acc, eval_images=1000, dataset="mnist5k", device="cpu")
+        for name, ms, acc in [("small", 1, 0.9), ("big", 10, 0.98), ("premodel", 4, 0.975)]
+    ]  # fmt: skip
+    overhead = [
+        bench(f"o-{name}", steady(0.1), technique="adaptive_selection", variant=name,
+              reference="big", dataset="mnist5k", device="cpu")
+        for name in ("features", "features+premodel")
+    ]  # fmt: skip
+    for b in policies:
+        b["group"] = "adaptive_selection:inference"
+    for b in overhead:
+        b["group"] = "adaptive_selection:overhead"
+    (row,) = summary.technique_rows(as_run(run_data([*policies, *overhead])))
+    assert row.variant == "premodel" and row.verdict() == "2.5× faster, same accuracy"

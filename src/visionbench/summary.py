@@ -205,25 +205,30 @@ def best_row(benches: Sequence[Bench], where: str, config: GateConfig | None = N
     return min(pool, key=lambda r: r.time.ratio if r.time is not None else math.inf)
 
 
+def _unit(bench: Bench) -> str:
+    return str(bench.extra_info.get("unit") or "")
+
+
 def technique_rows(run: Run, config: GateConfig | None = None) -> list[Row]:
-    """One row per technique and dataset: its main timed unit (training-level first)."""
-    groups: dict[tuple[str, str], dict[str, list[Bench]]] = {}
+    """One row per technique, dataset and device: its main benchmark group (the
+    training-level unit first, then the group with the most variants)."""
+    groups: dict[tuple[str, str, str], dict[str, list[Bench]]] = {}
     for b in run.benchmarks.values():
-        unit = str(b.extra_info.get("unit") or b.group or "")
-        if unit in NOT_TECHNIQUES:
+        if _unit(b) in NOT_TECHNIQUES:
             continue
-        key = (b.technique, str(b.extra_info.get("dataset") or ""))
-        groups.setdefault(key, {}).setdefault(unit, []).append(b)
+        info = b.extra_info
+        key = (b.technique, str(info.get("dataset") or ""), str(info.get("device") or ""))
+        groups.setdefault(key, {}).setdefault(b.group or _unit(b), []).append(b)
     rows = []
-    for (_, dataset), units in groups.items():
+    for (_, dataset, device), by_group in groups.items():
 
-        def rank(item: tuple[str, list[Bench]]) -> tuple[int, int]:
-            unit = item[0]
-            return (UNIT_ORDER.index(unit) if unit in UNIT_ORDER else len(UNIT_ORDER), 0)
+        def rank(benches: list[Bench]) -> tuple[int, int]:
+            unit = _unit(benches[0])
+            order = UNIT_ORDER.index(unit) if unit in UNIT_ORDER else len(UNIT_ORDER)
+            return order, -len(benches)
 
-        unit, benches = min(units.items(), key=rank)
-        device = next((str(b.extra_info.get("device")) for b in benches), "")
-        where = ", ".join(x for x in (dataset, device, unit) if x and x != "None")
+        benches = min(by_group.values(), key=rank)
+        where = ", ".join(x for x in (dataset, device, _unit(benches[0])) if x)
         row = best_row(benches, where, config)
         if row is not None:
             rows.append(row)
