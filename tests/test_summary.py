@@ -121,6 +121,16 @@ def test_the_report_opens_with_the_summary_then_the_ladder(tmp_path):
     ladder_at = md.index("## The recipe ladder")
     details_at = md.index("# Details")
     assert summary_at < ladder_at < details_at < md.index("## model_size")
+    assert "training split" not in md  # no train_accuracy recorded, no gap lines
+
+
+def test_the_overfitting_gap_is_train_minus_test_accuracy():
+    b = bench("aug", steady(5), technique="augmentation", variant="none", reference="none",
+              accuracy=0.97, train_accuracy=0.995)  # fmt: skip
+    (line,) = summary.gap_lines(list(as_run(run_data([b])).benchmarks.values()))
+    assert line == (
+        "- none: training split 99.5% (without augmentation), test 97.0%: a gap of 2.5 pt"
+    )
 
 
 def test_a_techniques_row_comes_from_its_main_group_not_its_overheads():

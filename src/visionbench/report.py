@@ -432,6 +432,8 @@ def write_report(
             lines += [text, ""]
         if text := convergence.markdown(benches):  # time to target, early stopping
             lines += [text, ""]
+        if gaps := summary.gap_lines(benches):  # train vs test accuracy: overfitting
+            lines += ["Train against test accuracy:", "", *gaps, ""]
         if any(not b.error for b in benches):
             png = plot_technique(technique, benches, out_dir / f"{slug}.png")
             lines += [f"![{technique}: variants]({png.name})", ""]

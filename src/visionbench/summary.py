@@ -402,3 +402,16 @@ def _ladder_verdict(rungs: Sequence[Bench], to: str) -> str:
     elif not _reached(a):
         text += " Why: not even the baseline reaches it within the epochs budget."
     return text
+
+
+def gap_lines(benches: Sequence[Bench]) -> list[str]:
+    """Train against test accuracy per variant (the overfitting gap), where recorded."""
+    lines = []
+    for b in benches:
+        train, test = _number(b.extra_info, "train_accuracy"), _number(b.extra_info, "accuracy")
+        if train is not None and test is not None and not b.error:
+            lines.append(
+                f"- {b.variant}: training split {train:.1%} (without augmentation), test "
+                f"{test:.1%}: a gap of {(train - test) * 100:.1f} pt"
+            )
+    return lines
