@@ -111,6 +111,8 @@ def test_a_ladder_whose_last_rung_misses_the_target_says_so():
     assert "**Not decided:**" in text and "1 of 3 seeds" in text
     assert "Why: seeds stop reaching it at +augment" in text and "96.5% against 97.5%" in text
     assert "n/a (1/3 vs 3/3 seeds reached)" in text
+    (row,) = summary.technique_rows(as_run(run_data(benches)))
+    assert row.time.what.endswith("time to target not comparable: 1/3 vs 3/3 seeds reached it")
 
 
 def test_the_report_opens_with_the_summary_then_the_ladder(tmp_path):

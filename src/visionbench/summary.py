@@ -121,7 +121,13 @@ def time_evidence(bench: Bench, ref: Bench) -> TimeEvidence | None:
         return TimeEvidence(a["time_to_target_s"] / b["time_to_target_s"], what=what)
     med, rmed = bench.stats.get("median"), ref.stats.get("median")
     if isinstance(med, (int, float)) and isinstance(rmed, (int, float)) and rmed > 0:
-        return TimeEvidence(med / rmed)
+        what = "median time per unit"
+        if "time_to_target_s_per_seed" in a and "time_to_target_s_per_seed" in b:
+            what += (
+                f"; time to target not comparable: {len(_reached(a))}/{_seeds(a)} vs "
+                f"{len(_reached(b))}/{_seeds(b)} seeds reached it"
+            )
+        return TimeEvidence(med / rmed, what=what)
     return None
 
 
