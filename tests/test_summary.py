@@ -100,8 +100,17 @@ def test_the_ladder_is_in_rung_order_with_speedups_and_a_plain_verdict():
     assert "**The whole recipe pays:**" in text and "3.82× faster" in text
     assert "sooner on 3 of 3 paired seeds" in text
     assert "+final_model (budget)" in text
+    assert "96.5% ± 0.0 pt" in lines[1]  # accuracy within the time budget
+
     row = summary.technique_rows(run)[0]
     assert row.variant == "+onecycle" and row.time.what == "time to 97.0%"
+
+
+def test_seeds_without_an_epoch_in_the_budget_are_counted_not_averaged():
+    assert summary._budget_text([0.0, 0.0]) == "no epoch ended within it"
+    assert summary._budget_text([0.9, 0.0, 0.92]) == (
+        "91.0% ± 1.4 pt (2/3 seeds; the others: no epoch within it)"
+    )
 
 
 def test_a_ladder_whose_last_rung_misses_the_target_says_so():

@@ -357,10 +357,14 @@ def ladder_markdown(benches: Sequence[Bench]) -> str:
 def _budget_text(values: Sequence[float]) -> str:
     if not values:
         return "-"
-    if not any(values):
+    within = [v for v in values if v]  # 0: the seed's first epoch overran the budget
+    if not within:
         return "no epoch ended within it"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.fmean(values):.1%} ± {sd * 100:.1f} pt"
+    sd = statistics.stdev(within) if len(within) > 1 else 0.0
+    text = f"{statistics.fmean(within):.1%} ± {sd * 100:.1f} pt"
+    if len(within) < len(values):
+        text += f" ({len(within)}/{len(values)} seeds; the others: no epoch within it)"
+    return text
 
 
 def _ladder_verdict(rungs: Sequence[Bench], to: str) -> str:
