@@ -31,6 +31,7 @@ pytest_plugins = [
     "fixtures.models",
     "fixtures.data_paths",
     "fixtures.data_parallel",
+    "fixtures.recipes",
 ]
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "all")

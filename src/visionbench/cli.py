@@ -238,10 +238,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         history.append(run)
     history.sort(key=lambda r: (r.number or 0, r.datetime))
     out = args.out / run.label
-    tolerance = load_config().tolerance["time"]
-    print(report.summary_text(run, tolerance))
+    config = load_config()
+    print(report.summary_text(run, config.tolerance["time"]))
     say(f"writing the report of {run.label} ({len(history)} runs of history) to {out}...")
-    path = report.write_report(run, history, out, tolerance)
+    path = report.write_report(run, history, out, config)
     print(f"report: {path}")
     return EXIT_PASS
 

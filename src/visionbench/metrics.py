@@ -120,6 +120,29 @@ METRICS: dict[str, Metric] = {
             "standard deviation of train_accuracy across seeds (0 with one seed)",
         ),
         _m(
+            "accuracy_in_budget",
+            "fraction",
+            "higher",
+            "accuracy",
+            "test accuracy after the last epoch that ended within `time_budget_s` seconds of "
+            "training (mean over seeds; 0 for a seed whose first epoch overran it)",
+        ),
+        _m(
+            "accuracy_in_budget_per_seed",
+            "fraction",
+            "none",
+            "info",
+            "accuracy_in_budget of each seed in seed order (a list)",
+        ),
+        _m(
+            "gradcam",
+            "map",
+            "none",
+            "info",
+            "Grad-CAM of a fixed, seeded set of test images: a mapping with `images` and `maps` "
+            "(per image, rows of 0..255 values at the input's size), `labels` and `predicted`",
+        ),
+        _m(
             "accuracy_std",
             "fraction",
             "lower",
@@ -345,6 +368,10 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "bucket_cap_mb": (int, float),  # data parallel: DDP's bucket size cap
     "accumulation": int,  # data parallel: micro-batches per synchronised step (no_sync)
     "train_steps": int,  # data parallel: optimiser steps the accuracy run took
+    "time_budget_s": float,  # the training seconds that accuracy_in_budget is read at
+    "rung": int,  # a recipe ladder's step, 0 the baseline: each adds one switch
+    "switch": str,  # what a rung changes from the one before (or from its reference)
+    "left_out": str,  # a ladder's rungs this device or profile cannot run, with the reasons
 }
 
 
@@ -382,6 +409,8 @@ def validate(extra_info: Mapping[str, Any]) -> None:
             for item in value:
                 if item is not None:
                     _check_number(name, item)
+        elif name == "gradcam":
+            _check_gradcam(value)
         elif name == "route_share":
             if not isinstance(value, Mapping):
                 raise SchemaError(f"metric 'route_share' must be a mapping, got {value!r}")
@@ -393,6 +422,21 @@ def validate(extra_info: Mapping[str, Any]) -> None:
                 raise SchemaError(f"metric {name!r} is a fraction, got {value!r}")
             if metric.unit in ("B", "count", "s", "J", "W") and value < 0:
                 raise SchemaError(f"metric {name!r} cannot be negative, got {value!r}")
+
+
+def _check_gradcam(value: Any) -> None:
+    """images and maps: one list of rows of 0..255 integers per image, alike in shape."""
+    if not isinstance(value, Mapping) or not {"images", "maps"} <= set(value):
+        raise SchemaError(f"metric 'gradcam' must be a mapping with images and maps, got {value!r}")
+    images, maps = value["images"], value["maps"]
+    if not isinstance(images, list) or not isinstance(maps, list) or len(images) != len(maps):
+        raise SchemaError("metric 'gradcam': images and maps must be lists of the same length")
+    for grid in (*images, *maps):
+        if not isinstance(grid, list) or not all(
+            isinstance(row, list) and all(isinstance(v, int) and 0 <= v <= 255 for v in row)
+            for row in grid
+        ):
+            raise SchemaError("metric 'gradcam': every image and map is rows of ints 0..255")
 
 
 def record(benchmark: Any, **figures: Any) -> None:

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from visionbench import convergence, knee, scaling
-from visionbench.gate.config import DEFAULTS
+from visionbench import convergence, explain, knee, scaling, summary
+from visionbench.gate.config import DEFAULTS, GateConfig
 from visionbench.gate.runs import Comparison, network_differences
 from visionbench.metrics import METRICS, accuracy_noise
 from visionbench.results import Bench, Run
@@ -79,10 +79,9 @@ def time_verdict(low: float | None, high: float | None, tolerance: float = TIME_
     otherwise "within the tolerance"."""
     if low is None or high is None:
         return "not paired: no interval"
-    if high < 1 / (1 + tolerance):
-        return "faster"
-    if low > 1 + tolerance:
-        return "slower"
+    way = summary.TimeEvidence(math.sqrt(low * high), low, high).direction(tolerance)
+    if way != "same":
+        return way
     if low <= 1 <= high:
         return "no difference beyond noise"
     return f"within the {tolerance:.0%} tolerance"
@@ -545,10 +544,36 @@ def summary_text(run: Run, tolerance: float = TIME_TOLERANCE) -> str:
     return "\n".join(parts)
 
 
+def opening(run: Run, out_dir: Path, config: GateConfig | None = None) -> list[str]:
+    """The report's first part: the summary, each recipe ladder, the Grad-CAM grids."""
+    lines = []
+    if text := summary.summary_markdown(run, config):
+        lines += [text, ""]
+    for title, benches in _sections(run).items():
+        if text := summary.ladder_markdown(benches):
+            lines += [text.replace("## The recipe ladder", f"## The recipe ladder: {title}"), ""]
+    for title, benches in _sections(run).items():
+        maps = [b for b in benches if b.extra_info.get("gradcam") and not b.error]
+        if maps:
+            slug = "".join(ch if ch.isalnum() else "_" for ch in title)
+            png = explain.plot_grid(maps, out_dir / f"gradcam_{slug}.png", title)
+            lines += [
+                f"## Grad-CAM: {title}",
+                "",
+                explain.CAPTION,
+                "",
+                f"![Grad-CAM: {title}]({png.name})",
+                "",
+            ]
+    return lines
+
+
 def write_report(
-    run: Run, history: Sequence[Run], out_dir: Path, tolerance: float = TIME_TOLERANCE
+    run: Run, history: Sequence[Run], out_dir: Path, config: GateConfig | None = None
 ) -> Path:
-    """Write report.md and its PNGs into out_dir; return the markdown's path."""
+    """Write report.md and its PNGs into out_dir; return the markdown's path: the
+    summary (one verdict per technique, tolerances from `config`), the recipe ladder
+    and Grad-CAM grids first, then every section in detail."""
     out_dir.mkdir(parents=True, exist_ok=True)
     fp = run.machine_info.get("visionbench") or {}
     machine = ", ".join(f"{k} {v}" for k, v in fp.items() if v not in (None, "")) or (
@@ -565,6 +590,9 @@ def write_report(
         "the median with its interquartile range, the minimum, and the number of rounds.",
         "",
     ]
+    tolerance = (config or GateConfig()).tolerance["time"]
+    lines += opening(run, out_dir, config)
+    lines += ["# Details", ""]
     for technique, benches in _sections(run).items():
         slug = "".join(ch if ch.isalnum() else "_" for ch in technique)
         lines += [f"## {technique}", ""]
@@ -577,6 +605,8 @@ def write_report(
             lines += [text, ""]
         if text := knee.markdown(benches):  # resolution: the smallest size as accurate
             lines += [text, ""]
+        if gaps := summary.gap_lines(benches):  # train vs test accuracy: overfitting
+            lines += ["Train against test accuracy:", "", *gaps, ""]
         if any(not b.error for b in benches):
             png = plot_technique(technique, benches, out_dir / f"{slug}.png")
             lines += [f"![{technique}: variants]({png.name})", ""]

@@ -350,7 +350,7 @@ class SeedRun:
             return _FirstBatch(b) if replay else b
 
         self.train_images = len(train_part)
-        self.train = Batches(train_part, cfg.batch_size, device, mean=mean, std=std, seed=cfg.seed)
+        self.train = Batches.for_training(train_part, cfg, device, mean, std)
         self.test = evaluation(data.test)
         self.validation = evaluation(held_out) if held_out is not None else None
         sample = torch.arange(min(len(train_part), len(data.test)))

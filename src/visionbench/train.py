@@ -2,8 +2,8 @@
 
 Every bench trains through `Trainer` and `fit`: model size and resolution
 change what goes in; precision (`amp`), gradient zeroing (`zero_grad`), the LR
-schedule, memory format and torch.compile are switches of `TrainConfig`, so a
-variant differs from its reference in exactly one setting.
+schedule, memory format, torch.compile and augmentation are switches of
+`TrainConfig`, so a variant differs from its reference in exactly one setting.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from visionbench.data.augment import AugmentSpec, augment_padded, draw, fill_colour, pad
 from visionbench.data.imageset import ImageSet, channel_stats
 from visionbench.measure import sync
 
@@ -54,6 +55,12 @@ class TrainConfig:
     #   validation split that early stopping watches; 0 trains on all of it
     bn_recalibration_batches: int = 0  # recompute BatchNorm statistics over this many
     #   training batches after each epoch (counted as training time); 0 keeps the running averages
+    augment: AugmentSpec | None = None  # pad + random crop, flip, cutout of the training
+    #   batches, drawn per epoch for the whole epoch at once on the device (None: none)
+    precompute_augment: bool = False  # draw every planned epoch's augmentation once before
+    #   training and only read it per epoch (the "1000 seconds" article); same images as drawn
+    jitter: float = 0.0  # brightness and contrast of each training image scaled by factors
+    #   drawn per epoch from 1 +- jitter (the seed talk's 25%: 0.25); 0: none
 
     def __post_init__(self) -> None:
         checks = {
@@ -74,6 +81,10 @@ class TrainConfig:
             )
         if self.early_stopping_patience is not None and self.early_stopping_patience < 1:
             raise ValueError("TrainConfig.early_stopping_patience must be at least 1 (or None)")
+        if not 0.0 <= self.jitter < 1.0:
+            raise ValueError(f"TrainConfig.jitter={self.jitter!r}; choose 0 <= jitter < 1")
+        if self.precompute_augment and self.augment is None:
+            raise ValueError("TrainConfig.precompute_augment needs an augment spec to precompute")
 
     def with_(self, **changes: object) -> TrainConfig:
         return replace(self, **changes)
@@ -84,8 +95,15 @@ class Batches:
 
     The images stay uint8 (on the device if it fits) and are converted per
     batch: a quarter of the memory of float32, and the conversion is cheap.
-    `augment`, if given, maps a float batch (N x C x H x W, normalised) to an
-    augmented one on the device, with the epoch's generator.
+
+    `augment` (pad + random crop, flip, cutout) is the data bench's fast path,
+    `DeviceResidentFeed`'s: the uint8 images are padded once, and each epoch
+    draws every image's parameters from the epoch's generator (after its
+    order) and augments the whole epoch in one gather, before normalising.
+    With `precompute_epochs` = E every epoch's augmented images are made once
+    here (E copies of the data; epoch e reads copy e % E): the same images,
+    the augmentation's cost moved out of the epochs. Pads and cutouts take the
+    channels' mean colour, which is 0 once normalised.
     """
 
     def __init__(
@@ -99,7 +117,9 @@ class Batches:
         shuffle: bool = True,
         seed: int = 0,
         drop_last: bool = False,
-        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        augment: AugmentSpec | None = None,
+        precompute_epochs: int = 0,
+        jitter: float = 0.0,
     ) -> None:
         if mean is None or std is None:
             mean, std = channel_stats(data.images)
@@ -114,6 +134,19 @@ class Batches:
         self.seed = seed
         self.drop_last = drop_last
         self.augment = augment
+        self.jitter = jitter
+        self.fill = fill_colour(mean)
+        self.precomputed: torch.Tensor | None = None
+        if augment is not None:
+            augment.check(*self.images.shape[2:])
+            self.padded = pad(self.images, augment.pad, self.fill)
+            if precompute_epochs:
+                self.precomputed = torch.stack(
+                    [self._augmented(e) for e in range(precompute_epochs)]
+                )
+                del self.padded  # epochs only read the precomputed copies
+        elif precompute_epochs:
+            raise ValueError("Batches: precompute_epochs needs an augment spec")
 
     def __len__(self) -> int:
         n = len(self.labels)
@@ -122,20 +155,93 @@ class Batches:
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         return (images.float() - self.mean) / self.std
 
-    def epoch(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def held_bytes(self) -> int:
+        """Bytes the batches keep on their device between epochs (images, labels, and
+        the padded or precomputed copies augmentation keeps)."""
+        held = [self.images, self.labels, getattr(self, "padded", None), self.precomputed]
+        return sum(t.nbytes for t in held if t is not None)
+
+    @classmethod
+    def for_training(
+        cls,
+        data: ImageSet,
+        cfg: TrainConfig,
+        device: torch.device,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+    ) -> Batches:
+        """The training batches of `cfg`: shuffled with its seed, augmented as it says
+        (precomputed for every planned epoch with precompute_augment)."""
+        return cls(
+            data,
+            cfg.batch_size,
+            device,
+            mean=mean,
+            std=std,
+            seed=cfg.seed,
+            augment=cfg.augment,
+            precompute_epochs=cfg.epochs if cfg.precompute_augment else 0,
+            jitter=cfg.jitter,
+        )
+
+    def _plan(self, epoch: int) -> tuple[torch.Tensor, torch.Generator]:
+        """The epoch's order and the generator its augmentation draws from next
+        (loaders.epoch_plan's: every data path shuffles alike)."""
         n = len(self.labels)
         gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         order = torch.randperm(n, generator=gen) if self.shuffle else torch.arange(n)
+        return order, gen
+
+    def _augmented(self, epoch: int) -> torch.Tensor:
+        """Every image's augmentation for `epoch`, in image order (uint8)."""
+        assert self.augment is not None
+        n = len(self.labels)
+        _, gen = self._plan(epoch)
+        params = draw(n, *self.images.shape[2:], self.augment, gen).to(self.device)
+        index = torch.arange(n, device=self.device)
+        return augment_padded(self.padded, index, params, self.augment, self.fill)
+
+    def epoch(self, epoch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        order, gen = self._plan(epoch)
         order = order.to(self.device)
+        if self.precomputed is not None:
+            images = self.precomputed[epoch % len(self.precomputed)][order]
+        elif self.augment is not None:
+            n = len(self.labels)
+            params = draw(n, *self.images.shape[2:], self.augment, gen)
+            params = params.to(self.device).select(order)
+            images = augment_padded(self.padded, order, params, self.augment, self.fill)
+        else:
+            images = None
+        factors = self._jitter_factors(gen) if self.jitter else None
         for i in range(len(self)):
-            idx = order[i * self.batch_size : (i + 1) * self.batch_size]
-            x = self.normalise(self.images[idx])
-            if self.augment is not None:
-                x = self.augment(x, gen)
-            yield x, self.labels[idx]
+            part = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            x = images[part] if images is not None else self.images[order[part]]
+            if factors is not None:
+                x = jittered(x, factors[0][part], factors[1][part])
+            yield self.normalise(x), self.labels[order[part]]
+
+    def _jitter_factors(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Brightness and contrast factors of every image of the epoch, in epoch order,
+        drawn from the epoch's generator (after its order and augmentation)."""
+        n = len(self.labels)
+        b, c = (1 + self.jitter * (2 * torch.rand(2, n, generator=gen) - 1)).to(self.device)
+        return b, c
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         return self.epoch(0)
+
+
+def jittered(
+    images: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor
+) -> torch.Tensor:
+    """uint8 images (N x C x H x W) with each image's contrast scaled about its own mean
+    and then its brightness scaled (torchvision's adjust_contrast, adjust_brightness),
+    clamped to 0..255; as float, before normalisation."""
+    x = images.float()
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * contrast.view(-1, 1, 1, 1) + mean
+    return (x * brightness.view(-1, 1, 1, 1)).clamp_(0, 255)
 
 
 def amp_unsupported(device: torch.device, amp: str | None) -> str | None:
@@ -294,13 +400,14 @@ def fit(
     test: Iterable[tuple[torch.Tensor, torch.Tensor]],
     *,
     validation: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
-    train_eval: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    train_eval: Iterable[tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> FitResult:
     """Train for the config's budget (every epoch of `fitting`), then measure
-    the accuracy on `train_eval` (training images, no augmentation) if given."""
+    the accuracy on `train_eval` (training images, no augmentation) if given
+    and the run did not diverge."""
     *_, result = fitting(trainer, train, test, validation=validation, on_epoch=on_epoch)
-    if train_eval is not None:
+    if train_eval is not None and not result.diverged:
         result.train_accuracy = evaluate(trainer, train_eval)
     return result
 
@@ -323,7 +430,9 @@ def fitting(
     `validation` (a held-out part of the training data, never the test split)
     is evaluated after every epoch too; with `early_stopping_patience` the run
     stops once it has not improved for that many epochs, keeping the last
-    epoch's model (no rewind to the best one).
+    epoch's model (no rewind to the best one). `train_eval` (the training split
+    without augmentation) is evaluated once at the end: `train_accuracy`, whose
+    gap to `accuracy` is the overfitting.
     """
     cfg = trainer.cfg
     if cfg.early_stopping_patience is not None and validation is None:

@@ -275,6 +275,25 @@ class DeviceResidentFeed(Feed):
         return [self.images, self.labels]
 
 
+class PerSampleCopyFeed(HostTensorFeed):
+    """The cached uint8 tensors in host memory, each sample copied to the device on its
+    own and the batch stacked there: the seed talk's loader after its fix (data
+    preprocessed once, but still sent sample by sample). Expected: the same bytes
+    as tensor_cache's one copy per batch, in batch-size times as many transfers,
+    each paying the copy's fixed cost (a launch and a synchronisation on CUDA; on
+    the CPU, where nothing moves, the per-sample indexing and stacking remain)."""
+
+    def __call__(self, epoch: int) -> Iterator[Batch]:
+        if self.per_epoch:
+            raise ValueError("PerSampleCopyFeed reads one image set, not precomputed epochs")
+        order, _ = epoch_plan(self.n, self.seed, epoch)
+        for start in range(0, self.n, self.batch_size):
+            idx = order[start : start + self.batch_size].tolist()
+            x = torch.stack([self.images[i].to(self.device) for i in idx])
+            y = torch.stack([self.labels[i].to(self.device) for i in idx])
+            yield self.normalise(x), y
+
+
 def precompute_epochs(
     images: torch.Tensor, spec: AugmentSpec, fill: tuple[int, ...], epochs: int, seed: int = 0
 ) -> torch.Tensor:

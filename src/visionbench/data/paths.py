@@ -14,6 +14,9 @@ Variants (their names are the bench ids) and what each is expected to change:
                    file, loaded at start; an epoch is batch gathers and copies
                    from host memory. Expected: the decoding cost leaves the
                    epoch entirely (the seed: 9 minutes to 10 s an epoch).
+  per_sample_copy  the same cache in host memory, each sample copied to the device
+                   on its own and stacked there (the seed talk's loader after
+                   its fix): tensor_cache's bytes in many small transfers.
   device_resident  the cached uint8 dataset kept on the device: no DataLoader
                    and no per-batch copy; shuffling by permutation, batched
                    augmentation and normalisation happen there.
@@ -52,6 +55,7 @@ from visionbench.data.loaders import (
     HostTensorFeed,
     LoaderFeed,
     Normalise,
+    PerSampleCopyFeed,
     TensorImages,
     precompute_epochs,
 )
@@ -70,7 +74,7 @@ Log = Callable[[str], None]
 
 def plain_variants(budget: DataPathBudget) -> list[str]:
     disk = [f"disk_{fmt}-w{w}" for fmt in FORMATS for w in budget.workers]
-    return [*disk, "tensor_cache", "device_resident"]
+    return [*disk, "tensor_cache", "per_sample_copy", "device_resident"]
 
 
 def augmented_variants(budget: DataPathBudget) -> list[str]:
@@ -200,6 +204,9 @@ class Prepared:
             return feed, Cost(self.write_s[fmt], scan_s, folder_bytes(root), 0)
         if variant == "tensor_cache" and not augmented:
             return HostTensorFeed(images, labels, batch_size, device, normalise), self.cache_cost()
+        if variant == "per_sample_copy" and not augmented:
+            feed = PerSampleCopyFeed(images, labels, batch_size, device, normalise)
+            return feed, self.cache_cost()
         if variant == "device_resident":
             copy_s, feed = time_once(
                 lambda: DeviceResidentFeed(

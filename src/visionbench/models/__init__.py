@@ -149,6 +149,13 @@ register(
     adapts_stem=True,
 )
 
+register(
+    "googlenet",
+    tv.googlenet,
+    8,
+    "torchvision GoogLeNet (Inception v1), no auxiliary heads, stem adapted to the input",
+)
+
 stem_stride = tv.stem_stride
 
 __all__ = [

@@ -62,3 +62,19 @@ def mobilenet_v3_small(
         if s == 1:
             model.features[1].block[0][0].stride = (1, 1)
     return model
+
+
+def googlenet(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+    """torchvision's GoogLeNet (Inception v1), without its auxiliary classifiers (a
+    training aid whose extra outputs the one training loop does not take)."""
+    model = torchvision.models.googlenet(
+        weights=None, num_classes=num_classes, aux_logits=False, init_weights=True
+    )
+    s = stem_stride(image_size)
+    if s < 4:  # the 7x7 stride-2 conv becomes 3x3 stride 1; its max pool stays only for 2x
+        model.conv1.conv = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        if s == 1:
+            model.maxpool1 = nn.Identity()
+    elif in_channels != 3:
+        model.conv1.conv = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+    return model

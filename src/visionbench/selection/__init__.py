@@ -2,6 +2,7 @@
 
 features    cheap image features in [0, 1] (brightness, contrast, hue, edges, ...)
 premodel    the scikit-learn classifier that picks the model, its labels and CV
+knn_chain   Taylor et al.'s premodel: a chain of k-NN "is this model enough?" classifiers
 cascade     cheapest model first, escalate when unsure; threshold choice
 routing     the policies as they run: single model, premodel, cascade, oracle
 experiment  one dataset's setup (train, hold out, fit), timing and recording
@@ -16,6 +17,7 @@ TECHNIQUE = "adaptive_selection"
 PREMODEL = "premodel"  # features, the premodel's pick, only the picked model per image
 CASCADE = "cascade"  # cheapest model first, escalate the images it is unsure of
 ORACLE = "oracle"  # the cheapest right model per image, known for free: the bound
-ROUTED = (PREMODEL, CASCADE, ORACLE)
+KNN_CHAIN = "premodel_knn_chain"  # Taylor et al.'s premodel: one "enough?" k-NN per model
+ROUTED = (PREMODEL, KNN_CHAIN, CASCADE, ORACLE)
 FEATURES_ONLY = "features"  # overhead: the features of the timed batch
 PREMODEL_ONLY = "features+premodel"  # overhead: features and the premodel's picks

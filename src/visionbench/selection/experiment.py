@@ -33,6 +33,7 @@ from visionbench.runner import Bench, Variant, batches
 from visionbench.selection import (
     CASCADE,
     FEATURES_ONLY,
+    KNN_CHAIN,
     ORACLE,
     PREMODEL,
     PREMODEL_ONLY,
@@ -41,6 +42,7 @@ from visionbench.selection import (
 )
 from visionbench.selection import features as feats
 from visionbench.selection.cascade import Thresholds, choose_thresholds
+from visionbench.selection.knn_chain import KnnChain
 from visionbench.selection.premodel import Premodel, cheapest_correct
 from visionbench.selection.routing import (
     Candidate,
@@ -79,6 +81,7 @@ class Selection:
     oracle_choice: np.ndarray  # per test image
     batch_size: int  # images in the timed batch (the first of the test split)
     policies: dict[str, Callable[[slice], Routed]] = field(default_factory=dict)
+    knn_chain: KnnChain | None = None  # Taylor et al.'s premodel, beside the multiclass one
 
     def __post_init__(self) -> None:
         for j, name in enumerate(self.names):
@@ -86,6 +89,11 @@ class Selection:
             self.policies[name] = lambda s, f=single: f(self.images[s])
         router = PremodelRouter(self.candidates, self.premodel, self.classes, self.images.shape[1])
         self.policies[PREMODEL] = lambda s: router(self.images[s])
+        if self.knn_chain is not None:
+            chain = PremodelRouter(
+                self.candidates, self.knn_chain, self.classes, self.images.shape[1]
+            )
+            self.policies[KNN_CHAIN] = lambda s: chain(self.images[s])
         cascade = Cascade(self.candidates, self.thresholds.values)
         self.policies[CASCADE] = lambda s: cascade(self.images[s])
         oracle = Oracle(self.candidates)
@@ -185,6 +193,14 @@ def setup(vb: Bench) -> Selection:
         tolerance=budget.tolerance,
         seed=vb.profile.data.split_seed,
     ).fit(features.cpu().numpy(), correct, costs)
+    knn_chain = KnnChain(
+        budget.models,
+        feats.feature_names(channels),
+        data.train.classes,
+        folds=budget.cv_folds,
+        tolerance=budget.tolerance,
+        seed=vb.profile.data.split_seed,
+    ).fit(features.cpu().numpy(), correct, costs)
     thresholds = choose_thresholds(confidence, correct, costs, budget.thresholds, budget.tolerance)
 
     test_correct, _ = _answers(candidates, test.images, test.labels, len(batch))
@@ -200,6 +216,7 @@ def setup(vb: Bench) -> Selection:
         labels=test.labels,
         oracle_choice=cheapest_correct(test_correct),
         batch_size=len(batch),
+        knn_chain=knn_chain,
     )
     _log(log, vb.data.name, validation, correct, selection)
     log(f"  set up in {time.perf_counter() - start - training:.1f} s beyond training")
@@ -253,6 +270,8 @@ def time_policy(vb: Bench, benchmark: Any, name: str) -> Selection:
     accuracy, shares = sel.evaluate(name)
     if name == PREMODEL:
         model = f"premodel:{sel.premodel.chosen.name}"
+    elif name == KNN_CHAIN and sel.knn_chain is not None and sel.knn_chain.chosen is not None:
+        model = f"premodel:{sel.knn_chain.chosen.name}"
     elif name == CASCADE:
         model = "cascade:" + ",".join(f"{t:g}" for t in sel.thresholds.values)
     elif name == ORACLE:

@@ -23,6 +23,7 @@ from visionbench.metrics import accuracy_noise
 from visionbench.selection import (
     CASCADE,
     FEATURES_ONLY,
+    KNN_CHAIN,
     ORACLE,
     PREMODEL,
     PREMODEL_ONLY,
@@ -79,7 +80,7 @@ def statement(benches: Sequence[Any]) -> str:
     oracle, for the saved benchmarks of ONE dataset on ONE device."""
     ok = [b for b in benches if _ok(b) and b.variant not in OVERHEAD]
     by_name = {b.variant: b for b in ok}
-    singles = [b for b in ok if b.variant not in (PREMODEL, CASCADE, ORACLE)]
+    singles = [b for b in ok if b.variant not in (PREMODEL, KNN_CHAIN, CASCADE, ORACLE)]
     by_single = {b.variant: b for b in singles}
     where = ""
     if ok:
@@ -102,7 +103,7 @@ def statement(benches: Sequence[Any]) -> str:
     )
     lines = [f"{where}best single model {best.variant}: {acc:.1%}, {_ms(lat)} ({noise_text})."]
     oracle = by_name.get(ORACLE)
-    for name in (PREMODEL, CASCADE):
+    for name in (PREMODEL, KNN_CHAIN, CASCADE):
         b = by_name.get(name)
         if b is None:
             lines.append(f"- {name}: not in this run.")

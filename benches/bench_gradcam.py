@@ -1,0 +1,77 @@
+"""Grad-CAM: where the trained models look, and what computing that costs.
+
+For a fixed, seeded set of test images, each model's Grad-CAM maps of its
+predicted class (captum's LayerGradCam on the last convolution; visionbench.
+explain) are recorded with the images, and the report draws them as a grid.
+Two groups: the model-size models (the same trainings as the model-size bench)
+and the models trained without and with augmentation (the augmentation
+bench's). The timed unit is one Grad-CAM batch of those images: a forward and
+a backward pass to the last convolution. Expected: larger models look at more
+of the digit's strokes; augmentation (crop, flip, cutout) spreads the evidence
+over more of the image instead of a few pixels that happen to separate the
+training set.
+"""
+
+import pytest
+
+from conftest import profile_of
+from visionbench import explain, metrics
+from visionbench.recipe import augmentation_variants
+from visionbench.runner import Variant, batches
+
+TECHNIQUE = "gradcam"
+IMAGES = 8  # test images in the grid
+SEED = 0  # which ones: the same on every run
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "model_name" in metafunc.fixturenames:
+        metafunc.parametrize("model_name", profile_of(metafunc.config).model_size.models)
+    if "augmentation" in metafunc.fixturenames:
+        metafunc.parametrize("augmentation", ("none", "batched"))
+
+
+def measure(vb, benchmark, variant, model, images, x, labels, unit_info, accuracy_figures):
+    def explain_batch() -> None:
+        explain.gradcam(model, x, 0)
+
+    figures = vb.time(benchmark, explain_batch, units=len(x))
+    metrics.record(
+        benchmark,
+        **unit_info,
+        **figures,
+        **accuracy_figures,
+        gradcam=explain.figures(model, images, x, labels),
+    )
+
+
+@pytest.mark.vb_datasets("mnist5k")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:model_size")
+def bench_model_size(benchmark, vb, model_name):
+    workload = vb.workload(model_name)
+    trained = vb.trained.get(workload, vb.data, vb.device, vb.seeds)
+    data = vb.data.at(workload.image_size)
+    test = batches(data, workload.train, vb.device, train=False, batch_size=len(data.test))
+    idx = explain.fixed_indices(IMAGES, len(data.test), SEED)
+    x = test.normalise(data.test.images[idx].to(vb.device))
+    variant = Variant(TECHNIQUE, model_name, vb.profile.model_size.models[0])
+    info = vb.describe(variant, workload, "explain_batch", IMAGES)
+    measure(vb, benchmark, variant, trained.model, data.test.images[idx], x,
+            data.test.labels[idx], info, trained.figures())  # fmt: skip
+
+
+@pytest.mark.vb_datasets("mnist5k")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:augmentation")
+def bench_augmentation(benchmark, vb, recipe_data, recipe_runs, augmentation):
+    recipe = augmentation_variants(vb.profile, vb.device)[augmentation]
+    seeds = vb.seeds_or(vb.profile.recipe.seeds)
+    trained = recipe_runs.get(recipe, recipe_data, vb.device, seeds)
+    test = recipe_data.evaluation(vb.device)
+    idx = explain.fixed_indices(IMAGES, len(recipe_data.test), SEED)
+    images = recipe_data.test.images[idx]
+    x = test.normalise(images.to(vb.device))
+    variant = Variant(TECHNIQUE, augmentation, "none")
+    info = vb.describe(variant, recipe, "explain_batch", IMAGES)
+    info.update(dataset=recipe_data.name, classes=recipe_data.train.num_classes)
+    measure(vb, benchmark, variant, trained.model, images, x, recipe_data.test.labels[idx],
+            info, trained.figures())  # fmt: skip

@@ -1,0 +1,163 @@
+"""The report's summary verdicts and the recipe ladder, on constructed runs."""
+
+import pytest
+from gate_helpers import as_run, bench, run_data, steady
+
+from visionbench import report, summary
+from visionbench.gate.config import GateConfig
+from visionbench.summary import TimeEvidence, verdict
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize(
+    ("ratio", "change", "noise", "expected"),
+    [
+        (0.476, 0.0, 0.005, "2.1× faster, same accuracy"),
+        (0.95, 0.002, 0.005, "no difference beyond noise"),  # 5% is within the 10% tolerance
+        (1.08, None, 0.0, "no difference beyond noise"),
+        (0.5, -0.03, 0.005, "2× faster but −3.0 pt"),
+        (0.5, 0.02, 0.005, "2× faster and +2.0 pt"),
+        (1.5, 0.0, 0.01, "1.5× slower, same accuracy"),
+        (1.0, -0.03, 0.005, "same time, −3.0 pt"),
+        (0.5, -0.03, 0.04, "2× faster, same accuracy"),  # a 3 pt drop inside 4 pt of noise
+        (0.25, None, 0.0, "4× faster"),
+    ],
+)
+def test_verdicts_respect_the_tolerances_and_the_noise(ratio, change, noise, expected):
+    assert verdict(TimeEvidence(ratio), change, noise) == expected
+
+
+def test_the_time_tolerance_is_read_from_the_gate_configuration():
+    loose = GateConfig(tolerance={**GateConfig().tolerance, "time": 0.5})
+    assert verdict(TimeEvidence(0.75), 0.0) == "1.33× faster, same accuracy"
+    assert verdict(TimeEvidence(0.75), 0.0, config=loose) == "no difference beyond noise"
+
+
+def test_an_interval_that_includes_no_change_is_no_difference():
+    assert verdict(TimeEvidence(0.6, low=0.4, high=1.05), None) == "no difference beyond noise"
+    assert verdict(TimeEvidence(0.6, low=0.5, high=0.7), None) == "1.67× faster"
+
+
+def test_memory_is_mentioned_only_beyond_its_tolerance():
+    assert verdict(TimeEvidence(1.0), None, memory_ratio=1.02) == "no difference beyond noise"
+    assert verdict(TimeEvidence(1.0), None, memory_ratio=0.5).endswith("; 0.5× the memory")
+
+
+def _run():
+    size = [
+        bench(name, steady(ms), technique="model_size", reference="small",
+              peak_mem_bytes=mem * MIB, accuracy=acc, accuracy_std=0.0, seeds=1,
+              eval_images=1000, dataset="mnist5k", device="cpu")
+        for name, ms, mem, acc in [("small", 5, 20, 0.95), ("big", 40, 180, 0.97),
+                                   ("tiny", 2, 10, 0.80)]
+    ]  # fmt: skip
+    prec = [
+        bench(f"p-{name}", steady(ms), technique="precision", variant=name, reference="fp32",
+              accuracy=0.96, eval_images=1000, dataset="mnist5k", device="cpu")
+        for name, ms in [("fp32", 10), ("bf16", 9.8)]
+    ]  # fmt: skip
+    return as_run(run_data([*size, *prec]))
+
+
+def test_one_row_per_technique_with_the_best_variant_that_keeps_accuracy():
+    rows = {r.technique: r for r in summary.technique_rows(_run())}
+    assert set(rows) == {"model_size", "precision"}
+    # tiny is the fastest but 15 pt worse; big keeps accuracy (is better) but is slower
+    assert rows["model_size"].variant == "big"
+    assert rows["model_size"].verdict().startswith("8× slower and +2.0 pt")
+    assert rows["precision"].verdict() == "no difference beyond noise"
+
+
+def _rung(i, name, epoch_ms, times, acc=0.975, **extra):
+    return bench(
+        f"r{i}", steady(epoch_ms), technique="recipe", variant=name, reference="baseline",
+        rung=i, switch=name, accuracy=acc, accuracy_std=0.002, seeds=len(times),
+        eval_images=1000, dataset="mnist5k", device="cpu", model="small_cnn", image_size=16,
+        epochs=6, target_accuracy=0.97, time_budget_s=2.0,
+        time_to_target_s_per_seed=times,
+        time_to_target_s=(sum(t for t in times if t is not None) / max(1, sum(
+            t is not None for t in times))) if any(t is not None for t in times) else None,
+        target_reached=sum(t is not None for t in times) / len(times),
+        accuracy_in_budget_per_seed=[acc - 0.01] * len(times), **extra,
+    )  # fmt: skip
+
+
+def test_the_ladder_is_in_rung_order_with_speedups_and_a_plain_verdict():
+    benches = [
+        _rung(2, "+onecycle", 300, [1.0, 1.2, 1.1]),
+        _rung(0, "baseline", 900, [4.0, 4.4, 4.2], left_out="+final_model (budget)"),
+        _rung(1, "+resident", 320, [1.5, 1.6, 1.7]),
+    ]
+    run = as_run(run_data(benches))
+    text = summary.ladder_markdown(list(run.benchmarks.values()))
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    assert [line.split("|")[2].strip() for line in lines[1:]] == [
+        "baseline", "+resident", "+onecycle",
+    ]  # fmt: skip
+    assert "2.63×" in lines[2]  # 4.2 s -> 1.6 s
+    assert "1.45×" in lines[3] and "3.82×" in lines[3]  # over +resident, over the baseline
+    assert "**The whole recipe pays:**" in text and "3.82× faster" in text
+    assert "sooner on 3 of 3 paired seeds" in text
+    assert "+final_model (budget)" in text
+    assert "96.5% ± 0.0 pt" in lines[1]  # accuracy within the time budget
+
+    row = summary.technique_rows(run)[0]
+    assert row.variant == "+onecycle" and row.time.what == "time to 97.0%"
+
+
+def test_seeds_without_an_epoch_in_the_budget_are_counted_not_averaged():
+    assert summary._budget_text([0.0, 0.0]) == "no epoch ended within it"
+    assert summary._budget_text([0.9, 0.0, 0.92]) == (
+        "91.0% ± 1.4 pt (2/3 seeds; the others: no epoch within it)"
+    )
+
+
+def test_a_ladder_whose_last_rung_misses_the_target_says_so():
+    benches = [_rung(0, "baseline", 900, [4.0, 4.4, 4.2]),
+               _rung(1, "+augment", 300, [None, 5.0, None], acc=0.965)]  # fmt: skip
+    text = summary.ladder_markdown(list(as_run(run_data(benches)).benchmarks.values()))
+    assert "**Not decided:**" in text and "1 of 3 seeds" in text
+    assert "Why: seeds stop reaching it at +augment" in text and "96.5% against 97.5%" in text
+    assert "n/a (1/3 vs 3/3 seeds reached)" in text
+    (row,) = summary.technique_rows(as_run(run_data(benches)))
+    assert row.time.what.endswith("time to target not comparable: 1/3 vs 3/3 seeds reached it")
+
+
+def test_the_report_opens_with_the_summary_then_the_ladder(tmp_path):
+    benches = [_rung(0, "baseline", 900, [4.0, 4.4, 4.2]), _rung(1, "+resident", 300, [1, 1, 1])]
+    run = as_run(run_data([*benches, *_run().data["benchmarks"]]))
+    md = report.write_report(run, [run], tmp_path).read_text()
+    summary_at = md.index("## Summary")
+    ladder_at = md.index("## The recipe ladder")
+    details_at = md.index("# Details")
+    assert summary_at < ladder_at < details_at < md.index("## model_size")
+    assert "training split" not in md  # no train_accuracy recorded, no gap lines
+
+
+def test_the_overfitting_gap_is_train_minus_test_accuracy():
+    b = bench("aug", steady(5), technique="augmentation", variant="none", reference="none",
+              accuracy=0.97, train_accuracy=0.995)  # fmt: skip
+    (line,) = summary.gap_lines(list(as_run(run_data([b])).benchmarks.values()))
+    assert line == (
+        "- none: training split 99.5% (without augmentation), test 97.0%: a gap of 2.5 pt"
+    )
+
+
+def test_a_techniques_row_comes_from_its_main_group_not_its_overheads():
+    policies = [
+        bench(f"s-{name}", steady(ms), technique="adaptive_selection", variant=name,
+              reference="big", accuracy=acc, eval_images=1000, dataset="mnist5k", device="cpu")
+        for name, ms, acc in [("small", 1, 0.9), ("big", 10, 0.98), ("premodel", 4, 0.975)]
+    ]  # fmt: skip
+    overhead = [
+        bench(f"o-{name}", steady(0.1), technique="adaptive_selection", variant=name,
+              reference="big", dataset="mnist5k", device="cpu")
+        for name in ("features", "features+premodel")
+    ]  # fmt: skip
+    for b in policies:
+        b["group"] = "adaptive_selection:inference"
+    for b in overhead:
+        b["group"] = "adaptive_selection:overhead"
+    (row,) = summary.technique_rows(as_run(run_data([*policies, *overhead])))
+    assert row.variant == "premodel" and row.verdict() == "2.5× faster, same accuracy"
