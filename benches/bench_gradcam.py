@@ -55,7 +55,7 @@ def bench_model_size(benchmark, vb, model_name):
     idx = explain.fixed_indices(IMAGES, len(data.test), SEED)
     x = test.normalise(data.test.images[idx].to(vb.device))
     variant = Variant(TECHNIQUE, model_name, vb.profile.model_size.models[0])
-    info = vb.describe(variant, workload, "explain_batch", IMAGES)
+    info = vb.describe_workload(variant, workload, "explain_batch", IMAGES)
     measure(vb, benchmark, variant, trained.model, data.test.images[idx], x,
             data.test.labels[idx], info, trained.figures())  # fmt: skip
 
@@ -71,7 +71,7 @@ def bench_augmentation(benchmark, vb, recipe_data, recipe_runs, augmentation):
     images = recipe_data.test.images[idx]
     x = test.normalise(images.to(vb.device))
     variant = Variant(TECHNIQUE, augmentation, "none")
-    info = vb.describe(variant, recipe, "explain_batch", IMAGES)
+    info = vb.describe_workload(variant, recipe, "explain_batch", IMAGES)
     info.update(dataset=recipe_data.name, classes=recipe_data.train.num_classes)
     measure(vb, benchmark, variant, trained.model, images, x, recipe_data.test.labels[idx],
             info, trained.figures())  # fmt: skip

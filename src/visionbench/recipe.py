@@ -73,6 +73,11 @@ class Recipe:
         if self.source == "disk" and self.train.augment is not None:
             raise ValueError("Recipe: augmentation is batched on the device; use source='resident'")
 
+    @property
+    def stem_size(self) -> None:
+        """As a Workload's: a rung is no sweep, its stem is built for image_size."""
+        return None
+
     def with_(self, **changes: Any) -> Recipe:
         """A copy with recipe fields (model, image_size, source) or TrainConfig fields changed."""
         own = {k: v for k, v in changes.items() if k in ("model", "image_size", "source")}
@@ -408,7 +413,7 @@ def measure(
         if recipe.source == "disk"
         else {"cache_mem_bytes": held.held_bytes()}
     )
-    info = bench.describe(variant, recipe, "train_epoch", cfg.batch_size)
+    info = bench.describe_workload(variant, recipe, "train_epoch", cfg.batch_size)
     info.update(dataset=data.name, classes=data.train.num_classes)
     if rung is not None:
         info.update(rung=rung, switch=switch or "")

@@ -100,7 +100,7 @@ def measure(bench: Any, benchmark: Any, variant: str, model_name: str) -> None:
     workload = bench.workload(model_name)
     metrics.record(
         benchmark,
-        **bench.describe(
+        **bench.describe_workload(
             Variant(TECHNIQUE, variant, REFERENCE),
             workload,
             "train_step",
