@@ -44,7 +44,7 @@ import torch
 from visionbench import metrics
 from visionbench.data import cache
 from visionbench.data.formats import folder_bytes, folder_dataset
-from visionbench.data.imageset import ImageSet, SplitData, channel_stats
+from visionbench.data.imageset import ImageSet, SplitData, channel_stats, train_eval_sample
 from visionbench.data.loaders import LoaderFeed, Normalise
 from visionbench.measure import time_once
 from visionbench.profiles import Profile, RecipeBudget
@@ -275,8 +275,9 @@ class RecipeData:
         return batches.epoch, batches
 
     def evaluation(self, device: torch.device, train: bool = False) -> Batches:
-        """The test split (or the training split), never augmented."""
-        split = self.train if train else self.test
+        """The test split (or the training images `train_accuracy` is measured on, as
+        every bench measures it: `train_eval_sample`), never augmented."""
+        split = train_eval_sample(self.train, len(self.test)) if train else self.test
         return Batches(split, 512, device, mean=self.mean, std=self.std, shuffle=False)
 
 

@@ -27,6 +27,7 @@ import torch.nn as nn
 
 from visionbench import convergence, distributed, metrics, models
 from visionbench.data import ImageSet, SplitData, split
+from visionbench.data.imageset import train_eval_sample
 from visionbench.interleave import Pairing
 from visionbench.measure import (
     EnergyMeter,
@@ -353,8 +354,7 @@ class SeedRun:
         self.train = Batches.for_training(train_part, cfg, device, mean, std)
         self.test = evaluation(data.test)
         self.validation = evaluation(held_out) if held_out is not None else None
-        sample = torch.arange(min(len(train_part), len(data.test)))
-        self.train_eval = evaluation(train_part.subset(sample))
+        self.train_eval = evaluation(train_eval_sample(train_part, len(data.test)))
         self.trainer = Trainer(model, cfg, device, planned_steps(cfg, len(train_part)))
         self.held = [train_part, data.test, held_out]  # the images its batches read in place
         self.result: FitResult | None = None
