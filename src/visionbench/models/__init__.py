@@ -154,6 +154,7 @@ register(
     tv.googlenet,
     8,
     "torchvision GoogLeNet (Inception v1), no auxiliary heads, stem adapted to the input",
+    adapts_stem=True,
 )
 
 stem_stride = tv.stem_stride

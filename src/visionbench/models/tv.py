@@ -64,13 +64,15 @@ def mobilenet_v3_small(
     return model
 
 
-def googlenet(num_classes: int, in_channels: int, image_size: int) -> nn.Module:
+def googlenet(
+    num_classes: int, in_channels: int, image_size: int, stem_size: int | None = None
+) -> nn.Module:
     """torchvision's GoogLeNet (Inception v1), without its auxiliary classifiers (a
     training aid whose extra outputs the one training loop does not take)."""
     model = torchvision.models.googlenet(
         weights=None, num_classes=num_classes, aux_logits=False, init_weights=True
     )
-    s = stem_stride(image_size)
+    s = stem_stride(stem_size or image_size)
     if s < 4:  # the 7x7 stride-2 conv becomes 3x3 stride 1; its max pool stays only for 2x
         model.conv1.conv = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
         if s == 1:
