@@ -5,7 +5,9 @@ the topology in the fingerprint; the report shows the scaling section."""
 import pytest
 from helpers import run_benches
 
-from visionbench import metrics, report, results
+from visionbench import metrics, profiles, report, results
+
+QUICK_ROUNDS = profiles.get("quick").timing.rounds  # rank 0's timed steps, replayed
 
 FIGURES = {
     "samples_per_s",
@@ -47,7 +49,7 @@ def test_world_sizes_1_and_2_are_saved_with_every_figure(dp_run):
         info = b["extra_info"]
         metrics.validate(info)
         assert info.keys() >= FIGURES, b["name"]
-        assert len(b["stats"]["data"]) == b["stats"]["rounds"] == 10
+        assert len(b["stats"]["data"]) == b["stats"]["rounds"] == QUICK_ROUNDS
         assert b["options"]["timer"].endswith("replay_clock")
         assert len(info["peak_mem_bytes_per_rank"]) == info["world_size"]
     ws2 = by_name["bench_train_step[cpu-digits-ws2-ddp]"]["extra_info"]
