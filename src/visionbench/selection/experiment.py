@@ -185,22 +185,17 @@ def setup(vb: Bench) -> Selection:
     features = torch.cat(
         [feats.extract(val_images[s]) for s in _chunks(len(val_labels), len(batch))]
     )
-    premodel = Premodel(
-        budget.models,
-        feats.feature_names(channels),
-        data.train.classes,
-        folds=budget.cv_folds,
-        tolerance=budget.tolerance,
-        seed=vb.profile.data.split_seed,
-    ).fit(features.cpu().numpy(), correct, costs)
-    knn_chain = KnnChain(
-        budget.models,
-        feats.feature_names(channels),
-        data.train.classes,
-        folds=budget.cv_folds,
-        tolerance=budget.tolerance,
-        seed=vb.profile.data.split_seed,
-    ).fit(features.cpu().numpy(), correct, costs)
+    # both premodels learn from the same validation features, labels and costs
+    settings = dict(
+        folds=budget.cv_folds, tolerance=budget.tolerance, seed=vb.profile.data.split_seed
+    )
+    names, feature_array = feats.feature_names(channels), features.cpu().numpy()
+    premodel = Premodel(budget.models, names, data.train.classes, **settings).fit(
+        feature_array, correct, costs
+    )
+    knn_chain = KnnChain(budget.models, names, data.train.classes, **settings).fit(
+        feature_array, correct, costs
+    )
     thresholds = choose_thresholds(confidence, correct, costs, budget.thresholds, budget.tolerance)
 
     test_correct, _ = _answers(candidates, test.images, test.labels, len(batch))
