@@ -50,9 +50,12 @@ def shared_env(session: nox.Session) -> dict[str, str]:
         session.run(sys.executable, "-m", "venv", *site, str(SHARED), external=True)
     if not stamp.exists() or stamp.read_text() != want:
         session.log("installing visionbench and what it needs (torch, if missing: ~2 minutes)")
+        # --no-compile: byte-compiling every module of torch and its kin takes ~20 s more
+        # than installing them; Python compiles the few a run imports, once, on import.
         session.run(
-            str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]", external=True
-        )
+            str(python), "-m", "pip", "install", "--quiet", "--no-compile",
+            "-e", f"{ROOT}[dev]", external=True,
+        )  # fmt: skip
         stamp.write_text(want)
     env = {"VIRTUAL_ENV": str(SHARED), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     return env

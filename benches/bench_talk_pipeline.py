@@ -35,4 +35,9 @@ def bench_train_step(benchmark, vb, talk_size):
     talk = Bench(vb.profile, vb.device, _GREY[key], vb.trained, seeds=vb.requested_seeds)
     reference = f"{vb.profile.talk.sizes[0]}px"
     variant = Variant(TALK, f"{talk_size}px", reference=reference)
-    talk.train_step(benchmark, variant, talk_workload(vb.profile, talk_size))
+    talk.train_step(
+        benchmark,
+        variant,
+        talk_workload(vb.profile, talk_size),
+        reference=talk_workload(vb.profile, vb.profile.talk.sizes[0]),
+    )

@@ -222,3 +222,45 @@ def test_h2d_bytes_are_absent_on_the_cpu(folders):
     feed = HostTensorFeed(cache.images, cache.labels, 64, CPU, Normalise(MEAN, STD, CPU))
     list(feed(0))
     assert feed.h2d_bytes() is None
+
+
+@pytest.mark.parametrize("paired", [True, False])
+def test_a_data_path_epoch_is_paired_with_the_reference_when_the_budget_says_so(
+    digits, tmp_path, paired
+):
+    """Each timed epoch of the variant has a reference (disk PNG) epoch beside it,
+    both delivering whole epochs; a budget that asks for blocks records 0 pairs."""
+    from dataclasses import replace
+
+    from helpers import FakeBenchmark
+
+    from visionbench import profiles
+    from visionbench.data import paths
+    from visionbench.runner import Runner
+
+    train, test = split(digits, 0.2, seed=0)
+    budget = DataPathBudget(
+        input_size=16, texture_size=64, texture_count=10, timing=Timing(6, 1),
+        train_epochs=1, aug_epochs=2, paired=paired,
+    )  # fmt: skip
+    prepared = Prepared(SplitData("digits", train, test), tmp_path, budget, log=lambda _: None)
+    quick = profiles.get("quick")
+    runner = Runner(replace(quick, data_path=budget), CPU)
+    epochs: list[int] = []
+    monkeypatch = pytest.MonkeyPatch()
+    real = paths.run_epoch
+    monkeypatch.setattr(paths, "run_epoch", lambda f, e: epochs.append(e) or real(f, e))
+    bench = FakeBenchmark()
+    try:
+        paths.measure_epoch(bench, runner, prepared, "tensor_cache", augmented=False)
+    finally:
+        monkeypatch.undo()
+    info = bench.extra_info
+    if paired:
+        assert info["paired_rounds"] == 6 and info["ratio_vs_ref"] > 0
+        # one untimed peak epoch, then per round the variant's and the reference's
+        # (the reference's own warm-up, its unit built, included)
+        assert len(epochs) == 1 + 2 * 6 + 1
+    else:
+        assert info["paired_rounds"] == 0 and "ratio_vs_ref" not in info
+        assert len(epochs) == 1 + 6

@@ -37,3 +37,28 @@ def test_cuda_switches_say_why_they_skip_on_the_cpu():
     assert switches.unsupported("anomaly_detection", CPU) is None
     with pytest.raises(ValueError, match="unknown framework switch 'warnings'"):
         switches.unsupported("warnings", CPU)
+
+
+def test_the_variant_runs_under_its_switch_and_the_paired_reference_does_not():
+    """Runner.time's `around`: the switch is on in each of the variant's rounds and
+    off in each of the reference's, whatever the pair's order."""
+    from helpers import FakeBenchmark
+
+    from visionbench import profiles
+    from visionbench.runner import Runner
+
+    seen: list[tuple[str, bool]] = []
+    runner = Runner(profiles.get("quick"), CPU)
+    figures = runner.time(
+        FakeBenchmark(),
+        lambda: seen.append(("variant", torch.is_anomaly_enabled())),
+        units=1,
+        reference=lambda: seen.append(("reference", torch.is_anomaly_enabled())),
+        around=lambda: switches.switched("anomaly_detection"),
+    )
+    timing = runner.timing
+    assert figures["paired_rounds"] == timing.rounds
+    assert seen.count(("variant", True)) == timing.rounds + timing.warmup_rounds
+    assert seen.count(("reference", False)) == timing.rounds + timing.warmup_rounds
+    assert len(seen) == 2 * (timing.rounds + timing.warmup_rounds)
+    assert not torch.is_anomaly_enabled()

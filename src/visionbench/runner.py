@@ -18,7 +18,7 @@ import os
 import statistics
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -142,6 +142,7 @@ class Runner:
         timing: Timing | None = None,
         *,
         reference: Callable[[], Any] | None = None,
+        around: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> dict[str, Any]:
         """Time `fn` (synchronised) in pedantic rounds; throughput and energy.
         `timing` replaces the profile's rounds (e.g. for units as long as an epoch).
@@ -151,12 +152,27 @@ class Runner:
         order (`interleave.Pairing`): `ratio_vs_ref` with its interval. Energy
         then comes from a block of the variant's rounds alone, after the timed
         rounds (NVML cannot split a round's energy from its partner's).
+
+        `around` is a setting the variant's rounds run under and the
+        reference's do not (a framework switch): entered in each round's
+        untimed setup, after the reference's turn, and left in its untimed
+        teardown, before it.
         """
         timing = timing or self.timing
         meter = EnergyMeter(self.device)
+        held = ExitStack()
+
+        def enter() -> None:
+            held.enter_context(around())
+
+        def leave(*_: Any) -> None:
+            held.close()
+
         if reference is None:
             with meter.span(units=timing.rounds + timing.warmup_rounds) as energy:
-                median = time_rounds(benchmark, fn, self.device, timing)
+                median = time_rounds(
+                    benchmark, fn, self.device, timing, setup=enter, teardown=leave
+                )
             return {
                 "samples_per_s": units / median if median else None,
                 "energy_j": energy.energy_j,
@@ -167,14 +183,22 @@ class Runner:
             rounds=timing.rounds,
             warmup_rounds=timing.warmup_rounds,
         )
-        median = time_rounds(
-            benchmark, fn, self.device, timing, setup=pairing.setup, teardown=pairing.teardown
-        )
+
+        def setup() -> None:
+            pairing.setup()
+            enter()
+
+        def teardown(*args: Any) -> None:
+            leave()
+            pairing.teardown(*args)
+
+        median = time_rounds(benchmark, fn, self.device, timing, setup=setup, teardown=teardown)
         paired = pairing.result(benchmark)
         with meter.span(units=timing.rounds) as energy:
             if meter.handle is not None:
                 for _ in range(timing.rounds):
-                    synced(fn, self.device)()
+                    with around():
+                        synced(fn, self.device)()
         return {
             "samples_per_s": units / median if median else None,
             "energy_j": energy.energy_j,
@@ -201,13 +225,15 @@ class Runner:
         fn: Callable[[], Any],
         units: int,
         build_reference: Callable[[], Callable[[], Any]] | None,
+        timing: Timing | None = None,
+        around: Callable[[], AbstractContextManager[Any]] = nullcontext,
     ) -> dict[str, Any]:
         """`time` with the reference's unit when `build_reference` is given and
         both fit; `paired_rounds` = 0 when they did not (blocks)."""
         if build_reference is None:
-            return self.time(benchmark, fn, units)
+            return self.time(benchmark, fn, units, timing, around=around)
         reference = self.reference_unit(build_reference)
-        figures = self.time(benchmark, fn, units, reference=reference)
+        figures = self.time(benchmark, fn, units, timing, reference=reference, around=around)
         if reference is None:
             figures["paired_rounds"] = 0
         return figures

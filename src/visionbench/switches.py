@@ -92,11 +92,22 @@ def step_from_host(variant: str, bench: Any, model_name: str) -> tuple[Callable[
 
 
 def measure(bench: Any, benchmark: Any, variant: str, model_name: str) -> None:
-    """Time one training step under the variant's switch and record it."""
+    """Time one training step under the variant's switch, round by round with
+    the reference's step (another trainer of the same model, under the
+    defaults), and record it."""
     step, trainer = step_from_host(variant, bench, model_name)
+    build_reference = None
+    if variant != REFERENCE:
+        build_reference = lambda: step_from_host(REFERENCE, bench, model_name)[0]  # noqa: E731
     with switched(variant):
         step()  # gradients, optimiser state and (cudnn_benchmark) the algorithm search
-        figures = bench.time(benchmark, step, units=bench.profile.train.batch_size)
+    figures = bench.time_paired(
+        benchmark,
+        step,
+        bench.profile.train.batch_size,
+        build_reference,
+        around=lambda: switched(variant),
+    )
     workload = bench.workload(model_name)
     metrics.record(
         benchmark,

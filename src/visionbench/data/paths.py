@@ -279,12 +279,23 @@ def measure_epoch(
     batch = runner.profile.train.batch_size
     feed, cost = prepared.feed(variant, runner.device, batch, augmented=augmented)
     disk = DISK.match(variant)
-    unseen_workers = runner.device.type == "cpu" and disk is not None and int(disk.group(2)) > 0
+    workers = disk is not None and int(disk.group(2)) > 0
+    unseen_workers = runner.device.type == "cpu" and workers
+    opened = [feed]
+
+    def build_reference() -> Callable[[], int]:
+        """The reference path's epochs, a new one each call (paired rounds)."""
+        reference, _ = prepared.feed(REFERENCE, runner.device, batch, augmented=augmented)
+        opened.append(reference)
+        ref_epochs = itertools.count(1)
+        return lambda: run_epoch(reference, next(ref_epochs))
+
     try:
-        # A first epoch outside the memory counter starts the worker processes
-        # (forked inside it, they would keep its per-op overhead); the second
+        # With worker processes, a first epoch outside the memory counter starts
+        # them (forked inside it, they would keep its per-op overhead); the next
         # measures the peak. Both are untimed and count as warm-up.
-        run_epoch(feed, 0)
+        if workers:
+            run_epoch(feed, 0)
         peak = None
         if not unseen_workers:
             peak = peak_memory(lambda: run_epoch(feed, 0), runner.device, resident=feed.held())
@@ -296,9 +307,15 @@ def measure_epoch(
                 raise RuntimeError(f"{variant} delivered {delivered} of {feed.n} samples")
 
         timing = Timing(budget.timing.rounds, max(0, budget.timing.warmup_rounds - 1))
-        figures = runner.time(benchmark, epoch, units=feed.n, timing=timing)
+        if variant == REFERENCE:
+            figures = runner.time(benchmark, epoch, feed.n, timing)
+        elif budget.paired:
+            figures = runner.time_paired(benchmark, epoch, feed.n, build_reference, timing)
+        else:  # blocks, by the profile's choice
+            figures = {**runner.time(benchmark, epoch, feed.n, timing), "paired_rounds": 0}
     finally:
-        feed.close()
+        for each in opened:
+            each.close()
     unit = "augmented_epoch" if augmented else "epoch"
     runner.record(
         benchmark,
