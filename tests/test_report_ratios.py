@@ -64,3 +64,13 @@ def test_the_chart_draws_paired_intervals(tmp_path):
     assert 3 not in intervals and shown[3] == pytest.approx(3.0, rel=0.05)
     path = report.plot_technique("precision", section, tmp_path / "precision.png")
     assert path.stat().st_size > 5000
+
+
+def test_the_summary_row_states_the_paired_ratio_with_its_interval():
+    from visionbench import summary
+
+    (row,) = summary.technique_rows(precision_run())
+    assert row.variant == "bf16"
+    text = summary.summary_markdown(precision_run())
+    assert "0.71× [0.68–0.74×] (time per unit, paired with the reference over 20 rounds)" in text
+    assert "1.41× faster" in text  # the whole interval beyond the tolerance

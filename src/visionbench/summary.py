@@ -41,6 +41,14 @@ class TimeEvidence:
     high: float | None = None
     what: str = "median time per unit"  # what was compared, for the reader
 
+    def text(self) -> str:
+        """The ratio, its interval where there is one, and what was compared:
+        `0.76× [0.73–0.78×] (time per unit, paired ... over 20 rounds)`."""
+        interval = ""
+        if self.low is not None and self.high is not None:
+            interval = f" [{self.low:.2f}–{self.high:.2f}×]"
+        return f"{fmt_times(self.ratio)}{interval} ({self.what})"
+
     def direction(self, tolerance: float) -> str:
         """Faster, slower or same: with an interval, only when the whole interval
         lies beyond the tolerance; without one, the ratio beyond it."""
@@ -254,7 +262,7 @@ def summary_markdown(run: Run, config: GateConfig | None = None) -> str:
         return ""
     table = []
     for r in rows:
-        time = f"{fmt_times(r.time.ratio)} ({r.time.what})" if r.time is not None else "-"
+        time = r.time.text() if r.time is not None else "-"
         acc = f"{r.accuracy_change * 100:+.1f} pt" if r.accuracy_change is not None else "-"
         if r.accuracy_change is not None and r.accuracy_noise:
             acc += f" (noise ±{r.accuracy_noise * 100:.1f})"
