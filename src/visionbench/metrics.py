@@ -281,8 +281,9 @@ METRICS: dict[str, Metric] = {
             "count",
             "none",
             "info",
-            "pairs behind ratio_vs_ref; 0: variant and reference did not fit on the device "
-            "at once and were timed in separate blocks (the report's ratio is then of medians)",
+            "pairs behind ratio_vs_ref; 0: timed in separate blocks (variant and reference "
+            "did not fit on the device at once, or the profile's budget has too few rounds "
+            "for pairs), and the report's ratio is of medians",
         ),
         _m(
             "scaling_efficiency",
