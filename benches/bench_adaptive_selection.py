@@ -1,10 +1,11 @@
 """Adaptive model selection (Taylor et al.): choose the CNN per image.
 
 Candidate models of clearly different cost and accuracy (the profile's
-`selection.models`, cheapest first) train once on the training split minus a
-held-out validation part; there the premodel and the cascade's thresholds are
-chosen. Every variant times inference over the same fixed batch of test images,
-starting from uint8 images on the device, and is scored on the whole test split.
+`selection.models`, cheapest first) are the session's trainings of the recipe
+(the model-size bench's, shared). The test split, unseen by all of them, is cut
+in two: on the validation half the premodel and the cascade's thresholds are
+chosen; every variant times inference over the same fixed batch of the other
+half, starting from uint8 images on the device, and is scored on all of it.
 Expected:
   - each single model: its own cost and accuracy; the most capable (the last,
     the reference) is what routing must beat;

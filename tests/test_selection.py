@@ -513,6 +513,17 @@ def test_every_variant_records_valid_figures_on_real_trained_models():
         assert info["latency_per_image_s"] > 0 and info["eval_images"] == len(sel.labels)
         assert set(info["route_share"]) == {"embankment_cnn", "small_cnn"}
     assert sum(line.startswith("training ") for line in logs) == 2  # each candidate trained once
+    # the candidates are the recipe's trainings on the whole training split: the model-size
+    # bench's own (no training more), evaluated on the test split less its validation part
+    for name in profile.selection.models:
+        vb.trained.get(vb.workload(name), vb.data, vb.device, vb.seeds)
+    assert sum(line.startswith("training ") for line in logs) == 2
+    assert any(f"of {len(vb.data.train)} images" in line for line in logs)
+    evaluation, validation = experiment.held_out(
+        vb.data, profile.selection.validation_fraction, profile.data.split_seed
+    )
+    assert len(sel.labels) == len(evaluation.test) and len(validation) > 0
+    assert len(evaluation.test) + len(validation) == len(vb.data.test)
     assert sel.evaluate(ORACLE)[0] >= max(sel.evaluate(m)[0] for m in sel.names)
     bench = FakeBenchmark()
     experiment.time_overhead(vb, bench, PREMODEL_ONLY)

@@ -69,8 +69,9 @@ class SelectionBudget:
     """Adaptive model selection: candidates, the held-out data and the choices' rules."""
 
     models: tuple[str, ...]  # registry names, cheapest first; the last is the reference
-    validation_fraction: float = 0.2  # of the training split, held out from the candidates'
-    #   training: premodel labels, its cross-validation and the cascade's thresholds come from it
+    validation_fraction: float = 0.5  # of the test split (which no candidate trained on): the
+    #   premodel's labels, its cross-validation and the cascade's thresholds come from it; the
+    #   rest evaluates every policy. The candidates are the model-size bench's own trainings.
     cv_folds: int = 5  # cross-validation folds choosing the premodel's classifier
     tolerance: float = 0.005  # accuracy (fraction) that premodel and cascade may give up against
     #   the best single model on the validation images, for the least cost

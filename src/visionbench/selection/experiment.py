@@ -1,15 +1,17 @@
 """The adaptive-selection experiment on one dataset and device, set up once.
 
-1. A validation part is held out of the training split (stratified, seeded).
-   The candidate CNNs train on the rest through the session cache, so their
-   right and wrong answers on the validation images are those of unseen images,
-   as they will be on the test split; a premodel trained on images the CNNs had
-   memorised would learn that the cheapest model is always right.
-2. On the validation images: each candidate's answers and confidence, and the
-   image features. The premodel (chosen by cross-validation) and the cascade's
-   thresholds are fitted there; the test split is never looked at for a choice.
-3. On the test split: every policy's accuracy over all of it, and the oracle's
-   choices (the cheapest model that is right on each test image).
+1. The candidate CNNs are the session's trainings of the profile's recipe on the
+   whole training split: the very models the model-size bench trains and
+   reports (trained once, shared, the same accuracy in both tables).
+2. The test split, which no candidate has seen, is split in two (stratified,
+   seeded), as Taylor et al. split their held-out images: the validation part,
+   where each candidate's answers and confidence and the image features are
+   taken and the premodel (chosen by cross-validation) and the cascade's
+   thresholds are fitted; a premodel trained on images the CNNs had memorised
+   would learn that the cheapest model is always right.
+3. The evaluation part, never looked at for a choice: every policy's accuracy
+   over all of it, and the oracle's choices (the cheapest model that is right
+   on each image).
 
 The costs that the choices weigh are each model's measured latency per image
 on the timed batch (min of a few runs): what a model costs on this hardware,
@@ -76,10 +78,10 @@ class Selection:
     flops: list[int]  # forward FLOPs per image
     premodel: Premodel
     thresholds: Thresholds
-    images: torch.Tensor  # the test split, uint8 on the device
+    images: torch.Tensor  # the evaluation part of the test split, uint8 on the device
     labels: torch.Tensor
     oracle_choice: np.ndarray  # per test image
-    batch_size: int  # images in the timed batch (the first of the test split)
+    batch_size: int  # images in the timed batch (the first of the evaluation part)
     policies: dict[str, Callable[[slice], Routed]] = field(default_factory=dict)
     knn_chain: KnnChain | None = None  # Taylor et al.'s premodel, beside the multiclass one
 
@@ -100,7 +102,7 @@ class Selection:
         self.policies[ORACLE] = lambda s: oracle(self.images[s], self.oracle_choice[s])
 
     def evaluate(self, variant: str) -> tuple[float, dict[str, float]]:
-        """Accuracy over the whole test split, and the share of images each model ran on."""
+        """Accuracy over the whole evaluation part, and the share of images each model ran on."""
         run = self.policies[variant]
         correct, ran_on = 0, np.zeros(len(self.names))
         for s in _chunks(len(self.labels), self.batch_size):
@@ -117,9 +119,10 @@ _SETUPS: dict[tuple, Selection] = {}
 
 
 def held_out(data: SplitData, fraction: float, seed: int) -> tuple[SplitData, ImageSet]:
-    """(the data with `fraction` of its training split removed, the removed images)."""
-    fit, validation = split(data.train, fraction, seed)
-    return SplitData(data.name, fit, data.test), validation
+    """(the data with `fraction` of its test split taken out for the choices, the
+    images taken): the first is what every policy is evaluated on."""
+    evaluation, validation = split(data.test, fraction, seed)
+    return SplitData(data.name, data.train, evaluation), validation
 
 
 def _candidate(name: str, trainer: Trainer, normalise: Callable) -> Candidate:
@@ -150,15 +153,15 @@ def setup(vb: Bench) -> Selection:
     log = vb.trained.log
     start, training = time.perf_counter(), 0.0
     size = vb.profile.model_size.image_size
-    held, validation = held_out(vb.data, budget.validation_fraction, vb.profile.data.split_seed)
-    data = held.at(size)
-    validation = validation.resized(size)
+    data, validation = held_out(
+        vb.data.at(size), budget.validation_fraction, vb.profile.data.split_seed
+    )
     cfg = vb.profile.train
-    test = batches(data, cfg, vb.device, train=False)
+    test = batches(data, cfg, vb.device, train=False)  # the evaluation part
     candidates, flops = [], []
     for name in budget.models:
         t0 = time.perf_counter()
-        trained = vb.trained.get(vb.workload(name), held, vb.device, vb.seeds)
+        trained = vb.trained.get(vb.workload(name), vb.data, vb.device, vb.seeds)
         training += time.perf_counter() - t0
         trainer = Trainer(trained.model, cfg, vb.device)
         candidates.append(_candidate(name, trainer, test.normalise))
@@ -259,7 +262,7 @@ def _record(
 
 def time_policy(vb: Bench, benchmark: Any, name: str) -> Selection:
     """Time one policy on the fixed batch (features and premodel included where it
-    uses them) and record its latency, accuracy on the whole test split and shares."""
+    uses them) and record its latency, accuracy on the whole evaluation part and shares."""
     sel = setup(vb)
     variant = Variant(TECHNIQUE, name, reference=sel.names[-1])
     accuracy, shares = sel.evaluate(name)
