@@ -234,8 +234,7 @@ def test_a_data_path_epoch_is_paired_with_the_reference_when_the_budget_says_so(
 
     from helpers import FakeBenchmark
 
-    from visionbench import profiles
-    from visionbench.data import paths
+    from visionbench import data_loading, profiles
     from visionbench.runner import Runner
 
     train, test = split(digits, 0.2, seed=0)
@@ -248,11 +247,11 @@ def test_a_data_path_epoch_is_paired_with_the_reference_when_the_budget_says_so(
     runner = Runner(replace(quick, data_path=budget), CPU)
     epochs: list[int] = []
     monkeypatch = pytest.MonkeyPatch()
-    real = paths.run_epoch
-    monkeypatch.setattr(paths, "run_epoch", lambda f, e: epochs.append(e) or real(f, e))
+    real = data_loading.run_epoch
+    monkeypatch.setattr(data_loading, "run_epoch", lambda f, e: epochs.append(e) or real(f, e))
     bench = FakeBenchmark()
     try:
-        paths.measure_epoch(bench, runner, prepared, "tensor_cache", augmented=False)
+        data_loading.measure_epoch(bench, runner, prepared, "tensor_cache", augmented=False)
     finally:
         monkeypatch.undo()
     info = bench.extra_info

@@ -8,7 +8,7 @@ device synchronisation), and `record` validates every figure against the
 schema (`metrics.record`). `Bench` adds what the model benches share: a
 workload trained once per session (`TrainedModels`) and its training step,
 inference batch or time to a target accuracy; the data-path benches
-(`data.paths`) and adaptive selection (`selection.experiment`) use the same base.
+(`data_loading`) and adaptive selection (`selection.experiment`) use the same base.
 """
 
 from __future__ import annotations
