@@ -16,8 +16,8 @@ import pytest
 
 from conftest import profile_of
 from visionbench import explain, metrics
-from visionbench.recipe import augmentation_variants
-from visionbench.runner import Variant, batches
+from visionbench.recipe import augmentation_variants, build
+from visionbench.runner import Variant, batches, build_model, timing_only
 
 TECHNIQUE = "gradcam"
 IMAGES = 8  # test images in the grid
@@ -31,11 +31,18 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("augmentation", ("none", "batched"))
 
 
+def untrained(workload, data, device):
+    return build_model(workload, data, workload.train.seed).to(device).eval()
+
+
 def measure(vb, benchmark, variant, model, images, x, labels, unit_info, accuracy_figures):
     def explain_batch() -> None:
         explain.gradcam(model, x, 0)
 
     figures = vb.time(benchmark, explain_batch, units=len(x))
+    if timing_only():  # `visionbench ab`'s timing processes: the time alone
+        metrics.record(benchmark, **unit_info, **figures)
+        return
     metrics.record(
         benchmark,
         **unit_info,
@@ -49,23 +56,33 @@ def measure(vb, benchmark, variant, model, images, x, labels, unit_info, accurac
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:model_size")
 def bench_model_size(benchmark, vb, model_name):
     workload = vb.workload(model_name)
-    trained = vb.trained.get(workload, vb.data, vb.device, vb.seeds)
     data = vb.data.at(workload.image_size)
+    if timing_only():  # an untrained model: its weights do not change a batch's time
+        model, accuracy = untrained(workload, data, vb.device), {}
+    else:
+        trained = vb.trained.get(workload, vb.data, vb.device, vb.seeds)
+        model, accuracy = trained.model, trained.figures()
     test = batches(data, workload.train, vb.device, train=False, batch_size=len(data.test))
     idx = explain.fixed_indices(IMAGES, len(data.test), SEED)
     x = test.normalise(data.test.images[idx].to(vb.device))
     variant = Variant(TECHNIQUE, model_name, vb.profile.model_size.models[0])
     info = vb.describe_workload(variant, workload, "explain_batch", IMAGES)
-    measure(vb, benchmark, variant, trained.model, data.test.images[idx], x,
-            data.test.labels[idx], info, trained.figures())  # fmt: skip
+    measure(vb, benchmark, variant, model, data.test.images[idx], x,
+            data.test.labels[idx], info, accuracy)  # fmt: skip
 
 
 @pytest.mark.vb_datasets("mnist5k")
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:augmentation")
 def bench_augmentation(benchmark, vb, recipe_data, recipe_runs, augmentation):
     recipe = augmentation_variants(vb.profile, vb.device)[augmentation]
-    seeds = vb.seeds_or(vb.profile.recipe.seeds)
-    trained = recipe_runs.get(recipe, recipe_data, vb.device, seeds)
+    if timing_only():  # an untrained model: its weights do not change a batch's time
+        model = build(recipe, recipe_data, recipe.train.seed).to(vb.device).eval()
+        accuracy = {}
+    else:
+        trained = recipe_runs.get(
+            recipe, recipe_data, vb.device, vb.seeds_or(vb.profile.recipe.seeds)
+        )
+        model, accuracy = trained.model, trained.figures()
     test = recipe_data.evaluation(vb.device)
     idx = explain.fixed_indices(IMAGES, len(recipe_data.test), SEED)
     images = recipe_data.test.images[idx]
@@ -73,5 +90,5 @@ def bench_augmentation(benchmark, vb, recipe_data, recipe_runs, augmentation):
     variant = Variant(TECHNIQUE, augmentation, "none")
     info = vb.describe_workload(variant, recipe, "explain_batch", IMAGES)
     info.update(dataset=recipe_data.name, classes=recipe_data.train.num_classes)
-    measure(vb, benchmark, variant, trained.model, images, x, recipe_data.test.labels[idx],
-            info, trained.figures())  # fmt: skip
+    measure(vb, benchmark, variant, model, images, x, recipe_data.test.labels[idx],
+            info, accuracy)  # fmt: skip

@@ -45,3 +45,29 @@ def test_the_switch_is_read_from_the_environment(monkeypatch, value, expected):
 
 def test_the_gate_sets_the_switch_the_runner_reads():
     assert ab.TIMING_ONLY_ENV == runner.TIMING_ONLY_ENV
+
+
+def test_timing_only_gradcam_benches_train_nothing(monkeypatch, tmp_path):
+    """`-k model_size` selects Grad-CAM's model-size group too: in the gate's timing
+    processes it must time the batch without training the models it explains."""
+    import json
+
+    from helpers import run_pytest
+
+    monkeypatch.setenv(runner.TIMING_ONLY_ENV, "1")
+    out = tmp_path / "run.json"
+    proc = run_pytest(
+        "benches/bench_gradcam.py", "-k", "small_cnn or batched", "--vb-profile", "quick",
+        "--vb-device", "cpu", f"--benchmark-json={out}", "-s",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "training " not in proc.stdout  # the session cache logs every training it runs
+    saved = json.loads(out.read_text())
+    assert {b["name"] for b in saved["benchmarks"]} == {
+        "bench_model_size[cpu-mnist5k-small_cnn]",
+        "bench_augmentation[cpu-mnist5k-batched]",
+    }
+    for b in saved["benchmarks"]:
+        info = b["extra_info"]
+        assert info["samples_per_s"] > 0
+        assert not {"accuracy", "gradcam", "train_time_s"} & info.keys(), b["name"]

@@ -308,7 +308,7 @@ class RecipeRuns:
         trained: Trained | None = None
         for i in range(seeds):
             cfg = recipe.train.with_(seed=recipe.train.seed + i)
-            model = build_model(recipe, _SplitShape(data), cfg.seed)
+            model = build(recipe, data, cfg.seed)
             trainer = Trainer(model, cfg, device, planned_steps(cfg, len(data.train)))
             what = f"{recipe.model} from {recipe.source} on {data.name} ({device}, seed {cfg.seed})"
             self.log(f"training recipe {what}: {cfg.epochs} epochs")
@@ -352,6 +352,11 @@ class _SplitShape:
         return self.data.train.channels
 
 
+def build(recipe: Recipe, data: RecipeData, seed: int) -> torch.nn.Module:
+    """The recipe's model for the data's classes and channels, initialised from `seed`."""
+    return build_model(recipe, _SplitShape(data), seed)
+
+
 def figures(trained: Trained, target: float, budget_s: float) -> dict[str, Any]:
     """The recorded figures of a recipe over its seeds (metrics.py names)."""
     out = trained.figures(target)
@@ -387,7 +392,7 @@ def measure(
     trained = runs.get(recipe, data, bench.device, seeds)
     cfg = recipe.train
     trainer = Trainer(
-        build_model(recipe, _SplitShape(data), cfg.seed),
+        build(recipe, data, cfg.seed),
         cfg,
         bench.device,
         planned_steps(cfg, len(data.train)),
