@@ -50,12 +50,13 @@ def shared_env(session: nox.Session) -> dict[str, str]:
         session.run(sys.executable, "-m", "venv", *site, str(SHARED), external=True)
     if not stamp.exists() or stamp.read_text() != want:
         session.log("installing visionbench and what it needs (torch, if missing: ~2 minutes)")
-        # --no-compile: byte-compiling every module of torch and its kin takes ~20 s more
-        # than installing them; Python compiles the few a run imports, once, on import.
+        # Byte-compiled at install (pip's default), not on first import: where Python may
+        # not write bytecode (PYTHONDONTWRITEBYTECODE, read-only installs) every process,
+        # each DDP rank and test subprocess, would compile torch from source again (~8 s
+        # an import here), far more than the ~20 s compiling costs once.
         session.run(
-            str(python), "-m", "pip", "install", "--quiet", "--no-compile",
-            "-e", f"{ROOT}[dev]", external=True,
-        )  # fmt: skip
+            str(python), "-m", "pip", "install", "--quiet", "-e", f"{ROOT}[dev]", external=True
+        )
         stamp.write_text(want)
     env = {"VIRTUAL_ENV": str(SHARED), "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     return env
