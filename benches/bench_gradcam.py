@@ -16,8 +16,8 @@ import pytest
 
 from conftest import profile_of
 from visionbench import explain, metrics
-from visionbench.recipe import augmentation_variants, build
-from visionbench.runner import Variant, batches, build_model, timing_only
+from visionbench.recipe import augmentation_variants
+from visionbench.runner import Variant, batches, timing_only
 
 TECHNIQUE = "gradcam"
 IMAGES = 8  # test images in the grid
@@ -29,10 +29,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("model_name", profile_of(metafunc.config).model_size.models)
     if "augmentation" in metafunc.fixturenames:
         metafunc.parametrize("augmentation", ("none", "batched"))
-
-
-def untrained(workload, data, device):
-    return build_model(workload, data, workload.train.seed).to(device).eval()
 
 
 def measure(vb, benchmark, variant, model, images, x, labels, unit_info, accuracy_figures):
@@ -57,11 +53,7 @@ def measure(vb, benchmark, variant, model, images, x, labels, unit_info, accurac
 def bench_model_size(benchmark, vb, model_name):
     workload = vb.workload(model_name)
     data = vb.data.at(workload.image_size)
-    if timing_only():  # an untrained model: its weights do not change a batch's time
-        model, accuracy = untrained(workload, data, vb.device), {}
-    else:
-        trained = vb.trained.get(workload, vb.data, vb.device, vb.seeds)
-        model, accuracy = trained.model, trained.figures()
+    model, accuracy = vb.model_and_figures(workload)  # untrained when timing only
     test = batches(data, workload.train, vb.device, train=False, batch_size=len(data.test))
     idx = explain.fixed_indices(IMAGES, len(data.test), SEED)
     x = test.normalise(data.test.images[idx].to(vb.device))
@@ -75,14 +67,8 @@ def bench_model_size(benchmark, vb, model_name):
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:augmentation")
 def bench_augmentation(benchmark, vb, recipe_data, recipe_runs, augmentation):
     recipe = augmentation_variants(vb.profile, vb.device)[augmentation]
-    if timing_only():  # an untrained model: its weights do not change a batch's time
-        model = build(recipe, recipe_data, recipe.train.seed).to(vb.device).eval()
-        accuracy = {}
-    else:
-        trained = recipe_runs.get(
-            recipe, recipe_data, vb.device, vb.seeds_or(vb.profile.recipe.seeds)
-        )
-        model, accuracy = trained.model, trained.figures()
+    seeds = vb.seeds_or(vb.profile.recipe.seeds)
+    model, accuracy = recipe_runs.model_and_figures(recipe, recipe_data, vb.device, seeds)
     test = recipe_data.evaluation(vb.device)
     idx = explain.fixed_indices(IMAGES, len(recipe_data.test), SEED)
     images = recipe_data.test.images[idx]

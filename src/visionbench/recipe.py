@@ -48,7 +48,7 @@ from visionbench.data.imageset import ImageSet, SplitData, channel_stats, train_
 from visionbench.data.loaders import LoaderFeed, Normalise
 from visionbench.measure import time_once
 from visionbench.profiles import Profile, RecipeBudget
-from visionbench.runner import Trained, Variant, Workload, build_model
+from visionbench.runner import Trained, Variant, Workload, build_model, timing_only
 from visionbench.train import Batches, FitResult, TrainConfig, Trainer, fit, planned_steps
 
 WARMUP_STEPS = 3  # untimed steps before the timed epochs
@@ -303,6 +303,16 @@ class RecipeRuns:
         if key not in self._runs:
             self._runs[key] = self._train(recipe, data, device, seeds)
         return self._runs[key]
+
+    def model_and_figures(
+        self, recipe: Recipe, data: RecipeData, device: torch.device, seeds: int
+    ) -> tuple[torch.nn.Module, dict[str, Any]]:
+        """The recipe's trained model and its accuracy figures; under `timing_only()` an
+        untrained model (eval mode, on the device) and no figures, nothing trained."""
+        if timing_only():
+            return build(recipe, data, recipe.train.seed).to(device).eval(), {}
+        trained = self.get(recipe, data, device, seeds)
+        return trained.model, trained.figures()
 
     def _train(self, recipe: Recipe, data: RecipeData, device: torch.device, seeds: int) -> Trained:
         trained: Trained | None = None

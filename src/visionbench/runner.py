@@ -642,8 +642,7 @@ class Bench(Runner):
         With `timing_only()`: of the untrained model (weights do not change the
         time), recording the time alone (None)."""
         if timing_only():
-            model = build_model(workload, self.data.at(workload.image_size), workload.train.seed)
-            infer, x = self._infer_unit(workload, model.eval())
+            infer, x = self._infer_unit(workload, self.untrained(workload))
             described = self.describe_workload(variant, workload, "infer_batch", x.shape[0])
             self.record(benchmark, described, **self.time(benchmark, infer, x.shape[0]))
             return None
@@ -665,6 +664,20 @@ class Bench(Runner):
             **trained.figures(),
         )
         return trained
+
+    def untrained(self, workload: Workload) -> nn.Module:
+        """A fresh model of the workload, in eval mode on the device: what the timing-only
+        processes time (weights do not change a pass's time)."""
+        data = self.data.at(workload.image_size)
+        return build_model(workload, data, workload.train.seed).to(self.device).eval()
+
+    def model_and_figures(self, workload: Workload) -> tuple[nn.Module, dict[str, Any]]:
+        """The workload's trained model and its accuracy figures; under `timing_only()`
+        an untrained model and no figures, nothing trained."""
+        if timing_only():
+            return self.untrained(workload), {}
+        trained = self.trained.get(workload, self.data, self.device, self.seeds)
+        return trained.model, trained.figures()
 
     def _infer_unit(self, workload: Workload, model: nn.Module) -> tuple[Callable[[], None], Any]:
         """One inference batch of `model` (of `workload`, in eval mode) on the test split."""
