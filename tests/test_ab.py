@@ -166,6 +166,9 @@ def test_ctrl_c_mid_run_removes_the_worktree(project):
     proc = subprocess.Popen(
         [sys.executable, "-m", "visionbench.cli", "ab", "--baseline", "HEAD", "--times-only"],
         cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a shell's background job ignores SIGINT and its children inherit that: give the
+        # command Python's usual Ctrl-C, as a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while len(worktrees(project)) < 2 and time.monotonic() < deadline:
