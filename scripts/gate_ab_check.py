@@ -45,7 +45,7 @@ from tabulate import tabulate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from visionbench.gate import ab  # noqa: E402
+from visionbench.gate import worktree  # noqa: E402
 
 PATCHED = "src/visionbench/train.py"
 PATCH = '''
@@ -91,9 +91,9 @@ def invoke(tree: Path, args: list[str], out: Path, log: Path) -> tuple[int, floa
 def run_case(label: str, count: int, extra: float | None, args: list[str], out: Path) -> list:
     """`count` invocations; the JSON of each (None where it gave none)."""
     results = []
-    commit = ab.resolve_rev(ROOT, "HEAD")
+    commit = worktree.resolve_rev(ROOT, "HEAD")
     for i in range(count):
-        with ab.baseline_worktree(ROOT, commit) as tree:
+        with worktree.baseline_worktree(ROOT, commit) as tree:
             if extra is not None:
                 with open(tree / PATCHED, "a", encoding="utf-8") as fh:
                     fh.write(PATCH.format(extra=extra))

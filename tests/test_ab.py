@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from visionbench import cli
-from visionbench.gate import ab
+from visionbench.gate import ab, output
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -189,9 +189,8 @@ def test_pytest_runs_the_benches_unless_a_path_is_named(project):
 
 
 def test_a_bench_failing_in_the_candidate_fails_the_gate_but_not_in_the_baseline_alone():
-    failed = ab.PairsResult({}, {"x": "OutOfMemoryError"}, 3, {})
-    code, headline, _ = ab.summarise(failed, [], allow_missing=False)
+    code, headline, _ = output.ab_verdict({}, {"x": "OutOfMemoryError"}, [], allow_missing=False)
     assert code == 1 and "1 failed" in headline
-    theirs = ab.PairsResult({}, {"x": f"{ab.BASELINE_FAILED}OutOfMemoryError"}, 3, {})
-    code, headline, _ = ab.summarise(theirs, [], allow_missing=False)
+    theirs = {"x": f"{output.BASELINE_FAILED}OutOfMemoryError"}
+    code, headline, _ = output.ab_verdict({}, theirs, [], allow_missing=False)
     assert code == 0 and "1 baseline failed" in headline

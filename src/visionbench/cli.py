@@ -5,7 +5,11 @@
     visionbench report latest
     visionbench ab --baseline main -k model_size      # the working tree against main, in pairs
 
-Exit codes (gate): 0 nothing regressed (inconclusive comparisons are said
+This module parses the command line and hands each command to where it
+lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.gate.ab,
+`history` and `report` to visionbench.report.
+
+Exit codes (gate, ab): 0 nothing regressed (inconclusive comparisons are said
 loudly but pass), 1 a regression, a failed benchmark or lost coverage,
 2 bad input (an unreadable or unknown run, mismatched machines, bad settings).
 """
@@ -13,8 +17,6 @@ loudly but pass), 1 a regression, a failed benchmark or lost coverage,
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,199 +24,34 @@ from pathlib import Path
 from tabulate import tabulate
 
 from visionbench import report, results
-from visionbench.gate.config import ConfigError, GateConfig, load_config
-from visionbench.gate.machines import comparable_history, machine_differences
-from visionbench.gate.runs import Comparison, compare_runs, counts, is_failure, pair_shifts
+from visionbench.gate.config import ConfigError, load_config
+from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PASS, BadInput, say
+from visionbench.gate.machines import machine_differences
+from visionbench.gate.run_gate import run_gate
 from visionbench.metrics import METRICS
-from visionbench.results import ResultsError, Run
-
-EXIT_PASS, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
-
-
-class BadInput(Exception):
-    """Anything that makes the comparison meaningless: exit 2."""
-
-
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# -- gate ----------------------------------------------------------------------------
-
-
-def noise_history(baseline: Run, candidate: Run, config: GateConfig) -> list[Run]:
-    """The baseline and the comparable runs saved before it (unreadable ones are skipped)."""
-    if baseline.number is None or config.lookback <= 1:
-        return [baseline]
-    earlier = [
-        p
-        for p in results.run_files(baseline.path.parent)
-        if results.RUN_FILE.match(p.name)
-        and int(p.name[:4]) < baseline.number
-        and p.resolve() != candidate.path.resolve()
-    ]
-    earlier = earlier[-3 * config.lookback :]  # a bound on the reading; most will match
-    if earlier:
-        say(f"reading {len(earlier)} earlier runs for the between-run noise history...")
-    errors: list[ResultsError] = []
-    runs = []
-    for i, path in enumerate(earlier, 1):
-        try:
-            runs.append(results.load(path))
-        except ResultsError as exc:
-            errors.append(exc)
-        if i % 10 == 0:
-            say(f"  {i}/{len(earlier)}")
-    for exc in errors:
-        say(f"warning: skipped from the history: {exc}")
-    return comparable_history(baseline, runs, config.lookback)
-
-
-def markdown_summary(
-    baseline: Run,
-    candidate: Run,
-    rows: Sequence[Comparison],
-    headline: str,
-    warnings: Sequence[str],
-    history: Sequence[Run],
-    allow_missing: bool,
-) -> str:
-    def table(selected: Sequence[Comparison]) -> str:
-        return tabulate(
-            report.gate_table_rows(selected),
-            headers=[*report.GATE_HEADERS, "detail"],
-            tablefmt="github",
-        )
-
-    notable = [r for r in rows if r.verdict != "unchanged"]
-    lines = [
-        "## visionbench gate",
-        "",
-        f"**{headline}**",
-        "",
-        *(f"> {w}\n" for w in warnings),
-        f"- baseline: `{baseline.label}` ({baseline.date}, commit {baseline.commit or '?'})",
-        f"- candidate: `{candidate.label}` ({candidate.date}, commit {candidate.commit or '?'})",
-        f"- noise history: {len(history)} comparable run(s) up to the baseline",
-        f"- missing benchmarks {'allowed' if allow_missing else 'fail the gate'}",
-        "",
-    ]
-    if notable:
-        lines += [table(notable), ""]
-    lines += [
-        f"<details><summary>all {len(rows)} comparisons</summary>",
-        "",
-        table(rows),
-        "",
-        "</details>",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-def summarise(rows: Sequence[Comparison], allow_missing: bool) -> tuple[int, str, list[str]]:
-    """(exit code, headline, warnings) for the rows."""
-    n = counts(rows)
-    failed = [r for r in rows if is_failure(r, allow_missing)]
-    parts = ", ".join(f"{count} {verdict}" for verdict, count in n.items() if count)
-    code = EXIT_REGRESSION if failed else EXIT_PASS
-    headline = f"gate {'FAILED' if failed else 'passed'}: {parts or 'nothing compared'}"
-    warnings = []
-    inconclusive = [r for r in rows if r.verdict == "inconclusive"]
-    if inconclusive:
-        easiest = min(inconclusive, key=lambda r: r.detectable or 0)
-        hardest = max(inconclusive, key=lambda r: r.detectable or 0)
-        warnings.append(
-            f"WARNING: {len(inconclusive)} comparison(s) INCONCLUSIVE: the noise between runs "
-            f"is larger than the tolerance, so a regression of that size could not be seen "
-            f"(they could only have flagged changes of {report.fmt_detectable(easiest)} to "
-            f"{report.fmt_detectable(hardest)}). They pass because nothing was proven, not "
-            f"because nothing changed: save more baseline runs, or use a quieter machine."
-        )
-    if n["missing"] and allow_missing:
-        warnings.append(f"WARNING: {n['missing']} benchmark(s) missing, allowed by --allow-missing")
-    return code, headline, warnings
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+from visionbench.results import ResultsError
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    if args.alpha is not None:
-        if not 0 < args.alpha < 0.5:
-            raise ConfigError(f"--alpha must be between 0 and 0.5, got {args.alpha}")
-        config = dataclasses.replace(config, alpha=args.alpha)
-    say(f"loading baseline {args.baseline!r} and candidate {args.candidate!r}...")
-    baseline = results.load_run(args.baseline, args.storage)
-    candidate = results.load_run(args.candidate, args.storage)
-    say(f"baseline: {baseline.path}\ncandidate: {candidate.path}")
-    if baseline.path.resolve() == candidate.path.resolve():
-        say("warning: the baseline and the candidate are the same run")
-    diffs = machine_differences(baseline, candidate)
-    if diffs:
-        listing = "; ".join(f"{k}: {a!r} vs {b!r}" for k, (a, b) in diffs.items())
-        if not args.allow_machine_mismatch:
-            raise BadInput(
-                f"the runs come from different machines or settings ({listing}); "
-                "comparing them would measure the machines. Pass --allow-machine-mismatch "
-                "to compare anyway."
-            )
-        say(f"warning: machines differ ({listing}); compared anyway")
-    history = noise_history(baseline, candidate, config)
-    rows = compare_runs(baseline, candidate, config, history)
-
-    code, headline, warnings = summarise(rows, args.allow_missing)
-    moved = pair_shifts(baseline, candidate, config).get("time")
-    if moved is not None:
-        warnings.insert(0, f"time: {moved.describe()} (machine load, or a change to all)")
-    print(tabulate(report.gate_table_rows(rows, detail=False), headers=report.GATE_HEADERS))
-    print()
-    for warning in warnings:
-        print(warning)
-    print(headline)
-    summary = markdown_summary(
-        baseline, candidate, rows, headline, warnings, history, args.allow_missing
+    return run_gate(
+        args.baseline,
+        args.candidate,
+        args.storage,
+        config_path=args.config,
+        alpha=args.alpha,
+        summary=args.summary,
+        allow_machine_mismatch=args.allow_machine_mismatch,
+        allow_missing=args.allow_missing,
     )
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    try:
-        write_text_atomic(args.summary, summary)
-        say(f"summary written to {args.summary}")
-        if step_summary:
-            with open(step_summary, "a", encoding="utf-8") as fh:
-                fh.write(summary + "\n")
-    except OSError as exc:  # the verdict stands; only its copy is lost
-        say(f"warning: could not write the markdown summary: {exc}")
-    return code
 
 
 # -- history and report --------------------------------------------------------------
 
 
-def machine_runs(storage: Path) -> list[Run]:
-    """All readable runs of this machine's storage folder, oldest first (with progress)."""
-    folder = results.machine_folder(storage)
-    files = results.run_files(folder)
-    if not files:
-        raise ResultsError(f"benchmark storage {folder} holds no saved runs")
-    say(f"reading {len(files)} saved runs from {folder}...")
-    errors: list[ResultsError] = []
-    runs = list(results.load_history(folder, errors))
-    for exc in errors:
-        say(f"warning: skipped: {exc}")
-    if not runs:
-        raise ResultsError(f"no readable run in {folder}")
-    return runs
-
-
 def cmd_history(args: argparse.Namespace) -> int:
     if args.metric not in METRICS:
         raise BadInput(f"unknown metric {args.metric!r}; known: {', '.join(METRICS)}")
-    runs = machine_runs(args.storage)
+    runs = results.machine_runs(args.storage, say)
     if args.last < 1:
         raise BadInput(f"--last must be at least 1, not {args.last}")
     headers, rows = report.history_table(runs, args.metric, args.k, args.last)
@@ -230,7 +67,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     run = results.load_run(args.run, args.storage)
     try:
-        runs = machine_runs(args.storage)
+        runs = results.machine_runs(args.storage, say)
     except ResultsError:
         runs = []
     history = [r for r in runs if not machine_differences(run, r)]
@@ -372,7 +209,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
-    from visionbench.gate.ab import cmd_ab as run_ab  # imports this module
+    from visionbench.gate.ab import cmd_ab as run_ab
 
     return run_ab(args)
 
@@ -390,12 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print(f"visionbench {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
-    # `python -m visionbench.cli`: the imported module's main, whose BadInput is the one
-    # visionbench.gate.ab raises (this __main__ copy has a class of its own)
-    from visionbench import cli
-
-    sys.exit(cli.main())
+    sys.exit(main())

@@ -21,7 +21,7 @@ import copy
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -253,6 +253,23 @@ def load_history(folder: Path, errors: list[ResultsError] | None = None) -> Iter
             if errors is None:
                 raise
             errors.append(exc)
+
+
+def machine_runs(storage: Path, log: Callable[[str], None] = print) -> list[Run]:
+    """All readable runs of this machine's storage folder, oldest first (progress and
+    skipped files to `log`); ResultsError when there is none."""
+    folder = machine_folder(storage)
+    files = run_files(folder)
+    if not files:
+        raise ResultsError(f"benchmark storage {folder} holds no saved runs")
+    log(f"reading {len(files)} saved runs from {folder}...")
+    errors: list[ResultsError] = []
+    runs = list(load_history(folder, errors))
+    for exc in errors:
+        log(f"warning: skipped: {exc}")
+    if not runs:
+        raise ResultsError(f"no readable run in {folder}")
+    return runs
 
 
 # -- copies of a run's data (never written over a stored run) --------------------------

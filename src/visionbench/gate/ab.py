@@ -33,19 +33,10 @@ that is not a commit, pytest arguments a side rejects, not a git tree).
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import json
 import math
-import os
 import random
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,105 +44,35 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from visionbench import report
-from visionbench.cli import (
-    EXIT_BAD_INPUT,
-    EXIT_PASS,
-    EXIT_REGRESSION,
-    BadInput,
-    load_config,
-    say,
-    write_text_atomic,
+from visionbench.gate.config import GateConfig, load_config
+from visionbench.gate.exits import EXIT_BAD_INPUT, say
+from visionbench.gate.output import (
+    BASELINE_FAILED,
+    TIME_HEADERS,
+    ab_verdict,
+    comparison_json,
+    comparison_table,
+    publish,
+    time_json,
+    time_rows,
 )
-from visionbench.gate.config import GateConfig
 from visionbench.gate.paired import Judgement, Looks, balanced_orders, judge
-from visionbench.gate.runs import Comparison, compare_runs, is_failure
+from visionbench.gate.processes import TIMING_ONLY_ENV, Pytest, Side, with_benches
+from visionbench.gate.run_gate import with_alpha
+from visionbench.gate.runs import Comparison, compare_runs
+from visionbench.gate.worktree import (
+    AbError,
+    baseline_worktree,
+    describe_tree,
+    resolve_rev,
+    toplevel,
+)
 from visionbench.metrics import METRICS
-from visionbench.results import Run
+from visionbench.results import Bench, Run
 
-TIMING_ONLY_ENV = "VISIONBENCH_TIMING_ONLY"  # read by visionbench.runner.timing_only
 QUANTILE = 0.5  # a process's figure: the median of its rounds (steadier across processes
 #   than the minimum here; the rounds of one process are not independent samples)
 DETERMINISTIC_KINDS = ("memory", "accuracy", "flag")  # compared once per side
-BASELINE_FAILED = "in the baseline: "  # a failure of the baseline's process alone
-PYTEST_BAD_INPUT = (2, 3, 4, 5)  # interrupted, internal error, usage error, nothing collected
-
-
-class AbError(BadInput):
-    """Bad input to the A/B gate: exit 2."""
-
-
-# -- git ------------------------------------------------------------------------------
-
-
-def git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=check
-    )
-
-
-def toplevel(path: Path) -> Path:
-    """The root of the git working tree holding `path`."""
-    try:
-        proc = git(path, "rev-parse", "--show-toplevel", check=False)
-    except FileNotFoundError:
-        raise AbError("git is not installed; the A/B gate checks REV out with git") from None
-    if proc.returncode != 0:
-        raise AbError(f"{path} is not inside a git working tree: {proc.stderr.strip()}")
-    return Path(proc.stdout.strip())
-
-
-def resolve_rev(repo: Path, rev: str) -> str:
-    """The full commit id of `rev`; AbError naming it when it is not a commit here."""
-    proc = git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
-               check=False)  # fmt: skip
-    if proc.returncode != 0 or not proc.stdout.strip():
-        raise AbError(f"--baseline {rev!r} is not a commit of the repository at {repo}")
-    return proc.stdout.strip()
-
-
-def describe_tree(repo: Path) -> str:
-    """The candidate: HEAD's short id, +dirty with uncommitted changes, (detached) off a branch."""
-    head = git(repo, "rev-parse", "--short", "HEAD", check=False).stdout.strip() or "no commit"
-    dirty = bool(git(repo, "status", "--porcelain").stdout.strip())  # untracked files too
-    branch = git(repo, "symbolic-ref", "--short", "-q", "HEAD", check=False).stdout.strip()
-    return f"{head}{'+dirty' if dirty else ''} ({branch or 'detached'})"
-
-
-@contextlib.contextmanager
-def baseline_worktree(repo: Path, commit: str) -> Iterator[Path]:
-    """`commit` checked out (detached) in a temporary worktree; removed on leaving,
-    also on Ctrl-C or SIGTERM (turned into SystemExit while it exists)."""
-    tmp = Path(tempfile.mkdtemp(prefix="visionbench-ab-"))
-    tree = tmp / "baseline"
-    previous = None
-    with contextlib.suppress(ValueError):  # not the main thread: leave SIGTERM alone
-        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        proc = git(repo, "worktree", "add", "--detach", "--quiet", str(tree), commit, check=False)
-        if proc.returncode != 0:
-            raise AbError(f"cannot check out {commit} in {tree}: {proc.stderr.strip()}")
-        yield tree
-    finally:
-        git(repo, "worktree", "remove", "--force", str(tree), check=False)
-        shutil.rmtree(tmp, ignore_errors=True)
-        git(repo, "worktree", "prune", check=False)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)
-
-
-# -- processes ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Side:
-    name: str  # "baseline" or "candidate"
-    root: Path  # the tree its pytest runs in
-    label: str  # what it is: a commit, or the working tree's description
 
 
 @dataclass
@@ -165,66 +86,29 @@ class Member:
     trained: set[str] = field(default_factory=set)  # benches that recorded an accuracy
 
 
-class Pytest:
-    """Runs one side's pytest in a fresh process with the user's arguments."""
-
-    def __init__(self, args: Sequence[str], workdir: Path, python: str = sys.executable) -> None:
-        self.args = list(args)
-        self.workdir = workdir
-        self.python = python
-        self.count = 0
-
-    def run(
-        self, side: Side, *, timing_only: bool, deselect: Sequence[str] = ()
-    ) -> tuple[dict[str, Any], float]:
-        """(the saved JSON, seconds). AbError when pytest could not run the selection."""
-        self.count += 1
-        tag = f"{self.count:04d}-{side.name}{'-timing' if timing_only else '-full'}"
-        out, log = self.workdir / f"{tag}.json", self.workdir / f"{tag}.log"
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(side.root / "src"), str(side.root)]),
-        }
-        env.pop(TIMING_ONLY_ENV, None)
-        if timing_only:
-            env[TIMING_ONLY_ENV] = "1"
-        cmd = [self.python, "-m", "pytest", *self.args, "-p", "no:cacheprovider", "-q",
-               f"--benchmark-json={out}", *(f"--deselect={n}" for n in deselect)]  # fmt: skip
-        start = time.perf_counter()
-        with open(log, "w", encoding="utf-8") as fh:
-            proc = subprocess.run(cmd, cwd=side.root, env=env, stdout=fh, stderr=subprocess.STDOUT)
-        seconds = time.perf_counter() - start
-        if proc.returncode in PYTEST_BAD_INPUT or not out.is_file():
-            tail = log.read_text(encoding="utf-8", errors="replace")[-1500:]
-            raise AbError(
-                f"pytest of the {side.name} ({side.label}) exited {proc.returncode} without "
-                f"results; its arguments: {' '.join(self.args) or '(none)'}\n{tail}"
-            )
-        try:
-            return json.loads(out.read_text(encoding="utf-8")), seconds
-        except json.JSONDecodeError as exc:
-            raise AbError(f"unreadable results of the {side.name}: {out}: {exc}") from None
-
-
-def member_of(side: str, data: Mapping[str, Any], seconds: float, quantile: float) -> Member:
+def member_of(side: str, run: Run, seconds: float, quantile: float) -> Member:
     """A process's figure per benchmark (`quantile` of its rounds) and its failures."""
     member = Member(side, seconds)
-    for b in data.get("benchmarks", []):
-        name, info, stats = b["fullname"], b.get("extra_info") or {}, b.get("stats") or {}
-        if info.get("error"):
-            member.errors[name] = str(info["error"])
+    for name, b in run.benchmarks.items():
+        if b.error:
+            member.errors[name] = str(b.error)
             continue
-        samples = stats.get("data")
-        value = float(np.quantile(samples, quantile)) if samples else stats.get("median")
-        if not isinstance(value, (int, float)) or value <= 0:
+        value = figure(b, quantile)
+        if value is None:
             member.errors[name] = "no timing recorded"
             continue
-        member.figures[name] = float(value)
-        if "accuracy" in info or "train_time_s" in info:
+        member.figures[name] = value
+        if "accuracy" in b.extra_info or "train_time_s" in b.extra_info:
             member.trained.add(name)
-    for b in data.get("visionbench_failed", []):
-        member.errors[b["fullname"]] = str((b.get("extra_info") or {}).get("error", "failed"))
     return member
+
+
+def figure(bench: Bench, quantile: float) -> float | None:
+    samples = bench.samples
+    value = float(np.quantile(samples, quantile)) if samples else bench.stats.get("median")
+    if not isinstance(value, (int, float)) or value <= 0:
+        return None
+    return float(value)
 
 
 # -- the sequential pairs ---------------------------------------------------------------
@@ -336,14 +220,13 @@ class AbGate:
         runs = {}
         for side in (self.baseline, self.candidate):
             say(f"full run of the {side.name} ({side.label}): training included...")
-            data, seconds = self.pytest.run(side, timing_only=False)
+            runs[side.name], seconds = self.pytest.run(side, timing_only=False)
             say(f"  {seconds:.0f} s")
-            runs[side.name] = Run(self.pytest.workdir / f"{side.name}.json", data)
         return deterministic_rows(runs["baseline"], runs["candidate"], self.config)
 
     def member(self, side: Side, deselect: Sequence[str]) -> Member:
-        data, seconds = self.pytest.run(side, timing_only=self.timing_only, deselect=deselect)
-        return member_of(side.name, data, seconds, self.settings.quantile)
+        run, seconds = self.pytest.run(side, timing_only=self.timing_only, deselect=deselect)
+        return member_of(side.name, run, seconds, self.settings.quantile)
 
     def pair(self, index: int, active: Sequence[str] | None) -> tuple[Member, Member]:
         """Pair `index` in its order; (baseline member, candidate member)."""
@@ -445,72 +328,6 @@ class AbGate:
 # -- output -----------------------------------------------------------------------------------
 
 
-TIME_HEADERS = ["benchmark", "metric", "ratio", "interval", "p-value", "pairs", "σ_d", "verdict"]
-
-
-def short(name: str) -> str:
-    return name.split("::")[-1]
-
-
-def time_rows(result: PairsResult) -> list[list[str]]:
-    rows = []
-    for name, j in result.judgements.items():
-        verdict = j.verdict
-        if j.verdict == "inconclusive" and j.detectable is not None:
-            verdict += f" (could prove {_pct(j.detectable)})"
-        rows.append([
-            short(name), "time", f"{j.ratio:.3f}x", _interval(j.ci_low, j.ci_high),
-            f"{j.p_value:.2g}", j.pairs,
-            "-" if j.sigma_d is None else f"{j.sigma_d:.3f}", verdict,
-        ])  # fmt: skip
-    for name, why in result.failed.items():
-        rows.append([short(name), "time", "", "", "", "", "", f"{failed_verdict(why)}: {why[:80]}"])
-    return rows
-
-
-def _interval(low: float, high: float) -> str:
-    if low <= 0 and math.isinf(high):
-        return "unbounded (too few pairs)"
-    return f"{low:.3f}x to {'inf' if math.isinf(high) else f'{high:.3f}x'}"
-
-
-def _pct(change: float) -> str:
-    return "no change" if math.isinf(change) else f"+{change:.0%}"
-
-
-def failed_verdict(why: str) -> str:
-    """Failed in the candidate (fails the gate), or in the baseline alone (reported)."""
-    return "baseline failed" if why.startswith(BASELINE_FAILED) else "failed"
-
-
-def summarise(
-    result: PairsResult, rows: Sequence[Comparison], allow_missing: bool
-) -> tuple[int, str, list[str]]:
-    verdicts = [j.verdict for j in result.judgements.values()]
-    # a bench that failed in the candidate fails the gate; one that failed in the
-    # baseline alone is reported (the baseline's trouble is not the change's)
-    verdicts += [failed_verdict(why) for why in result.failed.values()]
-    failing = [v for v in verdicts if v in ("regression", "failed")]
-    failing += [r for r in rows if is_failure(r, allow_missing)]
-    counts: dict[str, int] = {}
-    for v in [*verdicts, *(r.verdict for r in rows)]:
-        counts[v] = counts.get(v, 0) + 1
-    parts = ", ".join(f"{n} {v}" for v, n in counts.items())
-    code = EXIT_REGRESSION if failing else EXIT_PASS
-    headline = f"A/B gate {'FAILED' if failing else 'passed'}: {parts or 'nothing compared'}"
-    warnings = []
-    undecided = [j for j in result.judgements.values() if j.verdict == "inconclusive"]
-    if undecided:
-        warnings.append(
-            f"WARNING: {len(undecided)} time comparison(s) INCONCLUSIVE after "
-            f"{min(j.pairs for j in undecided)}-{max(j.pairs for j in undecided)} pairs: "
-            "the processes' noise was too large to decide at the tolerance within the budget. "
-            "They pass because nothing was proven, not because nothing changed: give a "
-            "larger --budget, or select fewer benchmarks."
-        )
-    return code, headline, warnings
-
-
 def to_json(
     result: PairsResult,
     rows: Sequence[Comparison],
@@ -520,32 +337,6 @@ def to_json(
     rev: str,
     commit: str,
 ) -> dict[str, Any]:
-    def finite(x: float | None) -> float | None:
-        return x if x is not None and math.isfinite(x) else None
-
-    benches = []
-    for name, j in result.judgements.items():
-        base = gate.figures["baseline"].get(name, [])
-        cand = gate.figures["candidate"].get(name, [])
-        benches.append({
-            "name": name, "metric": "time", "ratio": j.ratio, "ci_low": finite(j.ci_low),
-            "ci_high": finite(j.ci_high), "confidence": j.confidence, "p_value": j.p_value,
-            "p_raw": j.p_raw, "pairs": j.pairs, "verdict": j.verdict, "sigma_d": j.sigma_d,
-            "tolerance": j.tolerance, "detectable": finite(j.detectable),
-            "baseline_s": float(np.median(base)) if base else None,
-            "candidate_s": float(np.median(cand)) if cand else None,
-            "log_ratios": result.logs.get(name, []),
-        })  # fmt: skip
-    for name, why in result.failed.items():
-        benches.append({"name": name, "metric": "time", "ratio": None, "ci_low": None,
-                        "ci_high": None, "p_value": None, "pairs": len(result.logs.get(name, [])),
-                        "verdict": failed_verdict(why), "note": why})  # fmt: skip
-    for r in rows:
-        benches.append({
-            "name": r.benchmark, "metric": r.metric, "ratio": None, "ci_low": None,
-            "ci_high": None, "p_value": r.p_value, "pairs": None, "verdict": r.verdict,
-            "baseline": r.baseline, "candidate": r.candidate, "change": r.change, "note": r.note,
-        })  # fmt: skip
     return {
         "baseline": commit,
         "baseline_rev": rev,
@@ -560,7 +351,10 @@ def to_json(
         "max_pairs": gate.settings.max_pairs,
         "headline": headline,
         "exit_code": code,
-        "benchmarks": benches,
+        "benchmarks": [
+            *time_json(result.judgements, result.failed, result.logs, gate.figures),
+            *comparison_json(rows),
+        ],
     }
 
 
@@ -590,35 +384,21 @@ def markdown(
         "",
     ]
     if result.judgements or result.failed:
-        lines += [tabulate(time_rows(result), headers=TIME_HEADERS, tablefmt="github"), ""]
+        table = time_rows(result.judgements, result.failed)
+        lines += [tabulate(table, headers=TIME_HEADERS, tablefmt="github"), ""]
     if rows:
         lines += [
             "Deterministic figures (one full run per side):",
             "",
-            tabulate(
-                report.gate_table_rows(rows),
-                headers=[*report.GATE_HEADERS, "detail"],
-                tablefmt="github",
-            ),
+            comparison_table(rows, markdown=True),
             "",
         ]
     return "\n".join(lines)
 
 
-def with_benches(root: Path, args: list[str]) -> list[str]:
-    """The pytest arguments, with `benches` first unless they name a path (pytest's
-    own default, testpaths, is the test suite)."""
-    named = any(not a.startswith("-") and (root / a.split("::")[0]).exists() for a in args)
-    return args if named else ["benches", *args]
-
-
 def cmd_ab(args: Any) -> int:
     """`visionbench ab`: see the module docstring."""
-    config = load_config(args.config)
-    if args.alpha is not None:
-        if not 0 < args.alpha < 0.5:
-            raise AbError(f"--alpha must be between 0 and 0.5, got {args.alpha}")
-        config = dataclasses.replace(config, alpha=args.alpha)
+    config = with_alpha(load_config(args.config), args.alpha)
     if args.budget <= 0:
         raise AbError(f"--budget must be positive minutes, got {args.budget}")
     if args.max_pairs < 2:
@@ -639,29 +419,20 @@ def cmd_ab(args: Any) -> int:
         gate = AbGate(baseline, candidate, Pytest(pytest_args, work), config, settings)
         result, fixed, unpaired = gate.run()
     rows = [*fixed, *unpaired]
-    code, headline, warnings = summarise(result, rows, args.allow_missing)
+    code, headline, warnings = ab_verdict(result.judgements, result.failed, rows,
+                                          args.allow_missing)  # fmt: skip
     if result.judgements or result.failed:
-        print(tabulate(time_rows(result), headers=TIME_HEADERS))
+        print(tabulate(time_rows(result.judgements, result.failed), headers=TIME_HEADERS))
         print()
     if rows:
-        print(tabulate(report.gate_table_rows(rows, detail=False), headers=report.GATE_HEADERS))
+        print(comparison_table(rows))
         print()
     for w in [*gate.warnings, *warnings]:
         print(w)
     print(headline)
     summary = markdown(result, rows, gate, headline, warnings, args.baseline, commit)
-    try:
-        write_text_atomic(args.summary, summary)
-        say(f"summary written to {args.summary}")
-        if os.environ.get("GITHUB_STEP_SUMMARY"):
-            with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as fh:
-                fh.write(summary + "\n")
-        if args.json is not None:
-            data = to_json(result, rows, gate, headline, code, args.baseline, commit)
-            write_text_atomic(args.json, json.dumps(data, indent=2))
-            say(f"results written to {args.json}")
-    except OSError as exc:
-        say(f"warning: could not write the summary or the results: {exc}")
+    data = to_json(result, rows, gate, headline, code, args.baseline, commit)
+    publish(args.summary, summary, args.json, data)
     return code
 
 

@@ -1,0 +1,231 @@
+"""What the gates print and write: tables, the markdown summary, the JSON.
+
+Both gates end the same way (`publish`): a table on the terminal, the
+markdown summary written atomically (and appended to `$GITHUB_STEP_SUMMARY`
+when set, for the CI job's page) and, for the A/B gate, the JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from visionbench import report
+from visionbench.gate.exits import EXIT_PASS, EXIT_REGRESSION, say, write_text_atomic
+from visionbench.gate.runs import Comparison, counts, is_failure
+from visionbench.results import Run
+
+
+def publish(summary_path: Path, summary: str, json_path: Path | None = None,
+            data: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+    """The markdown summary (and the JSON) written whole or not at all, the summary also
+    appended to $GITHUB_STEP_SUMMARY. A failed write is a warning: the verdict stands."""
+    try:
+        write_text_atomic(summary_path, summary)
+        say(f"summary written to {summary_path}")
+        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if step_summary:
+            with open(step_summary, "a", encoding="utf-8") as fh:
+                fh.write(summary + "\n")
+        if json_path is not None and data is not None:
+            write_text_atomic(json_path, json.dumps(data, indent=2))
+            say(f"results written to {json_path}")
+    except OSError as exc:
+        say(f"warning: could not write the summary or the results: {exc}")
+
+
+def comparison_table(rows: Sequence[Comparison], markdown: bool = False) -> str:
+    """The run-against-run rows (deterministic figures, missing, failed, new)."""
+    if markdown:
+        return tabulate(
+            report.gate_table_rows(rows),
+            headers=[*report.GATE_HEADERS, "detail"],
+            tablefmt="github",
+        )
+    return tabulate(report.gate_table_rows(rows, detail=False), headers=report.GATE_HEADERS)
+
+
+# -- run against run ----------------------------------------------------------------
+
+
+def gate_verdict(rows: Sequence[Comparison], allow_missing: bool) -> tuple[int, str, list[str]]:
+    """(exit code, headline, warnings) of `visionbench gate` for its rows."""
+    n = counts(rows)
+    failed = [r for r in rows if is_failure(r, allow_missing)]
+    parts = ", ".join(f"{count} {verdict}" for verdict, count in n.items() if count)
+    code = EXIT_REGRESSION if failed else EXIT_PASS
+    headline = f"gate {'FAILED' if failed else 'passed'}: {parts or 'nothing compared'}"
+    warnings = []
+    inconclusive = [r for r in rows if r.verdict == "inconclusive"]
+    if inconclusive:
+        easiest = min(inconclusive, key=lambda r: r.detectable or 0)
+        hardest = max(inconclusive, key=lambda r: r.detectable or 0)
+        warnings.append(
+            f"WARNING: {len(inconclusive)} comparison(s) INCONCLUSIVE: the noise between runs "
+            f"is larger than the tolerance, so a regression of that size could not be seen "
+            f"(they could only have flagged changes of {report.fmt_detectable(easiest)} to "
+            f"{report.fmt_detectable(hardest)}). They pass because nothing was proven, not "
+            f"because nothing changed: save more baseline runs, or use a quieter machine."
+        )
+    if n["missing"] and allow_missing:
+        warnings.append(f"WARNING: {n['missing']} benchmark(s) missing, allowed by --allow-missing")
+    return code, headline, warnings
+
+
+def gate_markdown(
+    baseline: Run,
+    candidate: Run,
+    rows: Sequence[Comparison],
+    headline: str,
+    warnings: Sequence[str],
+    history: Sequence[Run],
+    allow_missing: bool,
+) -> str:
+    notable = [r for r in rows if r.verdict != "unchanged"]
+    lines = [
+        "## visionbench gate",
+        "",
+        f"**{headline}**",
+        "",
+        *(f"> {w}\n" for w in warnings),
+        f"- baseline: `{baseline.label}` ({baseline.date}, commit {baseline.commit or '?'})",
+        f"- candidate: `{candidate.label}` ({candidate.date}, commit {candidate.commit or '?'})",
+        f"- noise history: {len(history)} comparable run(s) up to the baseline",
+        f"- missing benchmarks {'allowed' if allow_missing else 'fail the gate'}",
+        "",
+    ]
+    if notable:
+        lines += [comparison_table(notable, markdown=True), ""]
+    lines += [
+        f"<details><summary>all {len(rows)} comparisons</summary>",
+        "",
+        comparison_table(rows, markdown=True),
+        "",
+        "</details>",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# -- A/B --------------------------------------------------------------------------------
+
+
+def short(name: str) -> str:
+    return name.split("::")[-1]
+
+
+def interval(low: float, high: float) -> str:
+    if low <= 0 and math.isinf(high):
+        return "unbounded (too few pairs)"
+    return f"{low:.3f}x to {'inf' if math.isinf(high) else f'{high:.3f}x'}"
+
+
+def pct(change: float) -> str:
+    return "no change" if math.isinf(change) else f"+{change:.0%}"
+
+
+def finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+BASELINE_FAILED = "in the baseline: "  # a failure of the baseline's side alone
+TIME_HEADERS = ["benchmark", "metric", "ratio", "interval", "p-value", "pairs", "σ_d", "verdict"]
+
+
+def failed_verdict(why: str) -> str:
+    """Failed in the candidate (fails the gate), or in the baseline alone (reported)."""
+    return "baseline failed" if why.startswith(BASELINE_FAILED) else "failed"
+
+
+def time_rows(judgements: Mapping[str, Any], failed: Mapping[str, str]) -> list[list[Any]]:
+    """One row per paired benchmark (`paired.Judgement`) and per failed one."""
+    rows: list[list[Any]] = []
+    for name, j in judgements.items():
+        verdict = j.verdict
+        if j.verdict == "inconclusive" and j.detectable is not None:
+            verdict += f" (could prove {pct(j.detectable)})"
+        rows.append([
+            short(name), "time", f"{j.ratio:.3f}x", interval(j.ci_low, j.ci_high),
+            f"{j.p_value:.2g}", j.pairs,
+            "-" if j.sigma_d is None else f"{j.sigma_d:.3f}", verdict,
+        ])  # fmt: skip
+    for name, why in failed.items():
+        rows.append([short(name), "time", "", "", "", "", "", f"{failed_verdict(why)}: {why[:80]}"])
+    return rows
+
+
+def ab_verdict(
+    judgements: Mapping[str, Any],
+    failed: Mapping[str, str],
+    rows: Sequence[Comparison],
+    allow_missing: bool,
+) -> tuple[int, str, list[str]]:
+    """(exit code, headline, warnings) of `visionbench ab`."""
+    verdicts = [j.verdict for j in judgements.values()]
+    # a bench that failed in the candidate fails the gate; one that failed in the
+    # baseline alone is reported (the baseline's trouble is not the change's)
+    verdicts += [failed_verdict(why) for why in failed.values()]
+    failing = [v for v in verdicts if v in ("regression", "failed")]
+    failing += [r for r in rows if is_failure(r, allow_missing)]
+    tally: dict[str, int] = {}
+    for v in [*verdicts, *(r.verdict for r in rows)]:
+        tally[v] = tally.get(v, 0) + 1
+    parts = ", ".join(f"{n} {v}" for v, n in tally.items())
+    code = EXIT_REGRESSION if failing else EXIT_PASS
+    headline = f"A/B gate {'FAILED' if failing else 'passed'}: {parts or 'nothing compared'}"
+    warnings = []
+    undecided = [j for j in judgements.values() if j.verdict == "inconclusive"]
+    if undecided:
+        warnings.append(
+            f"WARNING: {len(undecided)} time comparison(s) INCONCLUSIVE after "
+            f"{min(j.pairs for j in undecided)}-{max(j.pairs for j in undecided)} pairs: "
+            "the processes' noise was too large to decide at the tolerance within the budget. "
+            "They pass because nothing was proven, not because nothing changed: give a "
+            "larger --budget, or select fewer benchmarks."
+        )
+    return code, headline, warnings
+
+
+def time_json(
+    judgements: Mapping[str, Any],
+    failed: Mapping[str, str],
+    logs: Mapping[str, Sequence[float]],
+    figures: Mapping[str, Mapping[str, Sequence[float]]],
+) -> list[dict[str, Any]]:
+    """The JSON of each paired benchmark; `figures`: per side, per benchmark, seconds."""
+    out = []
+    for name, j in judgements.items():
+        base = figures["baseline"].get(name, [])
+        cand = figures["candidate"].get(name, [])
+        out.append({
+            "name": name, "metric": "time", "ratio": j.ratio, "ci_low": finite(j.ci_low),
+            "ci_high": finite(j.ci_high), "confidence": j.confidence, "p_value": j.p_value,
+            "p_raw": j.p_raw, "pairs": j.pairs, "verdict": j.verdict, "sigma_d": j.sigma_d,
+            "tolerance": j.tolerance, "detectable": finite(j.detectable),
+            "baseline_s": float(statistics.median(base)) if base else None,
+            "candidate_s": float(statistics.median(cand)) if cand else None,
+            "log_ratios": list(logs.get(name, [])),
+        })  # fmt: skip
+    for name, why in failed.items():
+        out.append({"name": name, "metric": "time", "ratio": None, "ci_low": None,
+                    "ci_high": None, "p_value": None, "pairs": len(logs.get(name, [])),
+                    "verdict": failed_verdict(why), "note": why})  # fmt: skip
+    return out
+
+
+def comparison_json(rows: Sequence[Comparison]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": r.benchmark, "metric": r.metric, "ratio": None, "ci_low": None,
+            "ci_high": None, "p_value": r.p_value, "pairs": None, "verdict": r.verdict,
+            "baseline": r.baseline, "candidate": r.candidate, "change": r.change, "note": r.note,
+        }
+        for r in rows
+    ]  # fmt: skip
