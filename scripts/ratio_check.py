@@ -7,31 +7,30 @@ For every benchmark that recorded a paired ratio to its reference
 two intervals overlap, and whether one run calls the variant "faster" and the
 other "slower" (the report's verdict, at the gate's time tolerance). Prints a
 table and the share that overlap; exit 1 when fewer than 95% overlap or any
-verdict flips.
+verdict flips, 2 when a run cannot be read (the message names the file).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from tabulate import tabulate
 
+from visionbench import results
 from visionbench.gate.config import load_config
 from visionbench.report import time_verdict
 
 
 def paired(path: Path) -> dict[str, tuple[float, float, float]]:
-    data = json.loads(path.read_text())
     out = {}
-    for b in data["benchmarks"]:
-        e = b.get("extra_info", {})
+    for name, b in results.load(path).benchmarks.items():
+        e = b.extra_info
         if all(
             isinstance(e.get(k), (int, float))
             for k in ("ratio_vs_ref", "ratio_ci_low", "ratio_ci_high")
         ):
-            out[b["fullname"]] = (e["ratio_vs_ref"], e["ratio_ci_low"], e["ratio_ci_high"])
+            out[name] = (e["ratio_vs_ref"], e["ratio_ci_low"], e["ratio_ci_high"])
     return out
 
 
@@ -39,7 +38,11 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    a, b = (paired(Path(p)) for p in argv)
+    try:
+        a, b = (paired(Path(p)) for p in argv)
+    except results.ResultsError as exc:
+        print(f"ratio_check: {exc}", file=sys.stderr)
+        return 2
     tolerance = load_config().tolerance["time"]
     rows, overlap, flips = [], 0, 0
     for name in sorted(a.keys() & b.keys()):
