@@ -1,23 +1,17 @@
 """`visionbench ab`: the baseline worktree, its clean-up, bad input, and whole runs
-on a tiny project of its own (pytest-benchmark benches without torch: seconds)."""
+on a tiny project of its own (a pytest-benchmark bench without torch: seconds a block)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 import time
-from pathlib import Path
 
 import pytest
+from ab_helpers import git, interrupt, marked, start_ab, wait_for, worktrees
 
 from visionbench import cli
-from visionbench.gate import ab, output
-
-SRC = Path(__file__).resolve().parents[1] / "src"
+from visionbench.gate import output, processes, worktree
 
 BENCH = """\
 import pathlib
@@ -31,12 +25,6 @@ def bench_loop(benchmark):
     time.sleep(PAUSE)
     benchmark.pedantic(lambda: sum(range(WORK)), rounds=5, warmup_rounds=1)
 """
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 @pytest.fixture
@@ -62,14 +50,9 @@ def project(tmp_path, monkeypatch):
     return repo
 
 
-def worktrees(repo: Path) -> list[str]:
-    return [ln for ln in git(repo, "worktree", "list", "--porcelain").splitlines()
-            if ln.startswith("worktree ")]  # fmt: skip
-
-
 def test_the_baseline_worktree_is_checked_out_and_removed(project):
-    commit = ab.resolve_rev(project, "HEAD")
-    with ab.baseline_worktree(project, commit) as tree:
+    commit = worktree.resolve_rev(project, "HEAD")
+    with worktree.baseline_worktree(project, commit) as tree:
         assert (tree / "benches" / "bench_fake.py").is_file()
         assert git(tree, "rev-parse", "HEAD") == commit
         assert len(worktrees(project)) == 2
@@ -78,7 +61,7 @@ def test_the_baseline_worktree_is_checked_out_and_removed(project):
 
 
 def test_the_worktree_is_removed_on_ctrl_c(project):
-    with pytest.raises(KeyboardInterrupt), ab.baseline_worktree(project, "HEAD") as tree:
+    with pytest.raises(KeyboardInterrupt), worktree.baseline_worktree(project, "HEAD") as tree:
         raise KeyboardInterrupt
     assert not tree.parent.exists() and len(worktrees(project)) == 1
 
@@ -97,12 +80,12 @@ def test_outside_a_git_tree_is_bad_input(tmp_path, monkeypatch, capsys):
 
 
 def test_the_candidate_says_dirty_and_detached(project):
-    assert ab.describe_tree(project).endswith(" (main)")
-    assert "+dirty" not in ab.describe_tree(project)
+    assert worktree.describe_tree(project).endswith(" (main)")
+    assert "+dirty" not in worktree.describe_tree(project)
     (project / "benches" / "work.txt").write_text("30000\n")
-    assert "+dirty (main)" in ab.describe_tree(project)
+    assert "+dirty (main)" in worktree.describe_tree(project)
     git(project, "checkout", "-q", "--detach")
-    assert ab.describe_tree(project).endswith("+dirty (detached)")
+    assert worktree.describe_tree(project).endswith("+dirty (detached)")
 
 
 def test_pytest_arguments_a_side_rejects_are_bad_input(project, capsys):
@@ -125,16 +108,20 @@ def test_a_uncommitted_slowdown_is_a_regression_and_a_a_passes(
     common = ["ab", "--baseline", "HEAD", "--times-only", "--alpha", "0.05", "--seed", "1"]
     (project / "benches" / "work.txt").write_text("80000\n")
     out = tmp_path / "slow.json"
-    assert cli.main([*common, "--max-pairs", "6", "--json", str(out), "-q"]) == 1
+    rounds = ["--max-blocks", "6", "--rounds", "8"]
+    assert cli.main([*common, *rounds, "--json", str(out), "-q"]) == 1
     data = json.loads(out.read_text())
     assert data["baseline"] == git(project, "rev-parse", "HEAD")
     assert "+dirty" in data["candidate"]
-    assert data["pairs"] == 6 and data["seconds"] > 0
-    assert data["orders"].count("AB") == data["orders"].count("BA") == 3
+    assert data["lane"] == "time" and data["blocks"] == 6 and data["seconds"] > 0
+    name = "benches/bench_fake.py::bench_loop"
+    for block in data["block_records"]:  # each block: 8 round-pairs, as many AB as BA
+        assert block["round_pairs"] == {name: 8}
+        assert sorted(block["orders"][name]) == ["AB"] * 4 + ["BA"] * 4
     (bench,) = data["benchmarks"]
-    assert bench["name"] == "benches/bench_fake.py::bench_loop"
+    assert bench["name"] == name
     assert bench["metric"] == "time" and bench["verdict"] == "regression"
-    assert bench["pairs"] == 6 and bench["ratio"] > 2 and bench["ci_low"] > 1.5
+    assert bench["blocks"] == 6 and bench["ratio"] > 2 and bench["ci_low"] > 1.5
     assert bench["p_value"] < 0.05 and bench["ci_high"] >= bench["ratio"]
     assert "regression" in capsys.readouterr().out
     assert "A/B gate FAILED" in (project / "reports" / "ab.md").read_text()
@@ -142,55 +129,44 @@ def test_a_uncommitted_slowdown_is_a_regression_and_a_a_passes(
     git(project, "checkout", "--", "benches/work.txt")
     out, step_summary = tmp_path / "same.json", tmp_path / "step-summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
-    assert cli.main([*common, "--max-pairs", "2", "--json", str(out)]) == 0
+    assert cli.main([*common, "--max-blocks", "2", "--json", str(out)]) == 0
     assert "A/B gate passed" in step_summary.read_text()
+    assert "smallest change provable" in step_summary.read_text()
     (bench,) = json.loads(out.read_text())["benchmarks"]
-    assert bench["verdict"] != "regression" and bench["pairs"] == 2
+    assert bench["verdict"] != "regression" and bench["blocks"] == 2
     assert len(worktrees(project)) == 1
 
 
 def test_deterministic_figures_come_from_one_full_run_per_side(project, tmp_path, capsys):
     out = tmp_path / "ab.json"
-    assert cli.main(["ab", "--baseline", "HEAD", "--max-pairs", "2", "--json", str(out)]) == 0
+    assert cli.main(["ab", "--baseline", "HEAD", "--max-blocks", "2", "--json", str(out)]) == 0
     err = capsys.readouterr().err
     assert "full run of the baseline" in err and "full run of the candidate" in err
     data = json.loads(out.read_text())
-    assert data["pairs"] == 2
+    assert data["blocks"] == 2
+    assert data["minutes"]["trainings"] > 0 and data["minutes"]["timing blocks"] > 0
     assert [b["metric"] for b in data["benchmarks"]] == ["time"]  # the fake bench records none
 
 
-def test_ctrl_c_mid_run_removes_the_worktree(project):
-    """SIGINT while a pair runs: the command ends (130) and leaves no worktree behind."""
+def test_ctrl_c_mid_block_leaves_no_worktree_and_no_process(project):
+    """SIGINT while the workers build (the bench pauses in its test body): the command
+    ends (130), leaving no worktree, no worker and no zygote."""
     (project / "benches" / "pause.txt").write_text("30\n")
-    env = {**os.environ, "PYTHONPATH": str(SRC)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "visionbench.cli", "ab", "--baseline", "HEAD", "--times-only"],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        # a shell's background job ignores SIGINT and its children inherit that: give the
-        # command Python's usual Ctrl-C, as a terminal would
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while len(worktrees(project)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert len(worktrees(project)) == 2, "the baseline worktree never appeared"
-    time.sleep(1.0)  # a pair is running
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-2000:]
-    assert "interrupted" in err
-    assert len(worktrees(project)) == 1
+    proc, mark = start_ab(project, "--baseline", "HEAD", "--times-only")
+    assert wait_for(lambda: len(marked(mark)) >= 3), "the zygote and its workers never appeared"
+    time.sleep(1.0)  # both workers are in the bench's pause
+    interrupt(proc, mark, project)
 
 
 def test_pytest_runs_the_benches_unless_a_path_is_named(project):
-    assert ab.with_benches(project, ["-k", "model_size"]) == ["benches", "-k", "model_size"]
+    assert processes.with_benches(project, ["-k", "model_size"]) == ["benches", "-k", "model_size"]
     named = ["benches/bench_fake.py::bench_loop", "-q"]
-    assert ab.with_benches(project, named) == named
+    assert processes.with_benches(project, named) == named
 
 
 def test_a_bench_failing_in_the_candidate_fails_the_gate_but_not_in_the_baseline_alone():
-    code, headline, _ = output.ab_verdict({}, {"x": "OutOfMemoryError"}, [], allow_missing=False)
+    code, headline = output.ab_verdict([], {"x": "OutOfMemoryError"}, [], allow_missing=False)
     assert code == 1 and "1 failed" in headline
     theirs = {"x": f"{output.BASELINE_FAILED}OutOfMemoryError"}
-    code, headline, _ = output.ab_verdict({}, theirs, [], allow_missing=False)
-    assert code == 0 and "1 baseline failed" in headline
+    code, headline = output.ab_verdict(["unchanged"], theirs, [], allow_missing=False)
+    assert code == 0 and headline == "A/B gate passed: 1 unchanged, 1 baseline failed"

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from visionbench.gate import paired
-from visionbench.gate.ab import run_pairs
+from visionbench.gate.paired import run_looks
 
 times = st.lists(st.floats(1e-4, 10.0), min_size=1, max_size=60)
 
@@ -122,7 +122,7 @@ def simulated_sequential(shift: float, sims: int, seed: int) -> tuple[float, flo
         def measure(i, active):
             return {n: shift + 0.1 * rng.standard_t(4) for n in active}, {}
 
-        result = run_pairs(names, measure, looks, dict.fromkeys(names, 0.0))
+        result = run_looks(names, measure, looks, dict.fromkeys(names, 0.0))
         flagged = [j.verdict == "regression" for j in result.judgements.values()]
         any_regression += any(flagged)
         all_regressions += all(flagged)
@@ -150,8 +150,8 @@ def test_budget_brings_the_last_look_forward():
         return {"x": 0.5 + 0.01 * i}, {}
 
     looks = paired.Looks.growing(64, 0.01)
-    result = run_pairs(["x"], measure, looks, {"x": 0.1}, room_for_another=lambda: len(calls) < 9)
-    assert result.pairs == 9 and calls == list(range(9))
+    result = run_looks(["x"], measure, looks, {"x": 0.1}, room_for_another=lambda: len(calls) < 9)
+    assert result.samples == 9 and calls == list(range(9))
     assert result.judgements["x"].verdict == "regression"  # all of alpha at the last look
 
 
@@ -164,7 +164,7 @@ def test_a_decided_benchmark_leaves_later_pairs():
         return {"big": 1.0 + rng.normal(0, 0.01), "noisy": rng.normal(0, 1.0)}, {}
 
     names = ["big", "noisy"]
-    run_pairs(names, measure, paired.Looks((8, 16, 32), 0.05), dict.fromkeys(names, 0.1))
+    run_looks(names, measure, paired.Looks((8, 16, 32), 0.05), dict.fromkeys(names, 0.1))
     assert seen[0] == ["big", "noisy"] and seen[-1] == ["noisy"]
 
 
@@ -172,6 +172,6 @@ def test_a_failed_benchmark_is_reported_not_judged():
     def measure(i, active):
         return {n: 0.0 for n in active if n != "bad"}, {"bad": "CUDA out of memory"}
 
-    result = run_pairs(["ok", "bad"], measure, paired.Looks((4,), 0.05), {"ok": 0.1, "bad": 0.1})
+    result = run_looks(["ok", "bad"], measure, paired.Looks((4,), 0.05), {"ok": 0.1, "bad": 0.1})
     assert result.failed == {"bad": "CUDA out of memory"}
     assert set(result.judgements) == {"ok"}

@@ -24,6 +24,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from visionbench import report, results
+from visionbench.gate import config as gate_defaults
 from visionbench.gate.config import ConfigError, load_config
 from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PASS, BadInput, say
 from visionbench.gate.machines import machine_differences
@@ -158,26 +159,38 @@ def parser() -> argparse.ArgumentParser:
     a = sub.add_parser(
         "ab",
         allow_abbrev=False,
-        help="time a baseline revision and the working tree in interleaved pairs",
+        help="compare a baseline revision and the working tree, both measured here and now",
         usage="visionbench ab --baseline REV [options] [pytest args]",
-        description="Time the baseline revision REV (checked out in a temporary git worktree) "
-        "and the working tree (uncommitted changes included) in pairs of fresh processes, and "
-        "judge each benchmark's time ratio from the paired log-ratios. Arguments it does not "
-        "know go to pytest on both sides (-k, paths, --vb-* options). Exit 0: nothing "
-        "regressed (inconclusive passes, with a warning); 1: a regression, a failed or a "
-        "missing benchmark; 2: bad input (a REV that is not a commit, arguments pytest rejects).",
+        description="Compare the baseline revision REV (checked out in a temporary git "
+        "worktree) and the working tree (uncommitted changes included), benchmark by "
+        "benchmark: by default in blocks of round-interleaved pairs timed by two workers "
+        "forked from one zygote (--lane time), or by instruction counts under valgrind "
+        "(--lane instructions); then accuracy, memory and flags from one full run per side. "
+        "Arguments it does not know go to pytest on both sides (-k, paths, --vb-* options). "
+        "Exit 0: nothing regressed (inconclusive passes, with a warning); 1: a regression, a "
+        "failed or a missing benchmark; 2: bad input (a REV that is not a commit, arguments "
+        "pytest rejects, the instruction lane without valgrind).",
     )
     a.add_argument("--baseline", required=True, metavar="REV", help="a commit, branch or tag")
     a.add_argument(
-        "--budget",
-        type=float,
-        default=15.0,
-        metavar="MINUTES",
-        help="wall time of the whole comparison; pairs stop when the next would not fit "
-        "(default 15)",
+        "--lane",
+        choices=("time", "instructions"),
+        default="time",
+        help="time: round-interleaved blocks (default; CPU or GPU); instructions: callgrind "
+        "counts of each unit (CPU runners whose timings no one controls)",
     )
     a.add_argument(
-        "--max-pairs", type=int, default=64, help="most pairs per benchmark (default 64)"
+        "--budget",
+        type=float,
+        metavar="MINUTES",
+        help="wall time of the whole invocation: set-up, lane and full runs (default 15; "
+        "--calibrate: 5)",
+    )
+    a.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="run the baseline against itself through the lane for --budget minutes, print "
+        "each benchmark's spreads and smallest provable change, save them for this machine",
     )
     a.add_argument(
         "--times-only",
@@ -185,10 +198,35 @@ def parser() -> argparse.ArgumentParser:
         help="skip the full run per side that compares accuracy, memory and flags",
     )
     a.add_argument(
-        "--quantile",
-        type=float,
-        help="a process's figure: this quantile of its rounds (default 0.5, the median)",
+        "--max-blocks",
+        type=int,
+        default=gate_defaults.MAX_BLOCKS,
+        help=f"most blocks per benchmark (default {gate_defaults.MAX_BLOCKS})",
     )
+    a.add_argument(
+        "--rounds",
+        type=int,
+        help=f"round-pairs per benchmark and block (default: about "
+        f"{gate_defaults.ROUNDS_SECONDS:g} s of them, {gate_defaults.MIN_ROUNDS} to "
+        f"{gate_defaults.MAX_ROUNDS})",
+    )
+    a.add_argument(
+        "--threads",
+        type=int,
+        help="threads of every member (default 1 on 4 cores or fewer, else half the cores)",
+    )
+    a.add_argument(
+        "--repeats",
+        type=int,
+        help=f"instruction counts per unit and side (default {gate_defaults.INSTRUCTION_REPEATS})",
+    )
+    a.add_argument(
+        "--lock-clocks",
+        action="store_true",
+        help="lock each GPU's graphics clock for the invocation where NVML allows (off by "
+        "default; the clocks are recorded either way)",
+    )
+    storage(a)
     a.add_argument("--seed", type=int, help="seed of the pairs' order (default: random)")
     a.add_argument("--json", type=Path, metavar="FILE", help="write the results as JSON")
     a.add_argument(

@@ -21,7 +21,7 @@ import copy
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,28 @@ class Run:
         if re.fullmatch(r"[0-9a-f]{9,40}", commit):
             commit = commit[:8]  # a git sha, shortened
         return commit + ("+dirty" if info.get("dirty") else "")
+
+    @property
+    def commit_id(self) -> str:
+        """The full commit id the run was made at ("" when unknown)."""
+        return str((self.data.get("commit_info") or {}).get("id") or "")
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the run was made with uncommitted changes."""
+        return bool((self.data.get("commit_info") or {}).get("dirty"))
+
+    def restricted(self, names: Iterable[str]) -> Run:
+        """A copy holding only the benchmarks named (by fullname), failed ones included."""
+        keep = set(names)
+        data = {
+            **self.data,
+            "benchmarks": [b for b in self.data["benchmarks"] if b["fullname"] in keep],
+            "visionbench_failed": [
+                b for b in self.data.get("visionbench_failed", []) if b["fullname"] in keep
+            ],
+        }
+        return Run(self.path, data)
 
     @property
     def machine_info(self) -> dict[str, Any]:
@@ -270,6 +292,23 @@ def machine_runs(storage: Path, log: Callable[[str], None] = print) -> list[Run]
     if not runs:
         raise ResultsError(f"no readable run in {folder}")
     return runs
+
+
+def run_of_commit(storage: Path, commit: str) -> Run | None:
+    """The newest readable run of this machine's storage made at `commit` (a full id)
+    without uncommitted changes; None when there is none (or no storage)."""
+    try:
+        files = run_files(machine_folder(storage))
+    except ResultsError:
+        return None
+    for path in reversed(files):
+        try:
+            run = load(path)
+        except ResultsError:
+            continue
+        if run.commit_id == commit and not run.dirty:
+            return run
+    return None
 
 
 # -- copies of a run's data (never written over a stored run) --------------------------

@@ -1,65 +1,86 @@
-"""`visionbench ab`: a baseline revision against the working tree, timed in interleaved pairs.
+"""`visionbench ab`: a baseline revision against the working tree, both measured here and now.
 
 Two separate runs differ by more than the changes a team needs to catch (on
 a shared 2-core machine single benchmarks moved 1.7-2.3x between runs of the
-same code), so this gate measures both sides in the same job, in pairs:
+same code), so this gate measures both sides in the same job:
 
 1. The baseline is REV checked out in a temporary git worktree (removed at
    the end, also on Ctrl-C); the candidate is the working tree as it is,
-   uncommitted changes included. Each side runs with its own benches,
-   conftest and src (PYTHONPATH) in this virtualenv's Python, on the same
-   pytest arguments (-k, paths, --vb-* options).
-2. Unless --times-only: one full run per side (training included) compares
-   the deterministic figures by `visionbench gate`'s rules: accuracy,
-   memory, flags, failed and missing benchmarks.
-3. Pairs: each member a fresh process of one side timing every benchmark
-   still undecided, order random and balanced (as many AB as BA). Timing
-   processes set VISIONBENCH_TIMING_ONLY=1: the benches build and time their
-   unit without training for accuracy. A baseline that predates the switch
-   (it trains in its timing processes) makes both sides train, so that the
-   two do the same work; pairs then cost more.
-4. A process's figure for a benchmark is a quantile (the median) of its
-   rounds; a pair's is log(candidate / baseline). At pre-set looks the pairs
-   are judged (`paired.judge`: Wilcoxon signed-rank, Hodges–Lehmann interval
-   of the ratio, Holm across benchmarks, alpha spent across looks); a
-   decided benchmark leaves the later processes, so the budget goes to the
-   noisy ones. The last look comes at --max-pairs or when the next pair
-   would not fit in --budget minutes.
+   uncommitted changes included. Each side runs its own benches, conftest
+   and src in this virtualenv's Python, on the same pytest arguments.
+2. A lane compares each selected benchmark's unit (a training step, an
+   inference batch):
+   - `time` (default): blocks of round-interleaved pairs between two workers
+     forked from one zygote (`gate.timing`, `gate.zygote`), tested across
+     blocks with `paired.run_looks`; a decided benchmark leaves later blocks.
+   - `instructions` (CPU runners): callgrind's instruction counts of each
+     unit on both sides (`gate.instructions`), against a tolerance.
+3. Unless --times-only, the deterministic figures (accuracy, memory, flags,
+   failed and missing benchmarks) by `visionbench gate`'s rules, from one
+   full run per side: the baseline's saved run of the same commit and
+   fingerprint is reused when there is one; the full runs come after the
+   lane, in the time it left them.
+
+`--budget` bounds the whole invocation: the lane stops in time for the full
+runs (their last duration on this machine is remembered), a full run that
+would overrun is stopped and said, and the output says how the minutes went.
+`--calibrate` runs the baseline against itself through the lane instead and
+saves what it measured for this machine (`gate.calibration`).
 
 Exit 0: nothing regressed (inconclusive passes, loudly); 1: a regression, a
 failed benchmark or one missing from the candidate; 2: bad input (a REV
-that is not a commit, pytest arguments a side rejects, not a git tree).
+that is not a commit, pytest arguments a side rejects, not a git tree, the
+instruction lane without valgrind).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
+import statistics
+import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tabulate import tabulate
 
+from visionbench import results
+from visionbench.gate import calibration, gpu, instructions
+from visionbench.gate import config as defaults
 from visionbench.gate.config import GateConfig, load_config
-from visionbench.gate.exits import EXIT_BAD_INPUT, say
+from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_PASS, say
+from visionbench.gate.machines import machine_differences
 from visionbench.gate.output import (
     BASELINE_FAILED,
     TIME_HEADERS,
     ab_verdict,
     comparison_json,
     comparison_table,
+    inconclusive_warning,
+    provable_summary,
     publish,
     time_json,
     time_rows,
 )
-from visionbench.gate.paired import Judgement, Looks, balanced_orders, judge
-from visionbench.gate.processes import TIMING_ONLY_ENV, Pytest, Side, with_benches
+from visionbench.gate.paired import Looks, Sequential, run_looks
+from visionbench.gate.processes import (
+    TIMING_ONLY_ENV,
+    Pinned,
+    Pytest,
+    Side,
+    Zygote,
+    default_threads,
+    pin,
+    with_benches,
+)
 from visionbench.gate.run_gate import with_alpha
 from visionbench.gate.runs import Comparison, compare_runs
+from visionbench.gate.timing import Block, Ready, TimingLane
 from visionbench.gate.worktree import (
     AbError,
     baseline_worktree,
@@ -68,120 +89,56 @@ from visionbench.gate.worktree import (
     toplevel,
 )
 from visionbench.metrics import METRICS
-from visionbench.results import Bench, Run
+from visionbench.results import Run
 
-QUANTILE = 0.5  # a process's figure: the median of its rounds (steadier across processes
-#   than the minimum here; the rounds of one process are not independent samples)
 DETERMINISTIC_KINDS = ("memory", "accuracy", "flag")  # compared once per side
-
-
-@dataclass
-class Member:
-    """One process of one side: a figure per benchmark, or the error it failed with."""
-
-    side: str
-    seconds: float
-    figures: dict[str, float] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)
-    trained: set[str] = field(default_factory=set)  # benches that recorded an accuracy
-
-
-def member_of(side: str, run: Run, seconds: float, quantile: float) -> Member:
-    """A process's figure per benchmark (`quantile` of its rounds) and its failures."""
-    member = Member(side, seconds)
-    for name, b in run.benchmarks.items():
-        if b.error:
-            member.errors[name] = str(b.error)
-            continue
-        value = figure(b, quantile)
-        if value is None:
-            member.errors[name] = "no timing recorded"
-            continue
-        member.figures[name] = value
-        if "accuracy" in b.extra_info or "train_time_s" in b.extra_info:
-            member.trained.add(name)
-    return member
-
-
-def figure(bench: Bench, quantile: float) -> float | None:
-    samples = bench.samples
-    value = float(np.quantile(samples, quantile)) if samples else bench.stats.get("median")
-    if not isinstance(value, (int, float)) or value <= 0:
-        return None
-    return float(value)
-
-
-# -- the sequential pairs ---------------------------------------------------------------
-
-
-@dataclass
-class PairsResult:
-    judgements: dict[str, Judgement]
-    failed: dict[str, str]  # benchmark -> why (the candidate's, or the baseline's)
-    pairs: int
-    logs: dict[str, list[float]]  # log(candidate / baseline) per pair, by benchmark
-
-
-def run_pairs(
-    names: Sequence[str],
-    measure: Callable[[int, list[str]], tuple[Mapping[str, float], Mapping[str, str]]],
-    looks: Looks,
-    tolerance: Mapping[str, float],
-    room_for_another: Callable[[], bool] = lambda: True,
-    first_pair: tuple[Mapping[str, float], Mapping[str, str]] | None = None,
-) -> PairsResult:
-    """Pairs until every benchmark is decided, the looks end or the time does.
-
-    `measure(i, active)` runs pair i over the active benchmarks and returns
-    (log-ratio by benchmark, error by benchmark); `first_pair` is pair 0 when it
-    was already measured. At each pre-set look the active benchmarks are judged
-    at that look's level; the decided leave. The last look (the last pre-set
-    one, or earlier when `room_for_another()` says no) decides the rest.
-    """
-    logs: dict[str, list[float]] = {n: [] for n in names}
-    active, done, failed = list(names), {}, {}
-    k = pairs = 0
-    while active:
-        final = not room_for_another() and pairs > 0
-        if not final:
-            ratios, errors = first_pair if pairs == 0 and first_pair else measure(pairs, active)
-            pairs += 1
-            for n in active:
-                if n in errors or n not in ratios:
-                    failed[n] = errors.get(n, "no figure in this pair")
-                else:
-                    logs[n].append(float(ratios[n]))
-            active = [n for n in active if n not in failed]
-            if pairs < looks.at[k] or not active:
-                continue
-        final = final or k == len(looks.at) - 1
-        rejected = sum(j.verdict in ("regression", "improvement") for j in done.values())
-        verdicts = judge(
-            {n: logs[n] for n in active},
-            level=looks.level(k, final),
-            tolerance={n: tolerance[n] for n in active},
-            family=max(len(names) - rejected, len(active)),
-        )
-        for n, j in verdicts.items():
-            if j.decided or final:
-                done[n] = j
-        active = [n for n in active if n not in done]
-        k += 1
-        if final:
-            break
-    return PairsResult(done, failed, pairs, logs)
-
-
-# -- the gate ------------------------------------------------------------------------------
+LANES = ("time", "instructions")
+PHASES = ("set-up", "timing blocks", "instructions", "trainings")
+UNKNOWN_TRAINING_SHARE = 0.5  # of the budget left for the full runs when never timed here
 
 
 @dataclass
 class Settings:
     budget_s: float  # wall time of the whole invocation
-    max_pairs: int
-    times_only: bool  # skip the full run per side (deterministic figures)
-    quantile: float = QUANTILE
+    lane: str = "time"
+    max_blocks: int = defaults.MAX_BLOCKS
+    times_only: bool = False  # skip the deterministic figures (full runs)
+    calibrate: bool = False
+    rounds: int | None = None  # round-pairs per benchmark and block (None: planned)
+    threads: int = 1
+    repeats: int = defaults.INSTRUCTION_REPEATS
+    lock_clocks: bool = False
     seed: int | None = None  # order of the pairs; None: random
+    storage: Path = results.DEFAULT_STORAGE
+
+
+class Minutes:
+    """Where the invocation's time went, by phase."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.spent = dict.fromkeys(PHASES, 0.0)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.start
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        began = time.monotonic()
+        try:
+            yield
+        finally:
+            self.spent[name] += time.monotonic() - began
+
+    def record(self) -> dict[str, float]:
+        other = self.elapsed() - sum(self.spent.values())
+        return {k: round(v / 60, 2) for k, v in {**self.spent, "other": other}.items()} | {
+            "total": round(self.elapsed() / 60, 2)
+        }
+
+    def line(self, budget_s: float) -> str:
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in self.record().items() if k != "total")
+        return f"minutes: {parts}; {self.elapsed() / 60:.1f} of {budget_s / 60:.1f} in all"
 
 
 def deterministic_rows(base: Run, cand: Run, config: GateConfig) -> list[Comparison]:
@@ -195,245 +152,639 @@ def deterministic_rows(base: Run, cand: Run, config: GateConfig) -> list[Compari
     return rows
 
 
+def unpaired_rows(
+    base: Mapping[str, Any],
+    cand: Mapping[str, Any],
+    base_failed: Mapping[str, str],
+    cand_failed: Mapping[str, str],
+    known: set[str],
+) -> list[Comparison]:
+    """Benchmarks a lane could not compare: failed, missing, new (those of `known`,
+    already reported by the full runs, left out). `base`/`cand`: what each side built."""
+    rows = []
+    for n in sorted({*base, *base_failed, *cand, *cand_failed} - known):
+        if n in cand_failed:
+            rows.append(Comparison(n, "-", "failed", note=cand_failed[n]))
+        elif n in base_failed and n in cand:
+            rows.append(Comparison(n, "-", "new", note=f"failed in the baseline: {base_failed[n]}"))
+        elif n not in cand:
+            rows.append(Comparison(n, "-", "missing", note="not in the candidate"))
+        elif n not in base:
+            rows.append(Comparison(n, "-", "new", note="not in the baseline"))
+    return rows
+
+
+@dataclass
+class Outcome:
+    """What an invocation found, for the tables, the summary and the JSON."""
+
+    time: Sequential = field(default_factory=lambda: Sequential({}, {}, 0, {}))
+    instructions: list[instructions.InstructionVerdict] = field(default_factory=list)
+    instruction_failed: dict[str, str] = field(default_factory=dict)
+    rows: list[Comparison] = field(default_factory=list)  # deterministic, unpaired
+    blocks: list[dict[str, Any]] = field(default_factory=list)  # per block, for the JSON
+    figures: dict[str, dict[str, list[float]]] = field(
+        default_factory=lambda: {"baseline": {}, "candidate": {}}
+    )
+    round_pair_sd: dict[str, float] = field(default_factory=dict)
+    not_timed: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how things were done (reuse, clocks)
+
+
 class AbGate:
-    """One invocation: sides, full runs, pairs, verdicts."""
+    """One invocation: the pinned zygote, a lane, then the deterministic figures."""
 
     def __init__(
-        self, baseline: Side, candidate: Side, pytest: Pytest, config: GateConfig, s: Settings
+        self,
+        baseline: Side,
+        candidate: Side,
+        pytest_args: list[str],
+        workdir: Path,
+        config: GateConfig,
+        s: Settings,
+        commit: str,
+        minutes: Minutes | None = None,
     ) -> None:
-        self.sides = {"A": candidate, "B": baseline}  # A: candidate, B: baseline
         self.baseline, self.candidate = baseline, candidate
-        self.pytest, self.config, self.settings = pytest, config, s
+        self.args, self.workdir, self.config, self.settings = pytest_args, workdir, config, s
+        self.commit = commit
         self.rng = random.Random(s.seed)
-        self.start = time.monotonic()
-        self.timing_only = True
-        self.warnings: list[str] = []
-        self.orders: list[str] = []
-        self.figures: dict[str, dict[str, list[float]]] = {"baseline": {}, "candidate": {}}
-        self.last_pair_s = 0.0
-        self.deselect: list[str] = []
+        self.minutes = minutes or Minutes()
+        self.outcome = Outcome()
+        self.store = calibration.Store(s.storage)
+        self.pinned: Pinned | None = None
+        self.machine: dict[str, Any] = {}
+        self.gpu_clocks: list[dict[str, Any]] | None = None
 
-    def elapsed(self) -> float:
-        return time.monotonic() - self.start
+    # -- time ----------------------------------------------------------------------------
 
-    def full_runs(self) -> list[Comparison]:
-        runs = {}
-        for side in (self.baseline, self.candidate):
-            say(f"full run of the {side.name} ({side.label}): training included...")
-            runs[side.name], seconds = self.pytest.run(side, timing_only=False)
-            say(f"  {seconds:.0f} s")
-        return deterministic_rows(runs["baseline"], runs["candidate"], self.config)
+    def left(self) -> float:
+        return self.settings.budget_s - self.minutes.elapsed()
 
-    def member(self, side: Side, deselect: Sequence[str]) -> Member:
-        run, seconds = self.pytest.run(side, timing_only=self.timing_only, deselect=deselect)
-        return member_of(side.name, run, seconds, self.settings.quantile)
+    def selection(self) -> str:
+        return " ".join(self.args)
 
-    def pair(self, index: int, active: Sequence[str] | None) -> tuple[Member, Member]:
-        """Pair `index` in its order; (baseline member, candidate member)."""
-        while len(self.orders) <= index:
-            self.orders.extend(balanced_orders(2, self.rng))
-        order = self.orders[index]
-        deselect = self.deselect if active is None else [*self.deselect, *self.inactive(active)]
-        start = time.monotonic()
-        members = {self.sides[s].name: self.member(self.sides[s], deselect) for s in order}
-        self.last_pair_s = time.monotonic() - start
-        say(
-            f"pair {index + 1} ({order.replace('A', 'c').replace('B', 'b')}): "
-            f"{len(active) if active is not None else 'all'} benchmark(s), "
-            f"{self.last_pair_s:.0f} s; {self.elapsed() / 60:.1f} of "
-            f"{self.settings.budget_s / 60:.1f} min"
-        )
-        return members["baseline"], members["candidate"]
-
-    def inactive(self, active: Sequence[str]) -> list[str]:
-        keep = set(active)
-        return [n for n in self.gated if n not in keep]
-
-    def ratios(self, base: Member, cand: Member, names: Sequence[str]):
-        ratios, errors = {}, {}
-        for n in names:
-            if n in cand.errors or n in base.errors:
-                errors[n] = cand.errors.get(n) or f"{BASELINE_FAILED}{base.errors[n]}"
-            elif n in cand.figures and n in base.figures:
-                ratios[n] = math.log(cand.figures[n] / base.figures[n])
-                self.figures["baseline"].setdefault(n, []).append(base.figures[n])
-                self.figures["candidate"].setdefault(n, []).append(cand.figures[n])
-        return ratios, errors
-
-    def first_pair(self) -> tuple[Member, Member]:
-        base, cand = self.pair(0, None)
-        common = base.figures.keys() & cand.figures.keys()
-        if base.trained & common != cand.trained & common:
-            who = self.baseline if (base.trained - cand.trained) & common else self.candidate
-            self.timing_only = False
-            self.warnings.append(
-                f"WARNING: the {who.name} ({who.label}) predates {TIMING_ONLY_ENV}: it trains "
-                "in its timing processes, so both sides train in every process (the same "
-                "work on both sides; each pair costs more, fewer fit in the budget)"
+    def start_zygote(self, stack: contextlib.ExitStack) -> Zygote:
+        with self.minutes.phase("set-up"):
+            self.pinned = pin(self.settings.threads, self.workdir / "cwd", uuid.uuid4().hex)
+            say(
+                f"environment: {self.settings.threads} thread(s) per member, "
+                f"ASLR {self.pinned.aslr}"
             )
-            say(self.warnings[-1])
-            base, cand = self.pair(0, None)  # again, in the same order
-        return base, cand
+            zygote = stack.enter_context(Zygote(self.pinned, self.workdir))
+            from visionbench.fingerprint import cpu_model  # torch: after the zygote started
 
-    def room_for_another(self) -> bool:
-        return self.elapsed() + self.last_pair_s <= self.settings.budget_s
+            self.machine = calibration.machine_key(
+                cpu_model(),
+                _cores(),
+                self.settings.threads,
+                zygote.hello["torch"],
+                zygote.hello["gpus"],
+            )
+            if zygote.hello["gpus"]:
+                for line in stack.enter_context(gpu.locked_clocks(self.settings.lock_clocks)):
+                    self.outcome.notes.append(line)
+                    say(line)
+                self.gpu_clocks = gpu.clocks()
+        return zygote
 
-    def run(self) -> tuple[PairsResult, list[Comparison], list[Comparison]]:
-        """(the pairs, rows of deterministic figures, rows of benchmarks not paired)."""
-        fixed = [] if self.settings.times_only else self.full_runs()
-        base, cand = self.first_pair()
-        self.gated = [n for n in cand.figures if n in base.figures]
-        unpaired = self.unpaired_rows(base, cand, {r.benchmark for r in fixed if r.metric == "-"})
-        self.deselect = [n for n in {*base.figures, *base.errors, *cand.figures, *cand.errors}
-                         if n not in self.gated]  # fmt: skip
-        if not self.gated:
-            return PairsResult({}, {}, 1, {}), fixed, unpaired
-        tolerance = {n: self.config.tolerance_for(n, "time") for n in self.gated}
-        looks = Looks.growing(self.settings.max_pairs, self.config.alpha)
+    def reserve_for_trainings(self, saved: Run | None) -> float:
+        """Seconds the full runs are expected to take (0 with --times-only)."""
+        if self.settings.times_only:
+            return 0.0
+        runs = 1 if saved is not None else 2
+        last = self.store.full_run_s(self.machine, self.selection())
+        if last is None:
+            share = UNKNOWN_TRAINING_SHARE * self.left()
+            say(
+                f"full runs never timed here for this selection: the lane leaves them "
+                f"{share / 60:.1f} min"
+            )
+            return share
+        return 1.1 * runs * last
+
+    # -- the timing lane ---------------------------------------------------------------------
+
+    def timing(self, zygote: Zygote, deadline: float) -> tuple[Ready, Ready]:
+        """Blocks until every benchmark is decided, the looks end or the deadline
+        (seconds into the invocation) would pass; the first block's reports."""
+        assert self.pinned is not None
+        lane = TimingLane(
+            zygote,
+            self.candidate,
+            self.baseline,
+            self.args,
+            self.pinned,
+            self.workdir,
+            rng=self.rng,
+            rounds=self.settings.rounds,
+        )
+        last_block = [0.0]
+        blocks: list[Block] = []
+
+        def run_block(index: int, active: Sequence[str] | None) -> Block:
+            began = time.monotonic()
+            with self.minutes.phase("timing blocks"):
+                block = lane.block(index, active)
+            last_block[0] = time.monotonic() - began
+            blocks.append(block)
+            self.keep(block)
+            say(
+                f"block {index + 1}: {len(block.logs)} benchmark(s), set-up "
+                f"{block.setup_s:.1f} s, round-pairs {block.rounds_s:.1f} s; "
+                f"{self.minutes.elapsed() / 60:.1f} of {self.settings.budget_s / 60:.1f} min"
+            )
+            return block
+
+        first = run_block(0, None)
+        base, cand = first.ready["baseline"], first.ready["candidate"]
+        gated = [n for n in cand.units if n in base.units]
+        self.outcome.not_timed = {**base.not_timed, **cand.not_timed}
+        self.outcome.rows += unpaired_rows(base.units, cand.units, base.failed, cand.failed, set())
+        if not gated:
+            return base, cand
+        tolerance = {n: self.config.tolerance_for(n, "time") for n in gated}
+        planned = self.plan(gated, tolerance, deadline, last_block[0])
+        looks = _looks(planned, self.config.alpha)
         say(
-            f"{len(self.gated)} benchmark(s) in pairs; looks after {', '.join(map(str, looks.at))} "
-            f"pairs, one-sided alpha {self.config.alpha} spent across them"
+            f"{len(gated)} benchmark(s) in blocks; looks after {', '.join(map(str, looks.at))} "
+            f"blocks, one-sided alpha {self.config.alpha} spent across them"
         )
 
-        def measure(i: int, active: list[str]):
-            b, c = self.pair(i, active)
-            return self.ratios(b, c, active)
+        def measure(i: int, active: list[str]) -> tuple[dict[str, float], dict[str, str]]:
+            block = run_block(i, active)
+            return block.figures(), block.errors
 
-        result = run_pairs(
-            self.gated,
+        self.outcome.time = run_looks(
+            gated,
             measure,
             looks,
             tolerance,
-            self.room_for_another,
-            first_pair=self.ratios(base, cand, self.gated),
+            room_for_another=lambda: self.minutes.elapsed() + last_block[0] <= deadline,
+            first=(first.figures(), first.errors),
         )
-        return result, fixed, unpaired
+        noise = calibration.noise_of(blocks, 0.0).benchmarks
+        self.outcome.round_pair_sd = {n: b.round_pair_sd for n, b in noise.items()}
+        return base, cand
 
-    def unpaired_rows(self, base: Member, cand: Member, known: set[str]) -> list[Comparison]:
-        """Benchmarks the first pair could not pair: failed, missing, new."""
-        rows = []
-        for n in sorted({*base.figures, *base.errors, *cand.figures, *cand.errors} - known):
-            if n in cand.errors:
-                rows.append(Comparison(n, "-", "failed", note=cand.errors[n]))
-            elif n in base.errors and n in cand.figures:
-                rows.append(Comparison(n, "-", "new", note=f"failed in the baseline: "
-                                                           f"{base.errors[n]}"))  # fmt: skip
-            elif n not in cand.figures:
-                rows.append(Comparison(n, "-", "missing", note="not in the candidate"))
-            elif n not in base.figures:
-                rows.append(Comparison(n, "-", "new", note="not in the baseline"))
-        return rows
+    def plan(
+        self, names: list[str], tolerance: dict[str, float], deadline: float, block_s: float
+    ) -> int:
+        """The blocks the looks are spread over: those that fit before the deadline (from
+        this machine's calibration when there is one, else from the first block)."""
+        cal = self.store.time(self.machine)
+        seconds = max(0.0, deadline - self.minutes.elapsed())
+        if cal is not None and all(n in cal.benchmarks for n in names):
+            fit = 1 + cal.blocks_in(seconds + cal.setup_s, names)
+            rows = calibration.plan_rows(cal, names, seconds, self.config.alpha, tolerance)
+            say(f"plan from this machine's calibration ({cal.date}):")
+            say(tabulate(rows, headers=calibration.PLAN_HEADERS))
+        else:
+            fit = 1 + (math.floor(seconds / block_s) if block_s > 0 else 0)
+            if cal is None:
+                say(
+                    "no calibration of this machine (visionbench ab --calibrate): the blocks are "
+                    "planned from the first one"
+                )
+        return max(2, min(self.settings.max_blocks, fit))
+
+    def keep(self, block: Block) -> None:
+        """A block's record for the JSON, and its seconds per side."""
+        for side, by_bench in block.seconds.items():
+            for n, secs in by_bench.items():
+                if secs:
+                    self.outcome.figures[side].setdefault(n, []).append(statistics.median(secs))
+        self.outcome.blocks.append(
+            {
+                "index": block.index,
+                "setup_s": round(block.setup_s, 3),
+                "rounds_s": round(block.rounds_s, 3),
+                "round_pairs": {n: len(d) for n, d in block.logs.items()},
+                "orders": block.orders,
+                **({"gpu": block.gpu} if block.gpu else {}),
+            }
+        )
+
+    # -- the instruction lane ----------------------------------------------------------------
+
+    def instruction_lane(self, zygote: Zygote, sides: Mapping[str, Side]) -> dict:
+        assert self.pinned is not None
+        with self.minutes.phase("instructions"):
+            say(
+                f"counting instructions on both sides at once ({self.settings.repeats} repeats "
+                f"per unit, one thread, under valgrind: minutes)..."
+            )
+            counted = instructions.count_sides(
+                zygote,
+                sides,
+                self.args,
+                self.pinned,
+                self.workdir,
+                self.settings.repeats,
+                timeout_s=max(60.0, self.left()),
+            )
+        return counted
+
+    def tolerance_of(self, name: str) -> float:
+        configured = self.config.tolerance_for(name, "instructions")
+        calibrated = self.store.instruction_tolerance(self.machine, name)
+        return max(configured, calibrated or 0.0)
+
+    def instructions(self, zygote: Zygote) -> set[str]:
+        """The instruction lane; the benchmarks the baseline collected."""
+        counted = self.instruction_lane(zygote, {"A": self.candidate, "B": self.baseline})
+        cand, base = counted["A"], counted["B"]
+        verdicts, failed = instructions.compare(base, cand, self.tolerance_of)
+        self.outcome.instructions, self.outcome.instruction_failed = verdicts, failed
+        self.outcome.not_timed = {**base.not_timed, **cand.not_timed}
+        built_b = {n for n, c in base.counts.items() if c}
+        built_c = {n for n, c in cand.counts.items() if c}
+        known = {v.name for v in verdicts} | set(failed)
+        self.outcome.rows += unpaired_rows(
+            dict.fromkeys(built_b), dict.fromkeys(built_c), {}, {}, known
+        )
+        return {*base.counts, *base.failed, *base.skipped, *base.not_timed}
+
+    # -- the deterministic figures ------------------------------------------------------------
+
+    def deterministic(self, saved: Run | None, baseline_names: set[str]) -> None:
+        """One full run of the candidate, and of the baseline unless its saved run of
+        the same commit and fingerprint is reused; each stopped at the budget's end."""
+        pytest = Pytest(self.args, self.workdir)
+        with self.minutes.phase("trainings"):
+            cand = self._full_run(pytest, self.candidate)
+            if cand is None:
+                return
+            base = None
+            if saved is not None:
+                diffs = machine_differences(saved, cand)
+                if not diffs:
+                    base = saved.restricted(baseline_names or set(cand.benchmarks))
+                    note = (
+                        f"deterministic figures: the baseline's saved run {saved.path} "
+                        f"(commit {saved.commit}, same fingerprint) reused; only the "
+                        "candidate trained"
+                    )
+                    self.outcome.notes.append(note)
+                    say(note)
+                else:
+                    listing = "; ".join(f"{k}: {a!r} vs {b!r}" for k, (a, b) in diffs.items())
+                    say(
+                        f"the baseline's saved run {saved.path} has another fingerprint "
+                        f"({listing}): the baseline trains too"
+                    )
+            if base is None:
+                base = self._full_run(pytest, self.baseline)
+                if base is None:
+                    return
+        fixed = deterministic_rows(base, cand, self.config)
+        whole = {r.benchmark for r in fixed if r.metric == "-"}  # failed, missing, new
+        self.outcome.rows = [*fixed, *(r for r in self.outcome.rows if r.benchmark not in whole)]
+
+    def _full_run(self, pytest: Pytest, side: Side) -> Run | None:
+        left = self.left()
+        say(
+            f"full run of the {side.name} ({side.label}): training included, "
+            f"{left / 60:.1f} min left..."
+        )
+        if left <= 0:
+            self._not_compared(side, "no time was left in the budget")
+            return None
+        try:
+            run, seconds = pytest.run(side, timing_only=False, timeout=left)
+        except subprocess.TimeoutExpired:
+            self._not_compared(
+                side, f"its full run did not end within the {left / 60:.1f} min left"
+            )
+            self.store.update(self.machine, full_runs={self.selection(): left})
+            return None
+        say(f"  {seconds:.0f} s")
+        self.store.update(self.machine, full_runs={self.selection(): seconds})
+        return run
+
+    def _not_compared(self, side: Side, why: str) -> None:
+        self.outcome.warnings.append(
+            f"WARNING: accuracy, memory and flags NOT COMPARED: the {side.name}'s {why}. Give a "
+            "larger --budget, or save a run of the baseline commit on this machine "
+            "(`nox -s bench -- --benchmark-save=baseline` there) for the gate to reuse."
+        )
+        say(self.outcome.warnings[-1])
+
+    # -- the invocation -----------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        saved = None
+        if not self.settings.times_only:
+            saved = results.run_of_commit(self.settings.storage, self.commit)
+        with contextlib.ExitStack() as stack:
+            zygote = self.start_zygote(stack)
+            baseline_names: set[str] = set()
+            if self.settings.lane == "instructions":
+                baseline_names = self.instructions(zygote)
+            else:
+                deadline = self.settings.budget_s - self.reserve_for_trainings(saved)
+                base, _ = self.timing(zygote, deadline)
+                baseline_names = base.collected
+        if not self.settings.times_only:
+            self.deterministic(saved, baseline_names)
+        return self.outcome
+
+    # -- calibration --------------------------------------------------------------------------
+
+    def calibrate(self) -> int:
+        """The baseline against itself through the lane until the budget ends; saved for
+        this machine, printed."""
+        aa = Side("candidate", self.baseline.root, f"{self.baseline.label}, A/A")
+        with contextlib.ExitStack() as stack:
+            zygote = self.start_zygote(stack)
+            setup_s = self.minutes.spent["set-up"]
+            if self.settings.lane == "instructions":
+                counted = self.instruction_lane(zygote, {"A": aa, "B": self.baseline})
+                return self._save_instructions(counted)
+            assert self.pinned is not None
+            lane = TimingLane(
+                zygote,
+                aa,
+                self.baseline,
+                self.args,
+                self.pinned,
+                self.workdir,
+                rng=self.rng,
+                rounds=self.settings.rounds,
+            )
+            blocks: list[Block] = []
+            last = 0.0
+            while not blocks or self.minutes.elapsed() + last <= self.settings.budget_s:
+                began = time.monotonic()
+                with self.minutes.phase("timing blocks"):
+                    blocks.append(lane.block(len(blocks), None))
+                last = time.monotonic() - began
+                say(
+                    f"calibration block {len(blocks)}: {last:.1f} s; "
+                    f"{self.minutes.elapsed() / 60:.1f} of {self.settings.budget_s / 60:.1f} min"
+                )
+        cal = calibration.noise_of(blocks, setup_s)
+        if len(blocks) < 3:
+            say(
+                f"only {len(blocks)} block(s) fitted: a block's spread needs 3 or more; "
+                "give a larger --budget"
+            )
+        self.store.save_time(self.machine, cal)
+        print(
+            tabulate(
+                calibration.provable_rows(cal, self.config.alpha),
+                headers=calibration.provable_headers(),
+            )
+        )
+        print(
+            f"\n{len(blocks)} A/A blocks of {self.baseline.label}; a block {cal.block_s:.1f} s, "
+            f"start-up {cal.setup_s:.1f} s; smallest change provable with power "
+            f"{calibration.POWER}, one-sided alpha {self.config.alpha} shared by "
+            f"{len(cal.benchmarks)} benchmark(s); saved to {self.store.path}"
+        )
+        print(self.minutes.line(self.settings.budget_s))
+        return EXIT_PASS
+
+    def _save_instructions(self, counted: dict) -> int:
+        found = calibration.instruction_tolerances(counted["B"].counts, counted["A"].counts)
+        self.store.update(
+            self.machine,
+            instructions={
+                "benchmarks": found,
+                "date": calibration._today(),
+            },
+        )
+        table = [
+            [
+                n.split("::")[-1],
+                f"{f['apart']:.3%}",
+                f"{f['spread']:.3%}",
+                f"{max(f['tolerance'], self.config.tolerance_for(n, 'instructions')):.2%}",
+            ]
+            for n, f in sorted(found.items())
+        ]
+        print(tabulate(table, headers=["benchmark", "A/A apart", "repeats spread", "tolerance"]))
+        print(
+            f"\ninstruction counts of {self.baseline.label} against itself; tolerance: "
+            f"{calibration.INSTRUCTION_MARGIN:g}x the larger, never below the configured "
+            f"{self.config.tolerance['instructions']:.2%}; saved to {self.store.path}"
+        )
+        print(self.minutes.line(self.settings.budget_s))
+        return EXIT_PASS
 
 
-# -- output -----------------------------------------------------------------------------------
+def _cores() -> int:
+    import os
+
+    return os.cpu_count() or 1
 
 
-def to_json(
-    result: PairsResult,
-    rows: Sequence[Comparison],
-    gate: AbGate,
-    headline: str,
-    code: int,
-    rev: str,
-    commit: str,
-) -> dict[str, Any]:
+def _looks(planned: int, alpha: float) -> Looks:
+    """Looks from FIRST_LOOK blocks on, growing to `planned`; one look when fewer fit."""
+    if planned <= defaults.FIRST_LOOK:
+        return Looks((planned,), alpha)
+    return Looks.growing(planned, alpha, first=defaults.FIRST_LOOK)
+
+
+# -- output ------------------------------------------------------------------------------------
+
+
+def to_json(gate: AbGate, headline: str, code: int, rev: str) -> dict[str, Any]:
+    o, s = gate.outcome, gate.settings
     return {
-        "baseline": commit,
+        "baseline": gate.commit,
         "baseline_rev": rev,
         "candidate": gate.candidate.label,
-        "pairs": result.pairs,
-        "seconds": round(gate.elapsed(), 1),
-        "orders": gate.orders[: result.pairs],
-        "timing_only": gate.timing_only,
+        "lane": s.lane,
+        "blocks": o.time.samples,
+        "seconds": round(gate.minutes.elapsed(), 1),
+        "minutes": gate.minutes.record(),
+        "environment": gate.pinned.record() if gate.pinned else {},
+        "machine": {**gate.machine, **({"gpu_clocks": gate.gpu_clocks} if gate.gpu_clocks else {})},
         "alpha": gate.config.alpha,
-        "quantile": gate.settings.quantile,
-        "budget_s": gate.settings.budget_s,
-        "max_pairs": gate.settings.max_pairs,
+        "budget_s": s.budget_s,
+        "max_blocks": s.max_blocks,
         "headline": headline,
         "exit_code": code,
+        "notes": o.notes,
+        "not_timed": o.not_timed,
         "benchmarks": [
-            *time_json(result.judgements, result.failed, result.logs, gate.figures),
-            *comparison_json(rows),
+            *time_json(o.time, o.figures, o.round_pair_sd, gate.config.alpha),
+            *(instructions.to_json(v) for v in o.instructions),
+            *(
+                {
+                    "name": n,
+                    "metric": instructions.METRIC,
+                    "verdict": "failed"
+                    if not why.startswith(BASELINE_FAILED)
+                    else "baseline failed",
+                    "note": why,
+                }
+                for n, why in o.instruction_failed.items()
+            ),
+            *comparison_json(o.rows),
         ],
+        "block_records": o.blocks,
     }
 
 
-def markdown(
-    result: PairsResult,
-    rows: Sequence[Comparison],
-    gate: AbGate,
-    headline: str,
-    warnings: Sequence[str],
-    rev: str,
-    commit: str,
-) -> str:
+def lane_line(gate: AbGate) -> str:
+    s, o = gate.settings, gate.outcome
+    if s.lane == "instructions":
+        return (
+            f"- lane: instructions (callgrind, one thread, {s.repeats} counts per unit and side; "
+            f"a regression beyond the tolerance: the smallest change this lane flags)"
+        )
+    return (
+        f"- lane: time, {o.time.samples} block(s) of round-interleaved pairs (two workers "
+        f"forked from one zygote per block, {gate.settings.threads} thread(s) each; ASLR "
+        f"{gate.pinned.aslr if gate.pinned else '?'}); a block's figure: the median log-ratio "
+        f"of its round-pairs; ratio candidate/baseline with its interval (Hodges–Lehmann, "
+        f"simultaneous), Wilcoxon signed-rank p Holm-adjusted, one-sided alpha "
+        f"{gate.config.alpha} spent across looks"
+    )
+
+
+def markdown(gate: AbGate, headline: str, warnings: Sequence[str], rev: str) -> str:
+    o = gate.outcome
     lines = [
         "## visionbench A/B gate",
         "",
         f"**{headline}**",
         "",
-        *(f"> {w}\n" for w in [*gate.warnings, *warnings]),
-        f"- baseline: `{rev}` ({commit[:12]}), in a temporary worktree",
+        *(f"> {w}\n" for w in [*o.warnings, *warnings]),
+        f"- baseline: `{rev}` ({gate.commit[:12]}), in a temporary worktree",
         f"- candidate: the working tree, {gate.candidate.label}",
-        f"- {result.pairs} pair(s) of fresh processes in {gate.elapsed() / 60:.1f} min "
-        f"(budget {gate.settings.budget_s / 60:.0f} min), order random with as many AB as BA; "
-        f"figure per process: the q{gate.settings.quantile:g} of its rounds; ratio "
-        f"candidate/baseline with its "
-        f"interval (Hodges–Lehmann, simultaneous), Wilcoxon signed-rank p Holm-adjusted, "
-        f"one-sided alpha {gate.config.alpha} spent across looks",
+        lane_line(gate),
+        f"- {provable_summary(o.time, gate.config.alpha, o.instructions)}",
+        f"- {gate.minutes.line(gate.settings.budget_s)}",
+        *(f"- {n}" for n in o.notes),
         "",
     ]
-    if result.judgements or result.failed:
-        table = time_rows(result.judgements, result.failed)
+    if o.time.judgements or o.time.failed:
+        table = time_rows(o.time, o.round_pair_sd, gate.config.alpha)
         lines += [tabulate(table, headers=TIME_HEADERS, tablefmt="github"), ""]
-    if rows:
+    if o.instructions:
         lines += [
-            "Deterministic figures (one full run per side):",
+            tabulate(
+                instructions.rows(o.instructions), headers=instructions.HEADERS, tablefmt="github"
+            ),
             "",
-            comparison_table(rows, markdown=True),
+        ]
+    if o.rows:
+        lines += [
+            "Deterministic figures and coverage:",
+            "",
+            comparison_table(o.rows, markdown=True),
             "",
         ]
     return "\n".join(lines)
 
 
+def report(gate: AbGate, args: Any) -> int:
+    o = gate.outcome
+    failed = {**o.time.failed, **o.instruction_failed}
+    verdicts = [j.verdict for j in o.time.judgements.values()]
+    verdicts += [v.verdict for v in o.instructions]
+    code, headline = ab_verdict(verdicts, failed, o.rows, args.allow_missing)
+    warnings = [w for w in (inconclusive_warning(o.time),) if w]
+    noisy = [v.name for v in o.instructions if v.verdict == "inconclusive"]
+    if noisy:
+        warnings.append(
+            f"WARNING: {len(noisy)} instruction count(s) INCONCLUSIVE: the repeats vary "
+            "about as much as the tolerance (a unit whose work varies call to call); they "
+            "pass, unproven"
+        )
+    if o.not_timed:
+        warnings.append(
+            f"WARNING: {len(o.not_timed)} benchmark(s) not in this lane (timed by "
+            f"their own clock, in other processes): "
+            f"{', '.join(sorted(o.not_timed))[:300]}"
+        )
+    if o.time.judgements or o.time.failed:
+        print(tabulate(time_rows(o.time, o.round_pair_sd, gate.config.alpha), headers=TIME_HEADERS))
+        print()
+    if o.instructions:
+        print(tabulate(instructions.rows(o.instructions), headers=instructions.HEADERS))
+        print()
+    if o.rows:
+        print(comparison_table(o.rows))
+        print()
+    for w in [*o.warnings, *warnings]:
+        print(w)
+    print(provable_summary(o.time, gate.config.alpha, o.instructions))
+    print(gate.minutes.line(gate.settings.budget_s))
+    print(headline)
+    publish(
+        args.summary,
+        markdown(gate, headline, warnings, args.baseline),
+        args.json,
+        to_json(gate, headline, code, args.baseline),
+    )
+    return code
+
+
+# -- the command -------------------------------------------------------------------------------
+
+
+def settings_of(args: Any) -> Settings:
+    if args.lane not in LANES:
+        raise AbError(f"--lane must be one of {', '.join(LANES)}, got {args.lane!r}")
+    budget = args.budget if args.budget is not None else (5.0 if args.calibrate else 15.0)
+    if budget <= 0:
+        raise AbError(f"--budget must be positive minutes, got {budget}")
+    if args.max_blocks < 2:
+        raise AbError(f"--max-blocks must be at least 2, got {args.max_blocks}")
+    for option, value in (
+        ("--rounds", args.rounds),
+        ("--threads", args.threads),
+        ("--repeats", args.repeats),
+    ):
+        if value is not None and value < 1:
+            raise AbError(f"{option} must be at least 1, got {value}")
+    return Settings(
+        budget_s=budget * 60,
+        lane=args.lane,
+        max_blocks=args.max_blocks,
+        times_only=args.times_only or args.calibrate,
+        calibrate=args.calibrate,
+        rounds=args.rounds,
+        threads=args.threads or default_threads(),
+        repeats=args.repeats or defaults.INSTRUCTION_REPEATS,
+        lock_clocks=args.lock_clocks,
+        seed=args.seed,
+        storage=args.storage,
+    )
+
+
 def cmd_ab(args: Any) -> int:
     """`visionbench ab`: see the module docstring."""
     config = with_alpha(load_config(args.config), args.alpha)
-    if args.budget <= 0:
-        raise AbError(f"--budget must be positive minutes, got {args.budget}")
-    if args.max_pairs < 2:
-        raise AbError(f"--max-pairs must be at least 2, got {args.max_pairs}")
+    settings = settings_of(args)
+    if settings.lane == "instructions":
+        instructions.require_valgrind()
     repo = toplevel(Path.cwd())
     pytest_args = with_benches(repo, [a for a in args.pytest_args if a != "--"])
     commit = resolve_rev(repo, args.baseline)
     candidate = Side("candidate", repo, describe_tree(repo))
-    quantile = QUANTILE if args.quantile is None else args.quantile
-    if not 0 <= quantile <= 1:
-        raise AbError(f"--quantile must be between 0 and 1, got {quantile}")
-    settings = Settings(args.budget * 60, args.max_pairs, args.times_only, quantile, args.seed)
-    say(f"A/B gate: baseline {args.baseline} ({commit[:12]}), candidate {candidate.label}")
-    with baseline_worktree(repo, commit) as tree:
+    what = "calibration: the baseline against itself" if settings.calibrate else "A/B gate"
+    say(
+        f"{what}: baseline {args.baseline} ({commit[:12]}), candidate {candidate.label}, "
+        f"lane {settings.lane}, budget {settings.budget_s / 60:g} min"
+    )
+    minutes = Minutes()
+    with contextlib.ExitStack() as stack:
+        with minutes.phase("set-up"):
+            tree = stack.enter_context(baseline_worktree(repo, commit))
         baseline = Side("baseline", tree, f"{args.baseline} ({commit[:12]})")
-        work = tree.parent / "runs"
-        work.mkdir()
-        gate = AbGate(baseline, candidate, Pytest(pytest_args, work), config, settings)
-        result, fixed, unpaired = gate.run()
-    rows = [*fixed, *unpaired]
-    code, headline, warnings = ab_verdict(result.judgements, result.failed, rows,
-                                          args.allow_missing)  # fmt: skip
-    if result.judgements or result.failed:
-        print(tabulate(time_rows(result.judgements, result.failed), headers=TIME_HEADERS))
-        print()
-    if rows:
-        print(comparison_table(rows))
-        print()
-    for w in [*gate.warnings, *warnings]:
-        print(w)
-    print(headline)
-    summary = markdown(result, rows, gate, headline, warnings, args.baseline, commit)
-    data = to_json(result, rows, gate, headline, code, args.baseline, commit)
-    publish(args.summary, summary, args.json, data)
-    return code
+        gate = AbGate(
+            baseline, candidate, pytest_args, tree.parent, config, settings, commit, minutes
+        )
+        if settings.calibrate:
+            return gate.calibrate()
+        gate.run()
+    return report(gate, args)
 
 
-__all__ = ["EXIT_BAD_INPUT", "AbError", "baseline_worktree", "cmd_ab", "run_pairs"]
+__all__ = ["EXIT_BAD_INPUT", "TIMING_ONLY_ENV", "AbError", "AbGate", "cmd_ab"]

@@ -18,6 +18,23 @@ try:
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
+#: The A/B gate's instruction lane: a unit's count may differ by this much between two
+#: processes of the same code (A/A) and still be the same. Measured here (callgrind through
+#: torch.utils.benchmark.Timer, denoised, one thread): see INSTRUCTIONS_MEASURED.
+INSTRUCTIONS_TOLERANCE = 0.01
+INSTRUCTIONS_MEASURED = "to be measured"
+
+#: The A/B gate's timing lane (`visionbench ab`): a block's round-pairs per benchmark aim at
+#: about ROUNDS_SECONDS of its pairs, MIN_ROUNDS to MAX_ROUNDS of them (a 10 ms step: 40
+#: round-pairs; a 370 ms one: 6). Blocks are the samples; round-pairs only steady a block's
+#: median, so a long unit needs few of them.
+ROUNDS_SECONDS = 2.0
+MIN_ROUNDS = 6
+MAX_ROUNDS = 40
+FIRST_LOOK = 7  # blocks: the fewest at which the exact signed-rank test reaches p < 0.01
+MAX_BLOCKS = 64  # default --max-blocks
+INSTRUCTION_REPEATS = 3  # counts per unit and side (the lane compares their medians)
+
 #: The gate's defaults, the only place they are written: [tool.visionbench.gate] in
 #: pyproject.toml sets only what a project changes.
 DEFAULTS: dict[str, Any] = {
@@ -30,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "bootstrap": 2000,  # resamples for the within-run error of the quantile
     "tolerance": {  # largest harmless change: relative, except accuracy (fraction points)
         "time": 0.10,
+        "instructions": INSTRUCTIONS_TOLERANCE,
         "throughput": 0.10,
         "energy": 0.10,
         "memory": 0.05,

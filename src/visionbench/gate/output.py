@@ -19,12 +19,17 @@ from tabulate import tabulate
 
 from visionbench import report
 from visionbench.gate.exits import EXIT_PASS, EXIT_REGRESSION, say, write_text_atomic
+from visionbench.gate.paired import Sequential, provable_change
 from visionbench.gate.runs import Comparison, counts, is_failure
 from visionbench.results import Run
 
 
-def publish(summary_path: Path, summary: str, json_path: Path | None = None,
-            data: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+def publish(
+    summary_path: Path,
+    summary: str,
+    json_path: Path | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> None:
     """The markdown summary (and the JSON) written whole or not at all, the summary also
     appended to $GITHUB_STEP_SUMMARY. A failed write is a warning: the verdict stands."""
     try:
@@ -123,7 +128,7 @@ def short(name: str) -> str:
 
 def interval(low: float, high: float) -> str:
     if low <= 0 and math.isinf(high):
-        return "unbounded (too few pairs)"
+        return "unbounded (too few blocks)"
     return f"{low:.3f}x to {'inf' if math.isinf(high) else f'{high:.3f}x'}"
 
 
@@ -136,7 +141,19 @@ def finite(x: float | None) -> float | None:
 
 
 BASELINE_FAILED = "in the baseline: "  # a failure of the baseline's side alone
-TIME_HEADERS = ["benchmark", "metric", "ratio", "interval", "p-value", "pairs", "σ_d", "verdict"]
+TIME_HEADERS = [
+    "benchmark",
+    "metric",
+    "ratio",
+    "interval",
+    "p-value",
+    "blocks",
+    "sd block",
+    "sd round-pair",
+    "provable",
+    "verdict",
+]
+POWER = 0.9  # "provable": flagged with this probability
 
 
 def failed_verdict(why: str) -> str:
@@ -144,31 +161,68 @@ def failed_verdict(why: str) -> str:
     return "baseline failed" if why.startswith(BASELINE_FAILED) else "failed"
 
 
-def time_rows(judgements: Mapping[str, Any], failed: Mapping[str, str]) -> list[list[Any]]:
-    """One row per paired benchmark (`paired.Judgement`) and per failed one."""
+def provable(seq: Sequential, name: str, alpha: float) -> float:
+    """The smallest change the blocks of `name` could prove (power 0.9, the gate's alpha
+    shared by the selection): what the gate can see, whatever the verdict."""
+    j = seq.judgements[name]
+    tests = max(1, len(seq.judgements) + len(seq.failed))
+    return provable_change(j.sigma_d, j.pairs, alpha, POWER, tests)
+
+
+def time_rows(
+    seq: Sequential, round_pair_sd: Mapping[str, float | None], alpha: float
+) -> list[list[Any]]:
+    """One row per benchmark the timing lane judged, and per failed one."""
     rows: list[list[Any]] = []
-    for name, j in judgements.items():
+    for name, j in seq.judgements.items():
         verdict = j.verdict
         if j.verdict == "inconclusive" and j.detectable is not None:
             verdict += f" (could prove {pct(j.detectable)})"
-        rows.append([
-            short(name), "time", f"{j.ratio:.3f}x", interval(j.ci_low, j.ci_high),
-            f"{j.p_value:.2g}", j.pairs,
-            "-" if j.sigma_d is None else f"{j.sigma_d:.3f}", verdict,
-        ])  # fmt: skip
-    for name, why in failed.items():
-        rows.append([short(name), "time", "", "", "", "", "", f"{failed_verdict(why)}: {why[:80]}"])
+        sd = round_pair_sd.get(name)
+        rows.append(
+            [
+                short(name),
+                "time",
+                f"{j.ratio:.3f}x",
+                interval(j.ci_low, j.ci_high),
+                f"{j.p_value:.2g}",
+                j.pairs,
+                "-" if j.sigma_d is None else f"{j.sigma_d:.3f}",
+                "-" if sd is None else f"{sd:.3f}",
+                pct(provable(seq, name, alpha)),
+                verdict,
+            ]
+        )
+    for name, why in seq.failed.items():
+        rows.append([short(name), "time", *[""] * 7, f"{failed_verdict(why)}: {why[:80]}"])
     return rows
 
 
+def provable_summary(seq: Sequential, alpha: float, counted: Sequence[Any] = ()) -> str:
+    """One line for the job summary: the smallest change this run could prove."""
+    if counted:
+        tols = sorted(v.tolerance for v in counted)
+        span = f"±{tols[0]:.2%}" if tols[0] == tols[-1] else f"±{tols[0]:.2%} to ±{tols[-1]:.2%}"
+        return f"smallest change provable: the instruction tolerance, {span} of instructions"
+    seen = {n: provable(seq, n, alpha) for n in seq.judgements}
+    if not seen:
+        return "smallest change provable: nothing was compared"
+    lo, hi = min(seen, key=seen.__getitem__), max(seen, key=seen.__getitem__)
+    return (
+        f"smallest change provable by these blocks (power {POWER:g}, one-sided alpha {alpha} "
+        f"shared by {len(seen)}): {pct(seen[lo])} ({short(lo)}) to {pct(seen[hi])} ({short(hi)})"
+    )
+
+
 def ab_verdict(
-    judgements: Mapping[str, Any],
+    verdicts: Sequence[str],
     failed: Mapping[str, str],
     rows: Sequence[Comparison],
     allow_missing: bool,
-) -> tuple[int, str, list[str]]:
-    """(exit code, headline, warnings) of `visionbench ab`."""
-    verdicts = [j.verdict for j in judgements.values()]
+) -> tuple[int, str]:
+    """(exit code, headline) of `visionbench ab` from the lane's verdicts, its failures
+    and the rows of deterministic figures and coverage."""
+    verdicts = list(verdicts)
     # a bench that failed in the candidate fails the gate; one that failed in the
     # baseline alone is reported (the baseline's trouble is not the change's)
     verdicts += [failed_verdict(why) for why in failed.values()]
@@ -179,53 +233,87 @@ def ab_verdict(
         tally[v] = tally.get(v, 0) + 1
     parts = ", ".join(f"{n} {v}" for v, n in tally.items())
     code = EXIT_REGRESSION if failing else EXIT_PASS
-    headline = f"A/B gate {'FAILED' if failing else 'passed'}: {parts or 'nothing compared'}"
-    warnings = []
-    undecided = [j for j in judgements.values() if j.verdict == "inconclusive"]
-    if undecided:
-        warnings.append(
-            f"WARNING: {len(undecided)} time comparison(s) INCONCLUSIVE after "
-            f"{min(j.pairs for j in undecided)}-{max(j.pairs for j in undecided)} pairs: "
-            "the processes' noise was too large to decide at the tolerance within the budget. "
-            "They pass because nothing was proven, not because nothing changed: give a "
-            "larger --budget, or select fewer benchmarks."
-        )
-    return code, headline, warnings
+    return code, f"A/B gate {'FAILED' if failing else 'passed'}: {parts or 'nothing compared'}"
+
+
+def inconclusive_warning(seq: Sequential) -> str | None:
+    undecided = [j for j in seq.judgements.values() if j.verdict == "inconclusive"]
+    if not undecided:
+        return None
+    return (
+        f"WARNING: {len(undecided)} time comparison(s) INCONCLUSIVE after "
+        f"{min(j.pairs for j in undecided)}-{max(j.pairs for j in undecided)} blocks: "
+        "the blocks' noise was too large to decide at the tolerance within the budget. "
+        "They pass because nothing was proven, not because nothing changed: give a "
+        "larger --budget, or select fewer benchmarks."
+    )
 
 
 def time_json(
-    judgements: Mapping[str, Any],
-    failed: Mapping[str, str],
-    logs: Mapping[str, Sequence[float]],
+    seq: Sequential,
     figures: Mapping[str, Mapping[str, Sequence[float]]],
+    round_pair_sd: Mapping[str, float | None],
+    alpha: float,
 ) -> list[dict[str, Any]]:
-    """The JSON of each paired benchmark; `figures`: per side, per benchmark, seconds."""
+    """The JSON of each benchmark the timing lane judged or failed; `figures`: per side,
+    per benchmark, each block's median seconds of one call."""
     out = []
-    for name, j in judgements.items():
+    for name, j in seq.judgements.items():
         base = figures["baseline"].get(name, [])
         cand = figures["candidate"].get(name, [])
-        out.append({
-            "name": name, "metric": "time", "ratio": j.ratio, "ci_low": finite(j.ci_low),
-            "ci_high": finite(j.ci_high), "confidence": j.confidence, "p_value": j.p_value,
-            "p_raw": j.p_raw, "pairs": j.pairs, "verdict": j.verdict, "sigma_d": j.sigma_d,
-            "tolerance": j.tolerance, "detectable": finite(j.detectable),
-            "baseline_s": float(statistics.median(base)) if base else None,
-            "candidate_s": float(statistics.median(cand)) if cand else None,
-            "log_ratios": list(logs.get(name, [])),
-        })  # fmt: skip
-    for name, why in failed.items():
-        out.append({"name": name, "metric": "time", "ratio": None, "ci_low": None,
-                    "ci_high": None, "p_value": None, "pairs": len(logs.get(name, [])),
-                    "verdict": failed_verdict(why), "note": why})  # fmt: skip
+        out.append(
+            {
+                "name": name,
+                "metric": "time",
+                "ratio": j.ratio,
+                "ci_low": finite(j.ci_low),
+                "ci_high": finite(j.ci_high),
+                "confidence": j.confidence,
+                "p_value": j.p_value,
+                "p_raw": j.p_raw,
+                "blocks": j.pairs,
+                "verdict": j.verdict,
+                "sigma_block": j.sigma_d,
+                "sigma_round_pair": round_pair_sd.get(name),
+                "tolerance": j.tolerance,
+                "detectable": finite(j.detectable),
+                "provable": finite(provable(seq, name, alpha)),
+                "baseline_s": float(statistics.median(base)) if base else None,
+                "candidate_s": float(statistics.median(cand)) if cand else None,
+                "log_ratios": list(seq.logs.get(name, [])),
+            }
+        )
+    for name, why in seq.failed.items():
+        out.append(
+            {
+                "name": name,
+                "metric": "time",
+                "ratio": None,
+                "ci_low": None,
+                "ci_high": None,
+                "p_value": None,
+                "blocks": len(seq.logs.get(name, [])),
+                "verdict": failed_verdict(why),
+                "note": why,
+            }
+        )
     return out
 
 
 def comparison_json(rows: Sequence[Comparison]) -> list[dict[str, Any]]:
     return [
         {
-            "name": r.benchmark, "metric": r.metric, "ratio": None, "ci_low": None,
-            "ci_high": None, "p_value": r.p_value, "pairs": None, "verdict": r.verdict,
-            "baseline": r.baseline, "candidate": r.candidate, "change": r.change, "note": r.note,
+            "name": r.benchmark,
+            "metric": r.metric,
+            "ratio": None,
+            "ci_low": None,
+            "ci_high": None,
+            "p_value": r.p_value,
+            "verdict": r.verdict,
+            "baseline": r.baseline,
+            "candidate": r.candidate,
+            "change": r.change,
+            "note": r.note,
         }
         for r in rows
-    ]  # fmt: skip
+    ]

@@ -34,7 +34,7 @@ import functools
 import math
 import random
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -259,6 +259,18 @@ def pairs_needed(
     return max(n, floor)
 
 
+def provable_change(
+    sigma: float | None, samples: int, alpha: float, power: float = 0.9, tests: int = 1
+) -> float:
+    """The smallest relative change that `samples` paired samples of log-ratio spread
+    `sigma` prove at one-sided `alpha` (shared by `tests` benchmarks) with `power`: the
+    inverse of `pairs_needed`. inf when the exact test cannot reject with so few."""
+    if sigma is None or samples < 2 or samples < math.log2(tests / alpha):
+        return math.inf
+    z = stats.norm.isf(alpha / tests) + stats.norm.ppf(power)
+    return math.expm1(z * sigma / math.sqrt(samples * WILCOXON_EFFICIENCY))
+
+
 def judge(
     logs: Mapping[str, Sequence[float]],
     *,
@@ -320,3 +332,69 @@ def judge(
             ),
         )
     return out
+
+
+# -- the sequential comparison ---------------------------------------------------------------
+
+
+@dataclass
+class Sequential:
+    """What `run_looks` decided."""
+
+    judgements: dict[str, Judgement]
+    failed: dict[str, str]  # benchmark -> why (the candidate's, or the baseline's)
+    samples: int  # paired samples measured (blocks, or pairs of processes)
+    logs: dict[str, list[float]]  # each sample's log(a / b), by benchmark
+
+
+Measure = Callable[[int, list[str]], tuple[Mapping[str, float], Mapping[str, str]]]
+
+
+def run_looks(
+    names: Sequence[str],
+    measure: Measure,
+    looks: Looks,
+    tolerance: Mapping[str, float],
+    room_for_another: Callable[[], bool] = lambda: True,
+    first: tuple[Mapping[str, float], Mapping[str, str]] | None = None,
+) -> Sequential:
+    """Paired samples until every benchmark is decided, the looks end or the time does.
+
+    `measure(i, active)` measures sample i over the active benchmarks and returns
+    (log-ratio by benchmark, error by benchmark); `first` is sample 0 when it was
+    already measured. At each pre-set look the active benchmarks are judged at
+    that look's level; the decided leave. The last look (the last pre-set one, or
+    earlier when `room_for_another()` says no) decides the rest.
+    """
+    logs: dict[str, list[float]] = {n: [] for n in names}
+    active, done, failed = list(names), {}, {}
+    k = count = 0
+    while active:
+        final = not room_for_another() and count > 0
+        if not final:
+            ratios, errors = first if count == 0 and first else measure(count, active)
+            count += 1
+            for n in active:
+                if n in errors or n not in ratios:
+                    failed[n] = errors.get(n, "no figure in this sample")
+                else:
+                    logs[n].append(float(ratios[n]))
+            active = [n for n in active if n not in failed]
+            if count < looks.at[k] or not active:
+                continue
+        final = final or k == len(looks.at) - 1
+        rejected = sum(j.verdict in ("regression", "improvement") for j in done.values())
+        verdicts = judge(
+            {n: logs[n] for n in active},
+            level=looks.level(k, final),
+            tolerance={n: tolerance[n] for n in active},
+            family=max(len(names) - rejected, len(active)),
+        )
+        for n, j in verdicts.items():
+            if j.decided or final:
+                done[n] = j
+        active = [n for n in active if n not in done]
+        k += 1
+        if final:
+            break
+    return Sequential(done, failed, count, logs)
