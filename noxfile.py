@@ -13,7 +13,7 @@ makes a virtualenv that sees nothing of the interpreter's packages.
     nox -s bench                          # every benchmark, saved to .benchmarks/
     nox -s bench -- -k resolution --vb-profile standard
     nox -s gate -- --baseline baseline    # candidate: the latest saved run
-    nox -s ab -- --baseline main -k model_size   # the working tree against main, in pairs
+    nox -s ab -- --baseline main -k model_size   # the working tree against main, measured now
     nox -s report                         # reports/ from the saved runs
 """
 
@@ -141,8 +141,9 @@ def gate(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none")
 def ab(session: nox.Session) -> None:
-    """The working tree against a baseline revision, timed in interleaved pairs of
-    fresh processes on this machine now (exit 1 on a regression, 2 on bad input).
+    """The working tree against a baseline revision, measured on this machine now: in
+    blocks of round-interleaved pairs (`--lane time`) or by instruction counts (`--lane
+    instructions`), then accuracy and memory (exit 1 on a regression, 2 on bad input).
 
     `nox -s ab -- --baseline main -k model_size --budget 15`: REV is checked out in a
     temporary worktree; other arguments go to pytest on both sides (`visionbench ab -h`).

@@ -1,30 +1,39 @@
-"""Check the A/B gate on this machine: A/A invocations, and a real slowdown injected.
+"""Check the A/B gate on this machine: A/A invocations, real slowdowns injected, calibration.
 
-    python scripts/gate_ab_check.py --aa 10 --slow 3 -- -k model_size --vb-profile quick
-    python scripts/gate_ab_check.py --aa 0 --slow 10 --extra 0.5 -- -k model_size
-    python scripts/gate_ab_check.py --aa 2 --slow 1 --budget 6 -- -k "model_size and small_cnn"
+    SEL="-k model_size --vb-profile quick"
+    python scripts/gate_ab_check.py --calibrate --budget 5 -- $SEL
+    python scripts/gate_ab_check.py --aa 3 --budget 12 -- $SEL
+    python scripts/gate_ab_check.py --slow 2 --extra 1.5 --budget 12 -- $SEL
+    python scripts/gate_ab_check.py --slow 3 --extra 0.5 --budget 12 -- $SEL
+    python scripts/gate_ab_check.py --slow 1 --extra 0.5 --lane instructions --budget 10 -- $SEL
+    python scripts/gate_ab_check.py --eval 1 --extra 1.5 --budget 12 -- $SEL
 
 Each invocation is `visionbench ab --baseline HEAD` run from a temporary clean
-worktree of HEAD (your own uncommitted changes play no part):
+worktree of HEAD (your own uncommitted changes play no part), with one
+storage under --out for all of them (the calibration, saved runs):
 
-- A/A: the candidate tree is HEAD itself; nothing changed, so every
-  "regression" is a false positive.
-- slow: the candidate tree gets a patch (only that temporary tree): in
-  training mode every Conv2d repeats its forward, without autograd, on
-  `--extra` batches more (1.5: the batch and half of it again), real compute
-  that contention slows like the rest, unlike a sleep. Training steps slow
-  down by an amount that depends on the model's share of convolution time;
-  inference is untouched. Each train-step benchmark should come out
-  "regression" (or "inconclusive" with an interval holding the true ratio,
-  where the noise allows no decision in the budget), inference never.
+- --calibrate: `visionbench ab --calibrate` (the baseline against itself for
+  --budget minutes); its table: per benchmark the spread of a round-pair, of
+  a block, and the smallest change provable in 5, 15 and 30 minutes. Later
+  invocations plan their blocks with it.
+- --aa N: the candidate tree is HEAD itself; every "regression" is false.
+- --slow N: the candidate's conftest.py gets a patch: in training mode every
+  Conv2d repeats its forward, without autograd, on --extra batches more (1.5:
+  the batch and half of it again; measured +16..33% on model-size train steps,
+  0.5: +6..16%): real compute, slowed by contention like the rest. Every
+  train step should come out "regression", inference never.
+- --eval N: the same patch in eval mode only: inference should regress, no
+  train step.
 
-It prints per benchmark the verdicts, the false-positive rate (A/A), the
-detection rate (slow, train steps), the inconclusive rate, σ_d (the sd of one
-pair's log-ratio, pooled over the invocations), the ratio and the median
-interval width, and the invocations' durations; each invocation's JSON is kept
-under --out. Extra arguments go to `visionbench ab` (pytest arguments and its
-own options). Exit 1 if an A/A invocation flagged a regression or the slow
-candidate flagged an inference benchmark, else 0.
+With --full the invocations also compare accuracy and memory: a run of HEAD
+is saved into the storage first (untimed), so that each invocation reuses it
+as the baseline's and only the candidate trains inside its budget.
+It prints per case and benchmark the verdicts, the ratio, the spreads (a
+block's, a round-pair's), the blocks and the smallest provable change, then
+every invocation's verdicts, duration and minutes by phase. Each invocation's
+JSON and log stay under --out. Extra arguments go to `visionbench ab`. Exit 1
+if an A/A flagged a regression, a slowed train-mode candidate flagged an
+inference bench, or the eval-mode one a train step; else 0.
 """
 
 from __future__ import annotations
@@ -45,19 +54,24 @@ from tabulate import tabulate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from visionbench import cli  # noqa: E402
 from visionbench.gate import worktree  # noqa: E402
 
-PATCHED = "src/visionbench/train.py"
+PATCHED = "conftest.py"
 PATCH = '''
 
 # -- gate_ab_check: an injected slowdown (only in a temporary candidate tree) --------------
-def _inject_slowdown(extra: float) -> None:
-    """Training-mode convolutions repeat their forward on `extra` batches more."""
+def _inject_slowdown(extra: float, training: bool) -> None:
+    """Convolutions in training mode (or in eval mode) repeat their forward on `extra`
+    batches more, without autograd."""
+    import torch
+    import torch.nn as nn
+
     forward = nn.Conv2d.forward
 
     def slower(self, x):
         out = forward(self, x)
-        if self.training and extra > 0:
+        if self.training == training and extra > 0:
             n = x.shape[0]
             copies = [x] * int(extra) + [x[: round((extra % 1) * n)]]
             with torch.no_grad():
@@ -67,39 +81,61 @@ def _inject_slowdown(extra: float) -> None:
     nn.Conv2d.forward = slower
 
 
-_inject_slowdown({extra!r})
+_inject_slowdown({extra!r}, training={training!r})
 '''
+CASES = {"aa": None, "slow": True, "eval": False}  # the patch's mode: training, eval, none
 
 
-def invoke(tree: Path, args: list[str], out: Path, log: Path) -> tuple[int, float]:
-    """`visionbench ab --baseline HEAD` from `tree` (this checkout's visionbench)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
-    cmd = [sys.executable, "-m", "visionbench.cli", "ab", "--baseline", "HEAD",
-           "--json", str(out), "--summary", str(out.with_suffix(".md")), *args]  # fmt: skip
+def env_of() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+
+
+def invoke(tree: Path, args: list[str], out: Path, log: Path) -> tuple[int, float, str]:
+    """`visionbench ab` from `tree` (this checkout's visionbench); (exit, seconds, stdout)."""
+    cmd = [sys.executable, "-m", "visionbench.cli", "ab", *args]
     start = time.monotonic()
     with open(log, "w", encoding="utf-8") as fh:
-        proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=tree, env=env_of(), stdout=subprocess.PIPE,
+                                stderr=fh, text=True)  # fmt: skip
         try:
-            code = proc.wait()
+            stdout, _ = proc.communicate()
         except BaseException:  # Ctrl-C, SIGTERM: let it remove its own worktree first
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=120)
             raise
-    return code, time.monotonic() - start
+    with open(log, "a", encoding="utf-8") as fh:
+        fh.write(stdout)
+    return proc.returncode, time.monotonic() - start, stdout
 
 
-def run_case(label: str, count: int, extra: float | None, args: list[str], out: Path) -> list:
-    """`count` invocations; the JSON of each (None where it gave none)."""
+def save_baseline(storage: Path, pytest_args: list[str], out: Path) -> None:
+    """A run of HEAD saved into `storage` (made in a clean worktree, so of HEAD's commit)."""
+    commit = worktree.resolve_rev(ROOT, "HEAD")
+    with worktree.baseline_worktree(ROOT, commit) as tree:
+        args = [a for a in pytest_args if not a.startswith("--benchmark")]
+        named = any(not a.startswith("-") and (tree / a.split("::")[0]).exists() for a in args)
+        cmd = [sys.executable, "-m", "pytest", *([] if named else ["benches"]), *args,
+               f"--benchmark-storage=file://{storage}", "--benchmark-save=baseline",
+               "--benchmark-save-data", "-q", "-p", "no:cacheprovider"]  # fmt: skip
+        print(f"saving a run of HEAD ({commit[:12]}) as the invocations' baseline...", flush=True)
+        with open(out / "baseline-run.log", "w", encoding="utf-8") as fh:
+            subprocess.run(cmd, cwd=tree, env=env_of(), stdout=fh, stderr=subprocess.STDOUT)
+
+
+def run_case(case: str, count: int, extra: float, ab_args: list[str], out: Path) -> list:
+    """`count` invocations of one case; the JSON of each (None where it gave none)."""
     results = []
     commit = worktree.resolve_rev(ROOT, "HEAD")
     for i in range(count):
+        path = out / f"{case}-{i + 1:02d}.json"
         with worktree.baseline_worktree(ROOT, commit) as tree:
-            if extra is not None:
+            if CASES[case] is not None:
                 with open(tree / PATCHED, "a", encoding="utf-8") as fh:
-                    fh.write(PATCH.format(extra=extra))
-            path = out / f"{label}-{i + 1:02d}.json"
-            code, seconds = invoke(tree, args, path, path.with_suffix(".log"))
-        print(f"{label} {i + 1}/{count}: exit {code} in {seconds / 60:.1f} min", flush=True)
+                    fh.write(PATCH.format(extra=extra, training=CASES[case]))
+            args = ["--baseline", "HEAD", "--json", str(path),
+                    "--summary", str(path.with_suffix(".md")), *ab_args]  # fmt: skip
+            code, seconds, _ = invoke(tree, args, path, path.with_suffix(".log"))
+        print(f"{case} {i + 1}/{count}: exit {code} in {seconds / 60:.1f} min", flush=True)
         if code == 2 or not path.is_file():
             print(f"  bad input or no results: see {path.with_suffix('.log')}", file=sys.stderr)
             results.append(None)
@@ -108,86 +144,113 @@ def run_case(label: str, count: int, extra: float | None, args: list[str], out: 
     return results
 
 
-def table(label: str, results: list) -> tuple[list[list], Counter]:
-    """Rows per benchmark of one case, and the verdicts that matter for the exit code."""
+def kind(name: str) -> str:
+    return "train" if "train_step" in name else "infer" if "inference" in name else "other"
+
+
+def _median(values: list, fmt: str) -> str:
+    values = [v for v in values if v is not None]
+    return format(statistics.median(values), fmt) if values else "-"
+
+
+def table(case: str, results: list) -> tuple[list[list], Counter]:
+    """Rows per benchmark of one case, and the regressions by kind (for the exit code)."""
     by_bench: dict[str, list[dict]] = {}
     for data in filter(None, results):
         for b in data["benchmarks"]:
-            if b["metric"] == "time":
+            if b["metric"] in ("time", "instructions"):
                 by_bench.setdefault(b["name"], []).append(b)
     rows, flags = [], Counter()
     for name, items in by_bench.items():
         verdicts = Counter(b["verdict"] for b in items)
-        logs = [x for b in items for x in b.get("log_ratios", [])]
-        widths = [b["ci_high"] / b["ci_low"] - 1 for b in items if b["ci_low"] and b["ci_high"]]
-        ratios = [b["ratio"] for b in items if b["ratio"]]
-        kind = "train" if "train_step" in name else "infer" if "inference" in name else "other"
         if verdicts["regression"]:
-            flags[f"{label}:{kind}"] += verdicts["regression"]
+            flags[f"{case}:{kind(name)}"] += verdicts["regression"]
         rows.append([
-            label, name.split("::")[-1], len(items), verdicts["regression"],
+            case, name.split("::")[-1], items[0]["metric"], len(items), verdicts["regression"],
             verdicts["inconclusive"], verdicts["unchanged"], verdicts["improvement"],
-            verdicts["failed"],
-            f"{statistics.stdev(logs):.3f}" if len(logs) > 1 else "-",
-            f"{statistics.median(ratios):.3f}" if ratios else "-",
-            f"{statistics.median(widths):.1%}" if widths else "unbounded",
-            f"{statistics.median(b['pairs'] for b in items):.0f}",
+            verdicts["failed"] + verdicts["baseline failed"],
+            _median([b.get("ratio") for b in items], ".3f"),
+            _median([b.get("sigma_block") for b in items], ".3f"),
+            _median([b.get("sigma_round_pair") for b in items], ".3f"),
+            _median([b.get("blocks") for b in items], ".0f"),
+            _median([b.get("provable") or b.get("tolerance") for b in items], ".1%"),
         ])  # fmt: skip
     return rows, flags
 
 
+HEADERS = ["case", "benchmark", "metric", "runs", "regr", "incon", "unch", "impr", "failed",
+           "ratio", "sd block", "sd round-pair", "blocks", "provable"]  # fmt: skip
+
+
+def invocation_lines(case: str, results: list) -> list[str]:
+    lines = []
+    for i, d in enumerate(results, 1):
+        if d is None:
+            lines.append(f"{case} {i}: no results")
+            continue
+        verdicts = Counter(
+            f"{kind(b['name'])} {b['verdict']}"
+            for b in d["benchmarks"]
+            if b["metric"] in ("time", "instructions")
+        )
+        minutes = ", ".join(f"{k} {v:.1f}" for k, v in d.get("minutes", {}).items())
+        lines.append(
+            f"{case} {i}: exit {d['exit_code']}, {d.get('blocks', 0)} blocks; "
+            f"{', '.join(f'{n} {v}' for v, n in sorted(verdicts.items()))}; minutes: {minutes}"
+        )
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--aa", type=int, default=10, help="A/A invocations (default 10)")
-    parser.add_argument("--slow", type=int, default=3, help="slowed invocations (default 3)")
+    parser.add_argument("--calibrate", action="store_true", help="calibrate first (A/A)")
+    parser.add_argument("--aa", type=int, default=0, help="A/A invocations")
+    parser.add_argument("--slow", type=int, default=0, help="train-mode slowed invocations")
+    parser.add_argument("--eval", type=int, default=0, help="eval-mode slowed invocations")
     parser.add_argument(
         "--extra", type=float, default=1.5, help="extra convolution batches (default 1.5)"
     )
-    parser.add_argument("--budget", type=float, default=15, help="minutes per invocation")
+    parser.add_argument("--budget", type=float, default=12, help="minutes per invocation")
+    parser.add_argument("--lane", choices=("time", "instructions"), default="time")
     parser.add_argument(
-        "--full", action="store_true", help="include the full run per side (default: times only)"
+        "--full", action="store_true", help="with accuracy and memory (default: times only)"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "reports" / "ab-check")
     args, rest = parser.parse_known_args(argv)
     rest = [a for a in rest if a != "--"]
-    ab_args = ["--budget", str(args.budget), *([] if args.full else ["--times-only"]), *rest]
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"visionbench ab {' '.join(ab_args)}: {args.aa} A/A, {args.slow} slowed by "
-          f"{args.extra} extra convolution batches in training; results in {args.out}")  # fmt: skip
+    storage = (args.out / "storage").resolve()
+    _, pytest_args = cli.parser().parse_known_args(["ab", "--baseline", "HEAD", *rest])
+    common = ["--lane", args.lane, "--storage", str(storage), *rest]
+    if args.calibrate:
+        commit = worktree.resolve_rev(ROOT, "HEAD")
+        with worktree.baseline_worktree(ROOT, commit) as tree:
+            calibrate = ["--baseline", "HEAD", "--calibrate", "--budget", str(args.budget), *common]
+            code, seconds, stdout = invoke(tree, calibrate, args.out / "calibration.json",
+                                           args.out / "calibration.log")  # fmt: skip
+        print(stdout)
+        print(f"calibration: exit {code} in {seconds / 60:.1f} min")
+    ab_args = ["--budget", str(args.budget), *([] if args.full else ["--times-only"]), *common]
+    if args.full and (args.aa or args.slow or args.eval):
+        save_baseline(storage, pytest_args, args.out)
     cases = {
-        "A/A": run_case("aa", args.aa, None, ab_args, args.out),
-        f"+{args.extra}": run_case("slow", args.slow, args.extra, ab_args, args.out),
+        "aa": run_case("aa", args.aa, args.extra, ab_args, args.out),
+        "slow": run_case("slow", args.slow, args.extra, ab_args, args.out),
+        "eval": run_case("eval", args.eval, args.extra, ab_args, args.out),
     }
     rows, flags = [], Counter()
-    for label, results in cases.items():
-        r, f = table(label, results)
+    for case, results in cases.items():
+        r, f = table(case, results)
         rows += r
         flags += f
-    headers = ["case", "benchmark", "runs", "regr", "incon", "unch", "impr", "failed",
-               "σ_d", "ratio", "CI width", "pairs"]  # fmt: skip
-    print(tabulate(rows, headers=headers))
-    for label, results in cases.items():
-        done = [d for d in results if d]
-        if not done:
-            continue
-        minutes = [d["seconds"] / 60 for d in done]
-        any_regression = sum(any(b["verdict"] == "regression" for b in d["benchmarks"])
-                             for d in done)  # fmt: skip
-        undecided = [b["verdict"] == "inconclusive" for d in done for b in d["benchmarks"]]
-        print(
-            f"{label}: {len(done)} invocation(s), {any_regression} with a regression; "
-            f"inconclusive {sum(undecided)}/{len(undecided)} comparisons; "
-            f"{min(minutes):.1f}-{max(minutes):.1f} min each, "
-            f"{statistics.median(d['pairs'] for d in done):.0f} pairs (median)"
-        )
-    slow = [d for d in cases[f"+{args.extra}"] if d]
-    trains = [b for d in slow for b in d["benchmarks"] if "train_step" in b["name"]]
-    if trains:
-        caught = sum(b["verdict"] == "regression" for b in trains)
-        print(f"detection: {caught}/{len(trains)} train-step comparisons flagged")
-    bad = (
-        flags["A/A:train"] + flags["A/A:infer"] + flags["A/A:other"] + flags[f"+{args.extra}:infer"]
-    )
+    if rows:
+        print(tabulate(rows, headers=HEADERS))
+        print()
+    for case, results in cases.items():
+        for line in invocation_lines(case, results):
+            print(line)
+    bad = sum(flags[f"aa:{k}"] for k in ("train", "infer", "other"))
+    bad += flags["slow:infer"] + flags["eval:train"]
     return 1 if bad or any(d is None for r in cases.values() for d in r) else 0
 
 

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # The CUDA smoke test: one prepared script for a machine with an NVIDIA GPU, done
-# within 8 minutes. It runs the tests that need CUDA (marker `cuda`), then the
+# within 12 minutes. It runs the tests that need CUDA (marker `cuda`), then the
 # model-size and precision benches on `cuda` in the quick profile, saves that run,
-# and writes its report. Use it on a new GPU runner before trusting its numbers.
+# and writes its report; then the A/B gate's timing lane on the GPU, twice: an A/A
+# (nothing may regress) and a candidate whose training convolutions do twice their
+# work (its train steps must regress, its inference not). Use it on a new GPU runner
+# before trusting its numbers.
 #
 #   bash scripts/gpu_check.sh            # from the repository root
 #
 # With this workplace's device tool: run `bash scripts/gpu_check.sh` with `.whl`
-# carried and a limit of 540 s; $OUT is set there, so everything comes back.
+# carried and a limit of 600 s (AB_BUDGET=1.5 keeps the A/B part to about 4 minutes);
+# $OUT is set there, so everything comes back.
 #
 # Offline by design: it uses the torch (and torchvision, pytest, pytest-benchmark,
 # scipy, ...) already installed for `python3` (or $PYTHON), installs nothing from
@@ -24,7 +28,8 @@
 #
 # Output, under $OUT when set (else reports/gpu_check/): log.txt (everything
 # printed), run.json (the saved pytest-benchmark run with raw samples),
-# report.md (its report) and report.tar.gz (the report with its plots).
+# report.md (its report) and report.tar.gz (the report with its plots), ab-aa.json
+# and ab-slow.json (the A/B gate's results: verdicts, blocks, GPU clocks).
 # Exit status: 0 all passed; 1 a test or bench failed; 2 the machine is not ready
 # (no CUDA, a missing package).
 set -uo pipefail
@@ -73,23 +78,72 @@ PY
 
 status=0
 START=$SECONDS
-say "1/3: the tests that need CUDA (pytest -m cuda)"
+say "1/5: the tests that need CUDA (pytest -m cuda)"
 run "$PYTHON" -m pytest tests -m cuda -rs -q -p no:cacheprovider || status=1
 
-say "2/3: model size and precision benches on cuda, quick profile"
+say "2/5: model size and precision benches on cuda, quick profile"
 run "$PYTHON" -m pytest benches -k "model_size or precision" -p no:cacheprovider \
     --vb-device cuda --vb-profile quick \
     --benchmark-storage="file://$WORK/storage" --benchmark-autosave --benchmark-save-data \
     --benchmark-json="$OUT/run.json" --benchmark-group-by=group \
     --benchmark-columns=min,median,iqr,rounds --benchmark-sort=name -rs || status=1
 
-say "3/3: the report of that run"
+say "3/5: the report of that run"
 if run "$PYTHON" -m visionbench.cli report latest --storage "$WORK/storage" --out "$WORK/reports"; then
     report=$(ls -d "$WORK"/reports/*/ | head -n 1)
     cp "$report/report.md" "$OUT/report.md"
     tar -czf "$OUT/report.tar.gz" -C "$WORK/reports" .
 else
     status=1
+fi
+
+# The A/B gate needs a git repository: a copy of this tree, committed, is the baseline;
+# its working tree (patched or not) is the candidate.
+AB_BUDGET=${AB_BUDGET:-2}
+AB_ARGS=(--baseline HEAD --times-only --alpha 0.05 --budget "$AB_BUDGET" --max-blocks 10
+         --rounds 10 benches/bench_model_size.py -k small_cnn --vb-profile quick --vb-device cuda)
+if command -v git >/dev/null 2>&1; then
+    REPO=$WORK/ab
+    mkdir -p "$REPO"
+    cp -r src benches fixtures conftest.py pyproject.toml "$REPO"/
+    git -C "$REPO" init -q && git -C "$REPO" add . \
+        && git -C "$REPO" -c user.name=gpu_check -c user.email=gpu@check commit -q -m base
+    say "4/5: A/B gate, timing lane on the GPU: A/A (the tree against itself)"
+    (cd "$REPO" && run "$PYTHON" -m visionbench.cli ab "${AB_ARGS[@]}" --json "$OUT/ab-aa.json" \
+        --summary "$OUT/ab-aa.md") || status=1
+    say "5/5: A/B gate on the GPU: training convolutions doing twice their work"
+    cat >>"$REPO/conftest.py" <<'PATCH'
+
+
+import torch.nn as _nn  # gpu_check: training-mode convolutions run twice
+
+
+_forward = _nn.Conv2d.forward
+
+
+def _twice(self, x):
+    if self.training:
+        _forward(self, x)
+    return _forward(self, x)
+
+
+_nn.Conv2d.forward = _twice
+PATCH
+    (cd "$REPO" && run "$PYTHON" -m visionbench.cli ab "${AB_ARGS[@]}" --json "$OUT/ab-slow.json" \
+        --summary "$OUT/ab-slow.md"); code=$?
+    run "$PYTHON" - "$OUT/ab-slow.json" "$code" <<'PY' || status=1
+import json, sys
+data, code = json.load(open(sys.argv[1])), int(sys.argv[2])
+verdicts = {b["name"].split("::")[-1]: b["verdict"] for b in data["benchmarks"] if b["metric"] == "time"}
+print("gpu_check: slowed A/B verdicts:", verdicts)
+train = [v for n, v in verdicts.items() if "train_step" in n]
+infer = [v for n, v in verdicts.items() if "inference" in n]
+ok = code == 1 and train and all(v == "regression" for v in train)
+ok = ok and all(v != "regression" for v in infer)
+sys.exit(0 if ok else "gpu_check: the slowed train step was not flagged, or inference was")
+PY
+else
+    say "4-5/5: skipped: git is not installed (the A/B gate checks the baseline out with git)"
 fi
 
 say "done in $((SECONDS - START)) s: $([ $status -eq 0 ] && echo passed || echo FAILED); log, run and report in $OUT"

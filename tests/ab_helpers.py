@@ -102,8 +102,8 @@ import pathlib
 import torch
 
 WORK = int(pathlib.Path(__file__).with_name("work.txt").read_text())
-conv = torch.nn.Conv2d(4, 8, 3)
-x = torch.randn(16, 4, 24, 24)
+conv = torch.nn.Conv2d(8, 16, 3)
+x = torch.randn(16, 8, 32, 32)
 
 
 def step():

@@ -4,6 +4,8 @@ on a tiny project of its own (a pytest-benchmark bench without torch: seconds a 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import textwrap
 import time
 
@@ -11,7 +13,8 @@ import pytest
 from ab_helpers import git, interrupt, marked, start_ab, wait_for, worktrees
 
 from visionbench import cli
-from visionbench.gate import output, processes, worktree
+from visionbench.gate import ab, output, processes, worktree
+from visionbench.gate.config import GateConfig
 
 BENCH = """\
 import pathlib
@@ -170,3 +173,39 @@ def test_a_bench_failing_in_the_candidate_fails_the_gate_but_not_in_the_baseline
     theirs = {"x": f"{output.BASELINE_FAILED}OutOfMemoryError"}
     code, headline = output.ab_verdict(["unchanged"], theirs, [], allow_missing=False)
     assert code == 0 and headline == "A/B gate passed: 1 unchanged, 1 baseline failed"
+
+
+def test_the_baseline_s_saved_run_of_the_same_commit_is_reused(project, tmp_path, capsys):
+    """A run of the baseline commit saved on this machine: only the candidate trains, and
+    the output says which run stood in for the baseline's."""
+    store = tmp_path / "store"
+    saved = subprocess.run(
+        [sys.executable, "-m", "pytest", "benches", "-q", "-p", "no:cacheprovider",
+         f"--benchmark-storage=file://{store}", "--benchmark-save=baseline"],
+        cwd=project, capture_output=True, text=True,
+    )  # fmt: skip
+    assert saved.returncode == 0, saved.stdout[-2000:]
+    out = tmp_path / "ab.json"
+    args = ["--max-blocks", "2", "--storage", str(store), "--json", str(out)]
+    assert cli.main(["ab", "--baseline", "HEAD", *args]) == 0
+    err = capsys.readouterr().err
+    assert "full run of the candidate" in err and "full run of the baseline" not in err
+    (note,) = json.loads(out.read_text())["notes"]
+    assert "0001_baseline.json" in note and "only the candidate trained" in note
+
+
+def test_a_full_run_past_the_budget_is_stopped_and_said(tmp_path):
+    """The budget bounds the full runs too: one that would overrun is stopped, and
+    accuracy and memory are reported NOT COMPARED instead of silently passing."""
+    settings = ab.Settings(budget_s=60.0, storage=tmp_path)
+    side = processes.Side("candidate", tmp_path, "working tree")
+    gate = ab.AbGate(side, side, ["benches"], tmp_path, GateConfig(), settings, "c0ffee")
+
+    class Overrunning:
+        def run(self, side, *, timing_only, timeout):
+            assert timeout <= 60.0 and not timing_only
+            raise subprocess.TimeoutExpired("pytest", timeout)
+
+    assert gate._full_run(Overrunning(), side) is None
+    (warning,) = gate.outcome.warnings
+    assert "NOT COMPARED" in warning and "--budget" in warning

@@ -3,7 +3,7 @@
     visionbench gate --baseline baseline --candidate latest
     visionbench history -k resnet --metric peak_mem_bytes
     visionbench report latest
-    visionbench ab --baseline main -k model_size      # the working tree against main, in pairs
+    visionbench ab --baseline main -k model_size      # the working tree against main, measured now
 
 This module parses the command line and hands each command to where it
 lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.gate.ab,

@@ -405,12 +405,24 @@ def worker(spec: dict[str, Any], fd: int) -> int:
 # -- the instruction lane ----------------------------------------------------------------
 
 #: Timer's setup inside its valgrind'ed interpreter: this module by path, the units built.
+#: collect_callgrind first runs setup and statement once in the calling process, as a check:
+#: there the worker's units are built already, and the statement does nothing.
 SETUP = """\
 import importlib.util as _u, sys as _s
 _spec = _u.spec_from_file_location("visionbench_zygote", {path!r})
 _m = _u.module_from_spec(_spec); _s.modules[_spec.name] = _m; _spec.loader.exec_module(_m)
-_vb_next = _m.instruction_schedule({spec!r})
+_vb_next = _m.instruction_schedule({spec!r}) if _m.under_valgrind() else (lambda: None)
 """
+
+
+def under_valgrind() -> bool:
+    """Whether this process runs on valgrind's synthetic CPU (valgrind maps its core's
+    preload library into every process it runs)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            return any("vgpreload_core" in line for line in maps)
+    except OSError:
+        return "vgpreload" in os.environ.get("LD_PRELOAD", "")
 
 
 def instrumentation(state: str) -> None:
