@@ -13,7 +13,7 @@ import pytest
 from ab_helpers import git, interrupt, marked, start_ab, wait_for, worktrees
 
 from visionbench import cli
-from visionbench.gate import ab, output, processes, worktree
+from visionbench.gate import calibration, full_runs, output, processes, worktree
 from visionbench.gate.config import GateConfig
 
 BENCH = """\
@@ -197,15 +197,18 @@ def test_the_baseline_s_saved_run_of_the_same_commit_is_reused(project, tmp_path
 def test_a_full_run_past_the_budget_is_stopped_and_said(tmp_path):
     """The budget bounds the full runs too: one that would overrun is stopped, and
     accuracy and memory are reported NOT COMPARED instead of silently passing."""
-    settings = ab.Settings(budget_s=60.0, storage=tmp_path)
     side = processes.Side("candidate", tmp_path, "working tree")
-    gate = ab.AbGate(side, side, ["benches"], tmp_path, GateConfig(), settings, "c0ffee")
 
     class Overrunning:
+        args = ("benches", "-k", "x")
+
         def run(self, side, *, timing_only, timeout):
             assert timeout <= 60.0 and not timing_only
             raise subprocess.TimeoutExpired("pytest", timeout)
 
-    assert gate._full_run(Overrunning(), side) is None
-    (warning,) = gate.outcome.warnings
+    store = calibration.Store(tmp_path)
+    runs = full_runs.FullRuns(Overrunning(), store, {"cpu": "x"}, left=lambda: 60.0)
+    assert runs.compare(side, side, None, set(), GateConfig()) is None
+    (warning,) = runs.warnings
     assert "NOT COMPARED" in warning and "--budget" in warning
+    assert store.full_run_s({"cpu": "x"}, "benches -k x") == 60.0  # remembered, a lower bound

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visionbench.gate import ab, calibration, gpu, instructions, processes, zygote
+from visionbench.gate import budget, calibration, full_runs, gpu, instructions, processes, zygote
 from visionbench.gate.paired import pairs_needed, provable_change
 from visionbench.gate.timing import Block, rounds_for
 
@@ -64,6 +64,12 @@ def test_a_unit_timed_by_its_own_clock_is_not_in_the_lane():
     registry.add(Fixture("b::dp", timer=replay_clock), zygote.Unit(lambda: None), 2)
     assert registry.units == {}
     assert "replay_clock" in registry.not_timed["b::dp"]
+
+
+def test_a_unit_too_long_to_interleave_is_left_out_and_said():
+    registry = zygote.Registry(max_unit_s=0.01)
+    registry.add(Fixture("b::slow"), zygote.Unit(lambda: time.sleep(0.05)), warmup_rounds=1)
+    assert registry.units == {} and "more than this lane's 0 s" in registry.not_timed["b::slow"]
 
 
 def test_a_unit_round_is_setup_then_the_timed_target_then_teardown():
@@ -333,17 +339,17 @@ def test_clocks_are_locked_only_when_asked_and_reset_after(monkeypatch, allowed)
 
 
 def test_minutes_by_phase_add_up():
-    minutes = ab.Minutes()
+    minutes = budget.Minutes()
     with minutes.phase("set-up"):
         time.sleep(0.05)
     record = minutes.record()
-    assert set(record) == {*ab.PHASES, "other", "total"}
+    assert set(record) == {*budget.PHASES, "other", "total"}
     assert record["set-up"] >= 0.0 and record["total"] >= record["set-up"]
     assert "set-up" in minutes.line(60.0) and "of 1.0 in all" in minutes.line(60.0)
 
 
 def test_benchmarks_a_lane_could_not_compare():
-    rows = ab.unpaired_rows(
+    rows = full_runs.unpaired_rows(
         base={"both": 1, "gone": 1, "theirs-broke": None},
         cand={"both": 1, "new": 1, "theirs-broke": 1},
         base_failed={"theirs-broke": "OOM"},

@@ -37,12 +37,12 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import statistics
-import subprocess
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,21 +52,11 @@ from tabulate import tabulate
 from visionbench import results
 from visionbench.gate import calibration, gpu, instructions
 from visionbench.gate import config as defaults
+from visionbench.gate.ab_output import report
+from visionbench.gate.budget import Minutes
 from visionbench.gate.config import GateConfig, load_config
 from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_PASS, say
-from visionbench.gate.machines import machine_differences
-from visionbench.gate.output import (
-    BASELINE_FAILED,
-    TIME_HEADERS,
-    ab_verdict,
-    comparison_json,
-    comparison_table,
-    inconclusive_warning,
-    provable_summary,
-    publish,
-    time_json,
-    time_rows,
-)
+from visionbench.gate.full_runs import FullRuns, merged, unpaired_rows
 from visionbench.gate.paired import Looks, Sequential, run_looks
 from visionbench.gate.processes import (
     TIMING_ONLY_ENV,
@@ -79,7 +69,7 @@ from visionbench.gate.processes import (
     with_benches,
 )
 from visionbench.gate.run_gate import with_alpha
-from visionbench.gate.runs import Comparison, compare_runs
+from visionbench.gate.runs import Comparison
 from visionbench.gate.timing import Block, Ready, TimingLane
 from visionbench.gate.worktree import (
     AbError,
@@ -88,12 +78,9 @@ from visionbench.gate.worktree import (
     resolve_rev,
     toplevel,
 )
-from visionbench.metrics import METRICS
 from visionbench.results import Run
 
-DETERMINISTIC_KINDS = ("memory", "accuracy", "flag")  # compared once per side
 LANES = ("time", "instructions")
-PHASES = ("set-up", "timing blocks", "instructions", "trainings")
 UNKNOWN_TRAINING_SHARE = 0.5  # of the budget left for the full runs when never timed here
 
 
@@ -110,68 +97,6 @@ class Settings:
     lock_clocks: bool = False
     seed: int | None = None  # order of the pairs; None: random
     storage: Path = results.DEFAULT_STORAGE
-
-
-class Minutes:
-    """Where the invocation's time went, by phase."""
-
-    def __init__(self) -> None:
-        self.start = time.monotonic()
-        self.spent = dict.fromkeys(PHASES, 0.0)
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.start
-
-    @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        began = time.monotonic()
-        try:
-            yield
-        finally:
-            self.spent[name] += time.monotonic() - began
-
-    def record(self) -> dict[str, float]:
-        other = self.elapsed() - sum(self.spent.values())
-        return {k: round(v / 60, 2) for k, v in {**self.spent, "other": other}.items()} | {
-            "total": round(self.elapsed() / 60, 2)
-        }
-
-    def line(self, budget_s: float) -> str:
-        parts = ", ".join(f"{k} {v:.1f}" for k, v in self.record().items() if k != "total")
-        return f"minutes: {parts}; {self.elapsed() / 60:.1f} of {budget_s / 60:.1f} in all"
-
-
-def deterministic_rows(base: Run, cand: Run, config: GateConfig) -> list[Comparison]:
-    """`visionbench gate`'s rows for figures one run per side decides: memory,
-    accuracy, flags, and whole benchmarks failed, missing or new."""
-    rows = []
-    for row in compare_runs(base, cand, config):
-        metric = METRICS.get(row.metric)
-        if row.metric == "-" or (metric is not None and metric.kind in DETERMINISTIC_KINDS):
-            rows.append(row)
-    return rows
-
-
-def unpaired_rows(
-    base: Mapping[str, Any],
-    cand: Mapping[str, Any],
-    base_failed: Mapping[str, str],
-    cand_failed: Mapping[str, str],
-    known: set[str],
-) -> list[Comparison]:
-    """Benchmarks a lane could not compare: failed, missing, new (those of `known`,
-    already reported by the full runs, left out). `base`/`cand`: what each side built."""
-    rows = []
-    for n in sorted({*base, *base_failed, *cand, *cand_failed} - known):
-        if n in cand_failed:
-            rows.append(Comparison(n, "-", "failed", note=cand_failed[n]))
-        elif n in base_failed and n in cand:
-            rows.append(Comparison(n, "-", "new", note=f"failed in the baseline: {base_failed[n]}"))
-        elif n not in cand:
-            rows.append(Comparison(n, "-", "missing", note="not in the candidate"))
-        elif n not in base:
-            rows.append(Comparison(n, "-", "new", note="not in the baseline"))
-    return rows
 
 
 @dataclass
@@ -237,7 +162,7 @@ class AbGate:
 
             self.machine = calibration.machine_key(
                 cpu_model(),
-                _cores(),
+                os.cpu_count() or 1,
                 self.settings.threads,
                 zygote.hello["torch"],
                 zygote.hello["gpus"],
@@ -249,37 +174,17 @@ class AbGate:
                 self.gpu_clocks = gpu.clocks()
         return zygote
 
-    def reserve_for_trainings(self, saved: Run | None) -> float:
-        """Seconds the full runs are expected to take (0 with --times-only)."""
-        if self.settings.times_only:
-            return 0.0
-        runs = 1 if saved is not None else 2
-        last = self.store.full_run_s(self.machine, self.selection())
-        if last is None:
-            share = UNKNOWN_TRAINING_SHARE * self.left()
-            say(
-                f"full runs never timed here for this selection: the lane leaves them "
-                f"{share / 60:.1f} min"
-            )
-            return share
-        return 1.1 * runs * last
-
     # -- the timing lane ---------------------------------------------------------------------
+
+    def timing_lane(self, zygote: Zygote, candidate: Side) -> TimingLane:
+        assert self.pinned is not None
+        return TimingLane(zygote, candidate, self.baseline, self.args, self.pinned,
+                          self.workdir, rng=self.rng, rounds=self.settings.rounds)  # fmt: skip
 
     def timing(self, zygote: Zygote, deadline: float) -> tuple[Ready, Ready]:
         """Blocks until every benchmark is decided, the looks end or the deadline
         (seconds into the invocation) would pass; the first block's reports."""
-        assert self.pinned is not None
-        lane = TimingLane(
-            zygote,
-            self.candidate,
-            self.baseline,
-            self.args,
-            self.pinned,
-            self.workdir,
-            rng=self.rng,
-            rounds=self.settings.rounds,
-        )
+        lane = self.timing_lane(zygote, self.candidate)
         last_block = [0.0]
         blocks: list[Block] = []
 
@@ -408,86 +313,38 @@ class AbGate:
 
     # -- the deterministic figures ------------------------------------------------------------
 
-    def deterministic(self, saved: Run | None, baseline_names: set[str]) -> None:
+    def full_runs(self) -> FullRuns:
+        return FullRuns(Pytest(self.args, self.workdir), self.store, self.machine, self.left)
+
+    def deterministic(self, runs: FullRuns, saved: Run | None, baseline_names: set[str]) -> None:
         """One full run of the candidate, and of the baseline unless its saved run of
         the same commit and fingerprint is reused; each stopped at the budget's end."""
-        pytest = Pytest(self.args, self.workdir)
         with self.minutes.phase("trainings"):
-            cand = self._full_run(pytest, self.candidate)
-            if cand is None:
-                return
-            base = None
-            if saved is not None:
-                diffs = machine_differences(saved, cand)
-                if not diffs:
-                    base = saved.restricted(baseline_names or set(cand.benchmarks))
-                    note = (
-                        f"deterministic figures: the baseline's saved run {saved.path} "
-                        f"(commit {saved.commit}, same fingerprint) reused; only the "
-                        "candidate trained"
-                    )
-                    self.outcome.notes.append(note)
-                    say(note)
-                else:
-                    listing = "; ".join(f"{k}: {a!r} vs {b!r}" for k, (a, b) in diffs.items())
-                    say(
-                        f"the baseline's saved run {saved.path} has another fingerprint "
-                        f"({listing}): the baseline trains too"
-                    )
-            if base is None:
-                base = self._full_run(pytest, self.baseline)
-                if base is None:
-                    return
-        fixed = deterministic_rows(base, cand, self.config)
-        whole = {r.benchmark for r in fixed if r.metric == "-"}  # failed, missing, new
-        self.outcome.rows = [*fixed, *(r for r in self.outcome.rows if r.benchmark not in whole)]
-
-    def _full_run(self, pytest: Pytest, side: Side) -> Run | None:
-        left = self.left()
-        say(
-            f"full run of the {side.name} ({side.label}): training included, "
-            f"{left / 60:.1f} min left..."
-        )
-        if left <= 0:
-            self._not_compared(side, "no time was left in the budget")
-            return None
-        try:
-            run, seconds = pytest.run(side, timing_only=False, timeout=left)
-        except subprocess.TimeoutExpired:
-            self._not_compared(
-                side, f"its full run did not end within the {left / 60:.1f} min left"
-            )
-            self.store.update(self.machine, full_runs={self.selection(): left})
-            return None
-        say(f"  {seconds:.0f} s")
-        self.store.update(self.machine, full_runs={self.selection(): seconds})
-        return run
-
-    def _not_compared(self, side: Side, why: str) -> None:
-        self.outcome.warnings.append(
-            f"WARNING: accuracy, memory and flags NOT COMPARED: the {side.name}'s {why}. Give a "
-            "larger --budget, or save a run of the baseline commit on this machine "
-            "(`nox -s bench -- --benchmark-save=baseline` there) for the gate to reuse."
-        )
-        say(self.outcome.warnings[-1])
+            fixed = runs.compare(self.candidate, self.baseline, saved, baseline_names, self.config)
+        self.outcome.warnings += runs.warnings
+        self.outcome.notes += runs.notes
+        if fixed is not None:
+            self.outcome.rows = merged(fixed, self.outcome.rows)
 
     # -- the invocation -----------------------------------------------------------------------
 
     def run(self) -> Outcome:
-        saved = None
-        if not self.settings.times_only:
-            saved = results.run_of_commit(self.settings.storage, self.commit)
+        """The lane, then (unless --times-only) the deterministic figures in the time the
+        lane left them."""
+        times_only = self.settings.times_only
+        saved = None if times_only else results.run_of_commit(self.settings.storage, self.commit)
         with contextlib.ExitStack() as stack:
             zygote = self.start_zygote(stack)
-            baseline_names: set[str] = set()
+            runs = self.full_runs()
             if self.settings.lane == "instructions":
                 baseline_names = self.instructions(zygote)
             else:
-                deadline = self.settings.budget_s - self.reserve_for_trainings(saved)
-                base, _ = self.timing(zygote, deadline)
+                needed = 1 if saved is not None else 2  # the candidate's; the baseline's
+                reserve = 0.0 if times_only else runs.expected_s(needed, UNKNOWN_TRAINING_SHARE)
+                base, _ = self.timing(zygote, self.settings.budget_s - reserve)
                 baseline_names = base.collected
-        if not self.settings.times_only:
-            self.deterministic(saved, baseline_names)
+        if not times_only:
+            self.deterministic(runs, saved, baseline_names)
         return self.outcome
 
     # -- calibration --------------------------------------------------------------------------
@@ -502,17 +359,7 @@ class AbGate:
             if self.settings.lane == "instructions":
                 counted = self.instruction_lane(zygote, {"A": aa, "B": self.baseline})
                 return self._save_instructions(counted)
-            assert self.pinned is not None
-            lane = TimingLane(
-                zygote,
-                aa,
-                self.baseline,
-                self.args,
-                self.pinned,
-                self.workdir,
-                rng=self.rng,
-                rounds=self.settings.rounds,
-            )
+            lane = self.timing_lane(zygote, aa)
             blocks: list[Block] = []
             last = 0.0
             while not blocks or self.minutes.elapsed() + last <= self.settings.budget_s:
@@ -552,7 +399,7 @@ class AbGate:
             self.machine,
             instructions={
                 "benchmarks": found,
-                "date": calibration._today(),
+                "date": calibration.now(),
             },
         )
         table = [
@@ -574,155 +421,11 @@ class AbGate:
         return EXIT_PASS
 
 
-def _cores() -> int:
-    import os
-
-    return os.cpu_count() or 1
-
-
 def _looks(planned: int, alpha: float) -> Looks:
     """Looks from FIRST_LOOK blocks on, growing to `planned`; one look when fewer fit."""
     if planned <= defaults.FIRST_LOOK:
         return Looks((planned,), alpha)
     return Looks.growing(planned, alpha, first=defaults.FIRST_LOOK)
-
-
-# -- output ------------------------------------------------------------------------------------
-
-
-def to_json(gate: AbGate, headline: str, code: int, rev: str) -> dict[str, Any]:
-    o, s = gate.outcome, gate.settings
-    return {
-        "baseline": gate.commit,
-        "baseline_rev": rev,
-        "candidate": gate.candidate.label,
-        "lane": s.lane,
-        "blocks": o.time.samples,
-        "seconds": round(gate.minutes.elapsed(), 1),
-        "minutes": gate.minutes.record(),
-        "environment": gate.pinned.record() if gate.pinned else {},
-        "machine": {**gate.machine, **({"gpu_clocks": gate.gpu_clocks} if gate.gpu_clocks else {})},
-        "alpha": gate.config.alpha,
-        "budget_s": s.budget_s,
-        "max_blocks": s.max_blocks,
-        "headline": headline,
-        "exit_code": code,
-        "notes": o.notes,
-        "not_timed": o.not_timed,
-        "benchmarks": [
-            *time_json(o.time, o.figures, o.round_pair_sd, gate.config.alpha),
-            *(instructions.to_json(v) for v in o.instructions),
-            *(
-                {
-                    "name": n,
-                    "metric": instructions.METRIC,
-                    "verdict": "failed"
-                    if not why.startswith(BASELINE_FAILED)
-                    else "baseline failed",
-                    "note": why,
-                }
-                for n, why in o.instruction_failed.items()
-            ),
-            *comparison_json(o.rows),
-        ],
-        "block_records": o.blocks,
-    }
-
-
-def lane_line(gate: AbGate) -> str:
-    s, o = gate.settings, gate.outcome
-    if s.lane == "instructions":
-        return (
-            f"- lane: instructions (callgrind, one thread, {s.repeats} counts per unit and side; "
-            f"a regression beyond the tolerance: the smallest change this lane flags)"
-        )
-    return (
-        f"- lane: time, {o.time.samples} block(s) of round-interleaved pairs (two workers "
-        f"forked from one zygote per block, {gate.settings.threads} thread(s) each; ASLR "
-        f"{gate.pinned.aslr if gate.pinned else '?'}); a block's figure: the median log-ratio "
-        f"of its round-pairs; ratio candidate/baseline with its interval (Hodges–Lehmann, "
-        f"simultaneous), Wilcoxon signed-rank p Holm-adjusted, one-sided alpha "
-        f"{gate.config.alpha} spent across looks"
-    )
-
-
-def markdown(gate: AbGate, headline: str, warnings: Sequence[str], rev: str) -> str:
-    o = gate.outcome
-    lines = [
-        "## visionbench A/B gate",
-        "",
-        f"**{headline}**",
-        "",
-        *(f"> {w}\n" for w in [*o.warnings, *warnings]),
-        f"- baseline: `{rev}` ({gate.commit[:12]}), in a temporary worktree",
-        f"- candidate: the working tree, {gate.candidate.label}",
-        lane_line(gate),
-        f"- {provable_summary(o.time, gate.config.alpha, o.instructions)}",
-        f"- {gate.minutes.line(gate.settings.budget_s)}",
-        *(f"- {n}" for n in o.notes),
-        "",
-    ]
-    if o.time.judgements or o.time.failed:
-        table = time_rows(o.time, o.round_pair_sd, gate.config.alpha)
-        lines += [tabulate(table, headers=TIME_HEADERS, tablefmt="github"), ""]
-    if o.instructions:
-        lines += [
-            tabulate(
-                instructions.rows(o.instructions), headers=instructions.HEADERS, tablefmt="github"
-            ),
-            "",
-        ]
-    if o.rows:
-        lines += [
-            "Deterministic figures and coverage:",
-            "",
-            comparison_table(o.rows, markdown=True),
-            "",
-        ]
-    return "\n".join(lines)
-
-
-def report(gate: AbGate, args: Any) -> int:
-    o = gate.outcome
-    failed = {**o.time.failed, **o.instruction_failed}
-    verdicts = [j.verdict for j in o.time.judgements.values()]
-    verdicts += [v.verdict for v in o.instructions]
-    code, headline = ab_verdict(verdicts, failed, o.rows, args.allow_missing)
-    warnings = [w for w in (inconclusive_warning(o.time),) if w]
-    noisy = [v.name for v in o.instructions if v.verdict == "inconclusive"]
-    if noisy:
-        warnings.append(
-            f"WARNING: {len(noisy)} instruction count(s) INCONCLUSIVE: the repeats vary "
-            "about as much as the tolerance (a unit whose work varies call to call); they "
-            "pass, unproven"
-        )
-    if o.not_timed:
-        warnings.append(
-            f"WARNING: {len(o.not_timed)} benchmark(s) not in this lane (timed by "
-            f"their own clock, in other processes): "
-            f"{', '.join(sorted(o.not_timed))[:300]}"
-        )
-    if o.time.judgements or o.time.failed:
-        print(tabulate(time_rows(o.time, o.round_pair_sd, gate.config.alpha), headers=TIME_HEADERS))
-        print()
-    if o.instructions:
-        print(tabulate(instructions.rows(o.instructions), headers=instructions.HEADERS))
-        print()
-    if o.rows:
-        print(comparison_table(o.rows))
-        print()
-    for w in [*o.warnings, *warnings]:
-        print(w)
-    print(provable_summary(o.time, gate.config.alpha, o.instructions))
-    print(gate.minutes.line(gate.settings.budget_s))
-    print(headline)
-    publish(
-        args.summary,
-        markdown(gate, headline, warnings, args.baseline),
-        args.json,
-        to_json(gate, headline, code, args.baseline),
-    )
-    return code
 
 
 # -- the command -------------------------------------------------------------------------------

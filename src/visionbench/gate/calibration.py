@@ -104,7 +104,7 @@ def noise_of(blocks: Sequence[Any], setup_s: float) -> TimeCalibration:
             rounds_s=statistics.median(pair_s) if pair_s else 0.0,
         )
     block_s = statistics.median(b.setup_s + b.rounds_s for b in blocks) if blocks else 0.0
-    return TimeCalibration(out, setup_s, block_s, _today())
+    return TimeCalibration(out, setup_s, block_s, now())
 
 
 def provable_rows(
@@ -179,7 +179,7 @@ def _pct(x: float) -> str:
     return "not provable" if math.isinf(x) else f"{x:.1%}"
 
 
-def _today() -> str:
+def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 

@@ -19,10 +19,15 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 #: The A/B gate's instruction lane: a unit's count may differ by this much between two
-#: processes of the same code (A/A) and still be the same. Measured here (callgrind through
-#: torch.utils.benchmark.Timer, denoised, one thread): see INSTRUCTIONS_MEASURED.
+#: processes of the same code (A/A) and still be the same. Measured on the project's 2-core
+#: AMD EPYC (callgrind through torch.utils.benchmark.Timer, denoised, one thread, both sides
+#: at once): the quick profile's small-CNN units (train step, inference batch, Grad-CAM
+#: batch; 2 counts a side) had medians 0.002-0.036% apart and repeats within 0.006-0.19%;
+#: a single 1.4 M-instruction convolution's repeats moved up to 1.0% (a few thousand
+#: instructions of allocator and interpreter paths weigh on a unit that small). 1% is 5x
+#: the model-size units' worst; `visionbench ab --calibrate --lane instructions` measures a
+#: machine's own, and the lane uses the larger of the two.
 INSTRUCTIONS_TOLERANCE = 0.01
-INSTRUCTIONS_MEASURED = "to be measured"
 
 #: The A/B gate's timing lane (`visionbench ab`): a block's round-pairs per benchmark aim at
 #: about ROUNDS_SECONDS of its pairs, MIN_ROUNDS to MAX_ROUNDS of them (a 10 ms step: 40
@@ -31,6 +36,7 @@ INSTRUCTIONS_MEASURED = "to be measured"
 ROUNDS_SECONDS = 2.0
 MIN_ROUNDS = 6
 MAX_ROUNDS = 40
+MAX_UNIT_SECONDS = {"time": 60.0, "instructions": 5.0}  # longer units are not in the lane
 FIRST_LOOK = 7  # blocks: the fewest at which the exact signed-rank test reaches p < 0.01
 MAX_BLOCKS = 64  # default --max-blocks
 INSTRUCTION_REPEATS = 3  # counts per unit and side (the lane compares their medians)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from visionbench.gate import config as defaults
 from visionbench.gate.exits import BadInput
 from visionbench.gate.output import BASELINE_FAILED
 from visionbench.gate.processes import PYTEST_BAD_INPUT, Pinned, Side, Zygote, tail, worker_args
@@ -86,6 +87,8 @@ def count_sides(
             "node_args": worker_args(side.root, args, workdir / "tmp" / f"{tag}-valgrind", []),
             "threads": 1,
             "warmup": 1,
+            "lock": str(workdir / "valgrind.lock"),
+            "max_unit_s": defaults.MAX_UNIT_SECONDS["instructions"],  # natively; x50 counted
             "repeats": repeats,
             "cwd": str(pinned.cwd),
             "log": str(workdir / f"{tag}.log"),

@@ -130,6 +130,7 @@ class TimingLane:
             "args": args,
             "threads": self.pinned.threads,
             "warmup": None,
+            "max_unit_s": settings.MAX_UNIT_SECONDS["time"],
             "cwd": str(self.pinned.cwd),
             "log": str(self.workdir / f"{tag}.log"),
         }
@@ -174,6 +175,10 @@ class TimingLane:
             names = [n for n in ready["A"].units if n in ready["B"].units]
             if active is not None:
                 names = [n for n in names if n in active]
+                for n in set(active) - set(names):  # built before, not this time: why
+                    key = "A" if n not in ready["A"].units else "B"
+                    why = ready[key].failed.get(n) or ready[key].skipped.get(n) or "not built"
+                    block.errors[n] = self._why(key, why)
             cuda = bool(ready["A"].cuda_devices or ready["B"].cuda_devices)
             if cuda:
                 block.gpu["before"] = clocks()

@@ -244,11 +244,12 @@ class Registry:
     `__call__` in this process: the unit is warmed up (`warmup` calls, or the
     bench's own warm-up rounds and one more) and kept instead of timed. A bench
     timed with another clock (a replay of rounds measured in other processes)
-    is listed in `not_timed`.
+    is listed in `not_timed`, and so is one whose call takes longer than `max_unit_s`
+    (a seed's whole training to a target accuracy: far too long to interleave).
     """
 
-    def __init__(self, warmup: int | None = None) -> None:
-        self.warmup = warmup
+    def __init__(self, warmup: int | None = None, max_unit_s: float | None = None) -> None:
+        self.warmup, self.max_unit_s = warmup, max_unit_s
         self.units: dict[str, Unit] = {}
         self.not_timed: dict[str, str] = {}
 
@@ -261,6 +262,12 @@ class Registry:
             return result
         for _ in range(max(1, warmup_rounds) if self.warmup is None else self.warmup):
             unit.warm_s = unit.timed()
+            if self.max_unit_s is not None and unit.warm_s > self.max_unit_s:
+                self.not_timed[fixture.fullname] = (
+                    f"one call takes {unit.warm_s:.0f} s, more than this lane's "
+                    f"{self.max_unit_s:.0f} s"
+                )
+                return result
         self.units[fixture.fullname] = unit
         return result
 
@@ -332,7 +339,7 @@ def collect(spec: dict[str, Any]) -> tuple[dict[str, Unit], dict[str, Any]]:
     import torch
 
     torch.set_num_threads(int(spec["threads"]))
-    registry = Registry(spec.get("warmup"))
+    registry = Registry(spec.get("warmup"), spec.get("max_unit_s"))
     registry.install()
     outcomes = Outcomes()
     code = pytest.main(list(spec["args"]), plugins=[outcomes])
@@ -425,6 +432,26 @@ def under_valgrind() -> bool:
         return "vgpreload" in os.environ.get("LD_PRELOAD", "")
 
 
+class ValgrindLock:
+    """One lock file both sides' valgrind'ed interpreters share. Every talk to a callgrind
+    process goes through vgdb, and two at once (one side switching its instrumentation
+    while the other's Timer checks `callgrind_control --stat`) make the check fail: each
+    side holds the lock from its own first talk until its Timer's check is over."""
+
+    def __init__(self, path: str) -> None:
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def acquire(self) -> None:
+        import fcntl
+
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        import fcntl
+
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+
+
 def instrumentation(state: str) -> None:
     """Callgrind's instrumentation of this process on or off (`callgrind_control -i`):
     off, valgrind runs code several times faster; nothing is counted either way until
@@ -432,30 +459,43 @@ def instrumentation(state: str) -> None:
     import subprocess
 
     subprocess.run(["callgrind_control", "-i", state, str(os.getpid())], capture_output=True,
-                   check=True, timeout=120)  # fmt: skip
+                   check=True, timeout=300)  # fmt: skip
+
+
+RELEASE = "release the lock"  # the first counted call: lets the other side on, its count dropped
 
 
 def instruction_schedule(spec_json: str) -> Callable[[], None]:
     """Inside Timer's valgrind'ed interpreter: build the side's units (instrumentation
     off while building, on again before the first count), and return the statement's
-    function, which runs the next unit of the schedule on each call. The
-    first call is Timer's warm-up of the statement and runs nothing: every unit was
-    warmed up when it was registered."""
+    function, which runs the next unit of the schedule on each call.
+
+    The first call is Timer's warm-up of the statement and runs nothing (every unit was
+    warmed up when it was registered); Timer then checks this process with
+    callgrind_control, and the second call, the first one counted, releases the lock
+    (`ValgrindLock`) taken before it: `count_instructions` drops that count."""
     spec = json.loads(spec_json)
     redirect(spec["log"])  # its pytest's output beside the worker's, in the worker's log
+    lock = ValgrindLock(spec["lock"])
+    lock.acquire()
     instrumentation("off")  # building is not counted: run it at valgrind's plain speed
+    lock.release()
     try:
         units, report = collect(spec)
     finally:
+        lock.acquire()  # held until Timer's own check of this process is over
         instrumentation("on")
     lost = [n for n in dict.fromkeys(spec["schedule"]) if n not in units]
     if lost:
+        lock.release()
         raise RuntimeError(f"under valgrind these benches did not build: {lost}; {report}")
-    order = iter([None, *spec["schedule"]])
+    order = iter([None, RELEASE, *spec["schedule"]])
 
     def next_unit() -> None:
         name = next(order)
-        if name is not None:
+        if name == RELEASE:
+            lock.release()
+        elif name is not None:
             units[name].run()
 
     return next_unit
@@ -482,12 +522,13 @@ def count_instructions(spec: dict[str, Any], names: list[str]) -> dict[str, Any]
         "schedule": schedule,
         "warmup": 1,
         "threads": 1,
+        "max_unit_s": None,  # chosen natively already; on valgrind's CPU every call is slower
     }
     setup = SETUP.format(path=os.path.abspath(__file__), spec=json.dumps(inner))
     start = time.monotonic()
     stats = Timer(stmt="_vb_next()", setup=setup, num_threads=1).collect_callgrind(
-        number=1, repeats=len(schedule), collect_baseline=False
+        number=1, repeats=1 + len(schedule), collect_baseline=False
     )
-    for name, stat in zip(schedule, stats, strict=True):
+    for name, stat in zip(schedule, stats[1:], strict=True):  # the first: the lock's release
         counts[name].append(int(stat.counts(denoise=True)))
     return {"counts": counts, "seconds": time.monotonic() - start}
