@@ -136,6 +136,10 @@ def pct(change: float) -> str:
     return "no change" if math.isinf(change) else f"+{change:.0%}"
 
 
+def provable_pct(change: float) -> str:
+    return "not provable (too few blocks)" if math.isinf(change) else f"{change:.1%}"
+
+
 def finite(x: float | None) -> float | None:
     return x if x is not None and math.isfinite(x) else None
 
@@ -208,9 +212,15 @@ def provable_summary(seq: Sequential, alpha: float, counted: Sequence[Any] = ())
     if not seen:
         return "smallest change provable: nothing was compared"
     lo, hi = min(seen, key=seen.__getitem__), max(seen, key=seen.__getitem__)
-    return (
+    head = (
         f"smallest change provable by these blocks (power {POWER:g}, one-sided alpha {alpha} "
-        f"shared by {len(seen)}): {pct(seen[lo])} ({short(lo)}) to {pct(seen[hi])} ({short(hi)})"
+        f"shared by {len(seen)})"
+    )
+    if math.isinf(seen[lo]):
+        blocks = max(j.pairs for j in seq.judgements.values())
+        return f"{head}: none, with {blocks} block(s) (the exact test needs more)"
+    return (
+        f"{head}: {provable_pct(seen[lo])} ({short(lo)}) to {provable_pct(seen[hi])} ({short(hi)})"
     )
 
 

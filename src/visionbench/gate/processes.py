@@ -219,8 +219,10 @@ def pin(threads: int, cwd: Path, mark: str) -> Pinned:
 # -- the zygote and its workers, seen from the coordinator --------------------------------
 
 
-class WorkerLost(Exception):
-    """A worker that died, hung or could not run its selection: its message says which."""
+class WorkerLost(AbError):
+    """A worker that died or hung: its message says which, with its log's end. Within a
+    block it fails the benchmarks that worker had left; anywhere else the invocation
+    cannot go on (exit 2)."""
 
 
 def tail(path: Path, chars: int = 1500) -> str:

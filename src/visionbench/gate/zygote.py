@@ -206,6 +206,7 @@ class Unit:
         self.target, self.args, self.kwargs = target, tuple(args), dict(kwargs or {})
         self.setup, self.teardown, self.iterations = setup, teardown, int(iterations)
         self.warm_s: float | None = None  # the last warm-up call, seconds
+        self.result: Any = None  # what the target returned last
 
     def _arguments(self) -> tuple[tuple, dict]:
         if self.setup is not None:
@@ -221,7 +222,7 @@ class Unit:
         sync()
         start = time.perf_counter()
         for _ in range(self.iterations):
-            self.target(*args, **kwargs)
+            self.result = self.target(*args, **kwargs)
         sync()
         seconds = (time.perf_counter() - start) / self.iterations
         if self.teardown is not None:
@@ -254,12 +255,12 @@ class Registry:
         self.not_timed: dict[str, str] = {}
 
     def add(self, fixture: Any, unit: Unit, warmup_rounds: int) -> Any:
-        result = unit.run()  # the bench may use what its unit returns
+        """Warm the unit up and keep it; what its target returned (the bench may use it)."""
         timer = getattr(fixture, "_timer", DEFAULT_TIMER)
         if timer is not DEFAULT_TIMER:
             name = getattr(timer, "__qualname__", repr(timer))
             self.not_timed[fixture.fullname] = f"timed by its own clock ({name})"
-            return result
+            return unit.run()
         for _ in range(max(1, warmup_rounds) if self.warmup is None else self.warmup):
             unit.warm_s = unit.timed()
             if self.max_unit_s is not None and unit.warm_s > self.max_unit_s:
@@ -267,9 +268,10 @@ class Registry:
                     f"one call takes {unit.warm_s:.0f} s, more than this lane's "
                     f"{self.max_unit_s:.0f} s"
                 )
-                return result
-        self.units[fixture.fullname] = unit
-        return result
+                break
+        else:
+            self.units[fixture.fullname] = unit
+        return unit.result
 
     def install(self) -> None:
         from pytest_benchmark.fixture import BenchmarkFixture
