@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -110,16 +111,27 @@ def test_the_patch_registers_what_a_bench_hands_to_pytest_benchmark(monkeypatch)
 
 
 def test_the_pinned_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("PYTHONPATH", "/somewhere")
-    pinned = processes.pin(1, tmp_path / "cwd", "m1")
+    """PYTHONPATH keeps libraries installed beside the virtualenv, never a side's tree
+    (the baseline would find the candidate's modules behind its own) nor an empty entry
+    (the working directory)."""
+    tree = tmp_path / "candidate"
+    inherited = [str(tree / "src"), "/carried/wheels", "", str(tree), "/more"]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(inherited))
+    pinned = processes.pin(1, tmp_path / "cwd", "m1", trees=(tmp_path / "baseline", tree))
     env = pinned.env
-    assert "PYTHONPATH" not in env
+    assert env["PYTHONPATH"] == os.pathsep.join(["/carried/wheels", "/more"])
+    assert processes.side_path(tree, ["/carried/wheels"]).split(os.pathsep) == [
+        str(tree / "src"), str(tree), "/carried/wheels"
+    ]  # fmt: skip
     assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == "1"
     assert env["OMP_WAIT_POLICY"] == "PASSIVE" and env["PYTHONHASHSEED"] == "0"
     assert env[processes.TIMING_ONLY_ENV] == "1" and env[processes.RUN_MARK_ENV] == "m1"
     record = pinned.record()
     assert record["cwd"] == str(tmp_path / "cwd") and (tmp_path / "cwd").is_dir()
     assert record["environment_bytes"] == sum(len(k) + len(v) + 2 for k, v in env.items())
+    for only_trees in (str(tree / "src"), ""):
+        monkeypatch.setenv("PYTHONPATH", only_trees)
+        assert "PYTHONPATH" not in processes.pin(1, tmp_path / "cwd", "m2", trees=(tree,)).env
 
 
 def test_without_setarch_aslr_stays_on_and_says_so(monkeypatch):

@@ -150,9 +150,14 @@ class AbGate:
     def selection(self) -> str:
         return " ".join(self.args)
 
+    def trees(self) -> tuple[Path, Path]:
+        return self.baseline.root, self.candidate.root
+
     def start_zygote(self, stack: contextlib.ExitStack) -> Zygote:
         with self.minutes.phase("set-up"):
-            self.pinned = pin(self.settings.threads, self.workdir / "cwd", uuid.uuid4().hex)
+            self.pinned = pin(
+                self.settings.threads, self.workdir / "cwd", uuid.uuid4().hex, self.trees()
+            )
             say(
                 f"environment: {self.settings.threads} thread(s) per member, "
                 f"ASLR {self.pinned.aslr}"
@@ -314,7 +319,8 @@ class AbGate:
     # -- the deterministic figures ------------------------------------------------------------
 
     def full_runs(self) -> FullRuns:
-        return FullRuns(Pytest(self.args, self.workdir), self.store, self.machine, self.left)
+        pytest = Pytest(self.args, self.workdir, self.trees())
+        return FullRuns(pytest, self.store, self.machine, self.left)
 
     def deterministic(self, runs: FullRuns, saved: Run | None, baseline_names: set[str]) -> None:
         """One full run of the candidate, and of the baseline unless its saved run of

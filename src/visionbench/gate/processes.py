@@ -42,9 +42,19 @@ class Side:
     label: str  # what it is: a commit, or the working tree's description
 
 
-def side_path(root: Path) -> str:
-    """PYTHONPATH of a side: its src (visionbench) and its root (conftest, fixtures, benches)."""
-    return os.pathsep.join([str(root / "src"), str(root)])
+def inherited_path(trees: Sequence[Path]) -> list[str]:
+    """The caller's PYTHONPATH (libraries installed beside the virtualenv), less the
+    sides' trees (a side must never find the other's modules behind its own) and empty
+    entries (they would add the working directory)."""
+    own = {os.path.realpath(p) for tree in trees for p in (tree, tree / "src")}
+    entries = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    return [p for p in entries if p and os.path.realpath(p) not in own]
+
+
+def side_path(root: Path, inherited: Sequence[str] = ()) -> str:
+    """PYTHONPATH of a side: its src (visionbench) and its root (conftest, fixtures,
+    benches) first, then what it inherits."""
+    return os.pathsep.join([str(root / "src"), str(root), *inherited])
 
 
 def is_path(root: Path, arg: str) -> bool:
@@ -79,11 +89,19 @@ def worker_args(
 
 
 class Pytest:
-    """Runs one side's pytest in a fresh process with the user's arguments."""
+    """Runs one side's pytest in a fresh process with the user's arguments; `trees`:
+    both sides' roots (left out of the inherited PYTHONPATH)."""
 
-    def __init__(self, args: Sequence[str], workdir: Path, python: str = sys.executable) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        workdir: Path,
+        trees: Sequence[Path] = (),
+        python: str = sys.executable,
+    ) -> None:
         self.args = list(args)
         self.workdir = workdir
+        self.trees = tuple(trees)
         self.python = python
         self.count = 0
 
@@ -100,7 +118,7 @@ class Pytest:
         self.count += 1
         tag = f"{self.count:04d}-{side.name}{'-timing' if timing_only else '-full'}"
         out, log = self.workdir / f"{tag}.json", self.workdir / f"{tag}.log"
-        env = {**os.environ, "PYTHONPATH": side_path(side.root)}
+        env = {**os.environ, "PYTHONPATH": side_path(side.root, inherited_path(self.trees))}
         env.pop(TIMING_ONLY_ENV, None)
         if timing_only:
             env[TIMING_ONLY_ENV] = "1"
@@ -194,12 +212,15 @@ class Pinned:
         }
 
 
-def pin(threads: int, cwd: Path, mark: str) -> Pinned:
-    """The pinned environment: the caller's, less PYTHONPATH (each side sets its own),
-    with the thread counts, passive OpenMP waiting (an idle worker sleeps instead of
-    spinning on the cores the other side is timed on), a fixed hash seed and the
-    timing-only switch."""
+def pin(threads: int, cwd: Path, mark: str, trees: Sequence[Path] = ()) -> Pinned:
+    """The pinned environment: the caller's, with the thread counts, passive OpenMP
+    waiting (an idle worker sleeps instead of spinning on the cores the other side is
+    timed on), a fixed hash seed and the timing-only switch. PYTHONPATH keeps what is
+    not one of the sides' `trees` (libraries installed beside the virtualenv); each
+    worker puts its own side's tree before it."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if inherited := inherited_path(trees):
+        env["PYTHONPATH"] = os.pathsep.join(inherited)
     env.update(
         {
             "OMP_NUM_THREADS": str(threads),

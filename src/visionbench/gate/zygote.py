@@ -336,7 +336,9 @@ def collect(spec: dict[str, Any]) -> tuple[dict[str, Unit], dict[str, Any]]:
     root = spec["root"]
     paths = [os.path.join(root, "src"), root]
     sys.path[:0] = paths
-    os.environ["PYTHONPATH"] = os.pathsep.join(paths)  # for processes the benches start
+    # for the processes the benches (and Timer) start: this side first, then what was there
+    inherited = os.environ.get("PYTHONPATH")  # never an empty entry: it means the cwd
+    os.environ["PYTHONPATH"] = os.pathsep.join([*paths, inherited] if inherited else paths)
     import pytest
     import torch
 
