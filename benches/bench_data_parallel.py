@@ -23,7 +23,7 @@ Under torchrun (README: multi-node) every rank runs this module and rank 0 recor
 import pytest
 
 from conftest import profile_of
-from visionbench import distributed
+from visionbench.data_parallel import launch as distributed
 from visionbench.runner import replay_clock
 
 TECHNIQUE = distributed.TECHNIQUE

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from visionbench import distributed
+from visionbench.data_parallel import launch as distributed
 from visionbench.train import Batches
 
 

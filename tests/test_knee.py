@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from visionbench import knee
+from visionbench.techniques import knee
 
 
 def size(px, accuracy, median, memory, n=1000, seeds=1, std=0.0, ref=64):

@@ -9,7 +9,7 @@ import torch
 from visionbench import profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data.formats import write_imagefolder
-from visionbench.recipe import (
+from visionbench.techniques.recipe import (
     RUNGS,
     Recipe,
     RecipeData,

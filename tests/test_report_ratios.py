@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from gate_helpers import as_run, bench, run_data, steady
 
-from visionbench import report
+from visionbench.report import run as report
 
 
 def paired(ratio, low, high, rounds=20):
@@ -67,7 +67,7 @@ def test_the_chart_draws_paired_intervals(tmp_path):
 
 
 def test_the_summary_row_states_the_paired_ratio_with_its_interval():
-    from visionbench import summary
+    from visionbench.report import summary
 
     (row,) = summary.technique_rows(precision_run())
     assert row.variant == "bf16"

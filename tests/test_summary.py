@@ -3,9 +3,10 @@
 import pytest
 from gate_helpers import as_run, bench, run_data, steady
 
-from visionbench import report, summary
 from visionbench.gate.config import GateConfig
-from visionbench.summary import TimeEvidence, verdict
+from visionbench.report import run as report
+from visionbench.report import summary
+from visionbench.report.summary import TimeEvidence, verdict
 
 MIB = 1 << 20
 

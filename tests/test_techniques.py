@@ -12,9 +12,10 @@ from helpers import FakeBenchmark
 from hypothesis import given
 from hypothesis import strategies as st
 
-from visionbench import convergence, measure, metrics, models, profiles
+from visionbench import measure, metrics, models, profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.runner import Bench, Trained, TrainedModels, Workload
+from visionbench.techniques import convergence
 from visionbench.train import (
     Batches,
     FitResult,

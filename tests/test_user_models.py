@@ -13,11 +13,12 @@ import torch.nn as nn
 from gate_helpers import as_run, bench, run_data, steady
 from helpers import ROOT, run_benches, run_pytest
 
-from visionbench import cli, models, profiles, report
+from visionbench import cli, models, profiles
 from visionbench.gate.config import GateConfig
 from visionbench.gate.runs import compare_runs
 from visionbench.models import user
 from visionbench.models.user import ModelError
+from visionbench.report import run as report
 from visionbench.results import Bench, Run
 
 NETS = '''

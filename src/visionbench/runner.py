@@ -25,9 +25,10 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from visionbench import convergence, distributed, metrics, models
+from visionbench import metrics, models
 from visionbench.data import ImageSet, SplitData, split
 from visionbench.data.imageset import train_eval_sample
+from visionbench.data_parallel import launch as distributed
 from visionbench.interleave import Pairing
 from visionbench.measure import (
     EnergyMeter,
@@ -41,6 +42,7 @@ from visionbench.measure import (
     time_once,
 )
 from visionbench.profiles import Profile, Timing
+from visionbench.techniques import convergence
 from visionbench.train import (
     Batches,
     FitResult,

@@ -20,8 +20,10 @@ import torch
 import torch.nn.functional as F
 from helpers import ROOT
 
-from visionbench import distributed, fingerprint, metrics, models, scaling
+from visionbench import fingerprint, metrics, models
 from visionbench.data import SplitData, load_digits, split
+from visionbench.data_parallel import launch as distributed
+from visionbench.report import sections as scaling
 from visionbench.results import Bench
 from visionbench.runner import replay, replay_clock
 from visionbench.train import TrainConfig
@@ -138,9 +140,9 @@ def test_a_rank_hanging_alone_is_killed_at_the_deadline(digits):
 
 LAUNCH_SCRIPT = """
 import json, sys
-from visionbench import distributed
+from visionbench.data_parallel import launch as distributed
 sys.path.insert(0, {tests!r})
-from test_distributed import tiny_job
+from test_data_parallel import tiny_job
 from visionbench.data import SplitData, load_digits, split
 
 if __name__ == "__main__":

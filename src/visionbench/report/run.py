@@ -20,12 +20,14 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
-from visionbench import convergence, explain, knee, scaling, summary
 from visionbench.gate.config import DEFAULTS, GateConfig
 from visionbench.gate.runs import Comparison, network_differences
 from visionbench.metrics import METRICS, accuracy_noise
+from visionbench.report import sections as scaling
+from visionbench.report import summary
 from visionbench.results import Bench, Run
 from visionbench.selection.verdict import statements as selection_statements
+from visionbench.techniques import convergence, explain, knee
 
 TIME_TOLERANCE = DEFAULTS["tolerance"]["time"]  # the gate's: a ratio within it is no change
 

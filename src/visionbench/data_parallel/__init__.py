@@ -1,0 +1,1 @@
+"""Data-parallel training (DistributedDataParallel through torch's elastic launcher)."""
