@@ -27,7 +27,7 @@ from visionbench.data_parallel.launch import DataParallelError, alive, launch
 from visionbench.data_parallel.rank import Fault, Job, Shard, micro_batches
 from visionbench.data_parallel.topology import devices_available, topology, unavailable, world_sizes
 from visionbench.data_parallel.variants import REFERENCE, Variant, variants
-from visionbench.report import sections as scaling
+from visionbench.report.sections import scaling
 from visionbench.results import Bench
 from visionbench.runner import replay, replay_clock
 from visionbench.train import TrainConfig
@@ -305,9 +305,9 @@ def test_the_scaling_section_says_what_was_measured():
                  allreduce_bytes=600_000, allreduce_calls=1),
         dp_bench("bf16_compress", 2, 950.0, allreduce_bytes=300_000),
     ]  # fmt: skip
-    text = scaling.markdown(benches)
+    text = scaling(benches)
     assert "| ddp | 2 | 800 | 0.40 | 30.0% | 586 KiB (1 call)" in text
     assert "0.80x the throughput, a scaling efficiency of 0.40" in text
     assert "no speed-up is expected" in text and "Below it is what gloo" in text
     assert "bf16_compress at world size 2 handed 293 KiB" in text and "(0.50x)" in text
-    assert scaling.markdown([dp_bench("ddp", 1, 5.0, error="boom")]) == ""
+    assert scaling([dp_bench("ddp", 1, 5.0, error="boom")]) == ""

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from gate_helpers import as_run, bench, run_data, steady
 
-from visionbench.report import run as report
+from visionbench import report
+from visionbench.report import plots, sections
 
 
 def paired(ratio, low, high, rounds=20):
@@ -58,11 +59,11 @@ def test_the_table_states_each_ratio_with_its_interval_and_verdict():
 
 def test_the_chart_draws_paired_intervals(tmp_path):
     run = precision_run()
-    (section,) = report._sections(run).values()
-    shown, intervals = report._paired_times(section, report._reference(section), [None] * 4)
+    (section,) = sections.by_section(run).values()
+    shown, intervals = plots.paired_times(section, sections.reference_of(section), [None] * 4)
     assert shown[1] == pytest.approx(0.71) and intervals[1] == (0.68, 0.74)
     assert 3 not in intervals and shown[3] == pytest.approx(3.0, rel=0.05)
-    path = report.plot_technique("precision", section, tmp_path / "precision.png")
+    path = plots.plot_technique("precision", section, tmp_path / "precision.png")
     assert path.stat().st_size > 5000
 
 
