@@ -8,6 +8,8 @@
 - `plots`: the PNGs (variants against the reference, scaling, trends, Grad-CAM grids);
 - `run`: `write_report`, which composes the run report from those, and `summary_text`;
 - `history`: one metric across saved runs (`visionbench history`).
+
+Every verdict reads the gate's tolerances per benchmark, overrides included.
 """
 
 from visionbench.report.format import GATE_HEADERS, fmt_detectable, gate_table_rows

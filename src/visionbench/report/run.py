@@ -5,7 +5,7 @@ Grad-CAM grids, then every section in detail (per technique and timed unit,
 data and device: each variant's time, memory and accuracy against the
 technique's reference, what the technique adds, its bars and its trend across
 the saved history of this machine), and the data-parallel scaling. Every
-tolerance is the gate's (`config`).
+tolerance is the gate's, per benchmark (`GateConfig.tolerance_for`).
 `summary_text` is the same sections as compact terminal tables.
 """
 

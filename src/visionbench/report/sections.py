@@ -5,7 +5,7 @@ timed unit) on one dataset and device (`by_section`). Each variant is read
 against the section's reference (`reference_of`): its time as the paired ratio
 with its interval, or the ratio of medians of blocks timed apart
 (`time_vs_ref`), called faster or slower only beyond the gate's time tolerance
-(`time_verdict`). `details` writes a section's table and what
+for that benchmark (`time_verdict`). `details` writes a section's table and what
 its technique adds: adaptive selection's statements, convergence to a target,
 the resolution knee, the overfitting gap. `scaling` is the data-parallel
 section, `gradcam` the Grad-CAM grid's heading. Plots are drawn apart
@@ -120,8 +120,8 @@ def technique_table(
     benches: Sequence[Bench], compact: bool = False, config: GateConfig | None = None
 ) -> str:
     """Each variant against the group's reference: markdown for the report, or a
-    compact terminal table (median time, no spreads) with `compact`; time verdicts at
-    `config`'s time tolerance."""
+    compact terminal table (median time, no spreads) with `compact`. A variant's
+    time verdict uses `config`'s time tolerance for its benchmark."""
     config = config or GateConfig()
     ref = reference_of(benches)
     rows = []
@@ -145,7 +145,7 @@ def technique_table(
             [
                 b.variant + (" (ref)" if b is ref else ""),
                 (fmt_seconds(med) if med else "") if compact else time_summary(b),
-                fmt_time_vs_ref(b, ref, config.tolerance["time"]),
+                fmt_time_vs_ref(b, ref, config.tolerance_for(b.fullname, "time")),
                 fmt_value("peak_mem_bytes", mem)
                 + (f" ({fmt_ratio(mem / rmem)})" if mem and rmem else ""),
                 acc_text,

@@ -7,7 +7,9 @@ of the two medians (or of the mean times to target), called a difference only
 beyond the gate's time tolerance; a paired interval, where one was measured,
 goes in the same place and then decides. Accuracy differs only beyond both the
 gate's accuracy tolerance and the binomial and seed noise of the two figures.
-Tolerances come from the gate's configuration (`[tool.visionbench.gate]`).
+Tolerances come from the gate's configuration (`[tool.visionbench.gate]`), per
+benchmark as the gate reads them: a pattern's override (e.g. data loading's 20%)
+applies to the variant it matches.
 """
 
 from __future__ import annotations
@@ -68,18 +70,24 @@ def verdict(
     *,
     config: GateConfig | None = None,
     memory_ratio: float | None = None,
+    benchmark: str = "",
 ) -> str:
     """A plain verdict of a variant against its reference.
 
     `accuracy_change` is variant minus reference (fraction), `accuracy_noise_` the
     half-width of the noise of that difference; `memory_ratio` variant / reference.
+    The tolerances are `config`'s for the variant's `benchmark` (its full name).
     """
     config = config or GateConfig()
+
+    def tolerance(kind: str) -> float:
+        return config.tolerance_for(benchmark, kind)
+
     parts = []
-    way = time.direction(config.tolerance["time"]) if time is not None else "same"
+    way = time.direction(tolerance("time")) if time is not None else "same"
     acc_way = "same"
     if accuracy_change is not None:
-        limit = max(config.tolerance["accuracy"], accuracy_noise_)
+        limit = max(tolerance("accuracy"), accuracy_noise_)
         if abs(accuracy_change) > limit:
             acc_way = "lower" if accuracy_change < 0 else "higher"
     points = f"{accuracy_change * 100:+.1f} pt".replace("-", "−") if accuracy_change else ""
@@ -97,7 +105,7 @@ def verdict(
         parts.append(f"same time, {points}" if time is not None else points)
     if not parts:
         parts.append("no difference beyond noise")
-    mem_tol = config.tolerance["memory"]
+    mem_tol = tolerance("memory")
     if memory_ratio is not None and abs(memory_ratio - 1) > mem_tol:
         parts.append(f"{fmt_times(memory_ratio)} the memory")
     return "; ".join(parts)
@@ -186,6 +194,7 @@ class Row:
     accuracy_change: float | None
     accuracy_noise: float
     memory_ratio: float | None
+    benchmark: str = ""  # the variant's full name: which tolerances apply
 
     def verdict(self, config: GateConfig | None = None) -> str:
         return verdict(
@@ -194,6 +203,7 @@ class Row:
             self.accuracy_noise,
             config=config,
             memory_ratio=self.memory_ratio,
+            benchmark=self.benchmark,
         )
 
 
@@ -201,7 +211,7 @@ def _row(bench: Bench, ref: Bench, where: str) -> Row:
     change, noise = accuracy_difference(bench, ref)
     return Row(
         bench.technique, where, bench.variant, ref.variant, time_evidence(bench, ref),
-        change, noise, memory_ratio(bench, ref),
+        change, noise, memory_ratio(bench, ref), bench.fullname,
     )  # fmt: skip
 
 
@@ -223,7 +233,8 @@ def best_row(benches: Sequence[Bench], where: str, config: GateConfig | None = N
     def keeps_accuracy(r: Row) -> bool:
         if r.accuracy_change is None:
             return True
-        return r.accuracy_change >= -max(config.tolerance["accuracy"], r.accuracy_noise)
+        tolerance = config.tolerance_for(r.benchmark, "accuracy")
+        return r.accuracy_change >= -max(tolerance, r.accuracy_noise)
 
     timed = [r for r in rows if r.time is not None] or rows
     pool = [r for r in timed if keeps_accuracy(r)] or timed
