@@ -204,7 +204,7 @@ def vb_profile(pytestconfig: pytest.Config) -> profiles.Profile:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    from visionbench.data_parallel import launch as distributed
+    from visionbench.data_parallel import topology as distributed
 
     profile = profile_of(config)
     kinds = distributed.device_types(config.getoption("--vb-device"))

@@ -5,8 +5,7 @@ the topology in the fingerprint; the report shows the scaling section."""
 import pytest
 from helpers import run_benches
 
-from visionbench import metrics, profiles, results
-from visionbench.report import run as report
+from visionbench import metrics, profiles, report, results
 
 QUICK_ROUNDS = profiles.get("quick").timing.rounds  # rank 0's timed steps, replayed
 

@@ -3,9 +3,9 @@
 import pytest
 from gate_helpers import as_run, bench, run_data, steady
 
+from visionbench import report
 from visionbench.gate.config import GateConfig
-from visionbench.report import run as report
-from visionbench.report import summary
+from visionbench.report import ladder, sections, summary
 from visionbench.report.summary import TimeEvidence, verdict
 
 MIB = 1 << 20
@@ -91,7 +91,7 @@ def test_the_ladder_is_in_rung_order_with_speedups_and_a_plain_verdict():
         _rung(1, "+resident", 320, [1.5, 1.6, 1.7]),
     ]
     run = as_run(run_data(benches))
-    text = summary.ladder_markdown(list(run.benchmarks.values()))
+    text = ladder.ladder_markdown(list(run.benchmarks.values()))
     lines = [line for line in text.splitlines() if line.startswith("| ")]
     assert [line.split("|")[2].strip() for line in lines[1:]] == [
         "baseline", "+resident", "+onecycle",
@@ -108,8 +108,8 @@ def test_the_ladder_is_in_rung_order_with_speedups_and_a_plain_verdict():
 
 
 def test_seeds_without_an_epoch_in_the_budget_are_counted_not_averaged():
-    assert summary._budget_text([0.0, 0.0]) == "no epoch ended within it"
-    assert summary._budget_text([0.9, 0.0, 0.92]) == (
+    assert ladder._budget_text([0.0, 0.0]) == "no epoch ended within it"
+    assert ladder._budget_text([0.9, 0.0, 0.92]) == (
         "91.0% ± 1.4 pt (2/3 seeds; the others: no epoch within it)"
     )
 
@@ -117,7 +117,7 @@ def test_seeds_without_an_epoch_in_the_budget_are_counted_not_averaged():
 def test_a_ladder_whose_last_rung_misses_the_target_says_so():
     benches = [_rung(0, "baseline", 900, [4.0, 4.4, 4.2]),
                _rung(1, "+augment", 300, [None, 5.0, None], acc=0.965)]  # fmt: skip
-    text = summary.ladder_markdown(list(as_run(run_data(benches)).benchmarks.values()))
+    text = ladder.ladder_markdown(list(as_run(run_data(benches)).benchmarks.values()))
     assert "**Not decided:**" in text and "1 of 3 seeds" in text
     assert "Why: seeds stop reaching it at +augment" in text and "96.5% against 97.5%" in text
     assert "n/a (1/3 vs 3/3 seeds reached)" in text
@@ -139,7 +139,7 @@ def test_the_report_opens_with_the_summary_then_the_ladder(tmp_path):
 def test_the_overfitting_gap_is_train_minus_test_accuracy():
     b = bench("aug", steady(5), technique="augmentation", variant="none", reference="none",
               accuracy=0.97, train_accuracy=0.995)  # fmt: skip
-    (line,) = summary.gap_lines(list(as_run(run_data([b])).benchmarks.values()))
+    (line,) = sections.gap_lines(list(as_run(run_data([b])).benchmarks.values()))
     assert line == (
         "- none: training split 99.5% (without augmentation), test 97.0%: a gap of 2.5 pt"
     )

@@ -13,12 +13,12 @@ import torch.nn as nn
 from gate_helpers import as_run, bench, run_data, steady
 from helpers import ROOT, run_benches, run_pytest
 
-from visionbench import cli, models, profiles
+from visionbench import cli, models, profiles, report
 from visionbench.gate.config import GateConfig
 from visionbench.gate.runs import compare_runs
 from visionbench.models import user
 from visionbench.models.user import ModelError
-from visionbench.report import run as report
+from visionbench.report.sections import models_line
 from visionbench.results import Bench, Run
 
 NETS = '''
@@ -450,9 +450,9 @@ def test_models_line_of_a_section():
         extra = {"model": model, **({"model_source": source} if source else {})}
         return Bench("x", "x", "g", {}, extra, {})
 
-    assert report.models_line([b("small_cnn"), b("small_cnn")]) == "model: `small_cnn`"
-    assert report.models_line([b("small_cnn"), b("resnet9")]) is None
-    assert report.models_line([b("small_cnn"), b("mine", "n:f")]) == ("your model: `mine` (`n:f`)")
+    assert models_line([b("small_cnn"), b("small_cnn")]) == "model: `small_cnn`"
+    assert models_line([b("small_cnn"), b("resnet9")]) is None
+    assert models_line([b("small_cnn"), b("mine", "n:f")]) == ("your model: `mine` (`n:f`)")
 
 
 def test_the_worked_example_is_in_the_readme():

@@ -239,7 +239,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     history.sort(key=lambda r: (r.number or 0, r.datetime))
     out = args.out / run.label
     config = load_config()
-    print(report.summary_text(run, config.tolerance["time"]))
+    print(report.summary_text(run, config))
     say(f"writing the report of {run.label} ({len(history)} runs of history) to {out}...")
     path = report.write_report(run, history, out, config)
     print(f"report: {path}")

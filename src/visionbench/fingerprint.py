@@ -87,7 +87,7 @@ def numerics() -> dict[str, bool]:
 
 def fingerprint(profile: str, topology: object | None = None) -> dict[str, object]:
     """The fields that must match between a baseline and a candidate run;
-    `topology` (a distributed.Topology) gives world_size, backend and nodes."""
+    `topology` (a data_parallel.topology.Topology) gives world_size, backend and nodes."""
     import torchvision
 
     cuda = torch.cuda.is_available()
