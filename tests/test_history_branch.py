@@ -156,7 +156,7 @@ def test_a_rejecting_remote_fails_after_the_retries(remote, runs, tmp_path, caps
     hook.write_text("#!/bin/sh\necho 'history is read-only today' >&2\nexit 1\n")
     hook.chmod(0o755)
     work = clone(remote, tmp_path / "ci")
-    with pytest.raises(BranchError, match="after 2 attempts.*read-only today"):
+    with pytest.raises(BranchError, match=r"after 2 attempts.*read-only today"):
         branch.push([runs["ours"][0]], work, retries=2, say=quiet)
     args = ["history-branch", "push", str(runs["ours"][0]), "--repo", str(work), "--retries", "1"]
     assert cli.main(args) == 2

@@ -186,8 +186,9 @@ def test_nox_site_runs_the_shared_virtualenvs_visionbench(monkeypatch):
     monkeypatch.setattr(noxfile, "shared_env", lambda session: {})
 
     class Session:
-        posargs = ["--out", "elsewhere"]
-        commands: list = []
+        def __init__(self) -> None:
+            self.posargs = ["--out", "elsewhere"]
+            self.commands: list = []
 
         def run(self, *args, **kwargs):
             self.commands.append(args)

@@ -15,7 +15,7 @@ import pytest
 from visionbench import cli
 
 pytest.importorskip("check_jsonschema", reason="check-jsonschema is a dev dependency")
-from ruamel.yaml import YAML  # noqa: E402  (check-jsonschema's own YAML reader)
+from ruamel.yaml import YAML  # check-jsonschema's own YAML reader
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
@@ -78,7 +78,7 @@ def test_every_visionbench_command_of_a_workflow_parses(workflow):
     commands = [argv for step in steps(workflow) for argv in visionbench_commands(
         step.get("run", ""))]  # fmt: skip
     for argv in commands:
-        args, extra = parser.parse_known_args(argv)
+        _, extra = parser.parse_known_args(argv)
         assert not extra, argv
     if workflow == "gpu-bench.yml":
         assert {argv[0] for argv in commands} >= {"history-branch", "site", "gate", "pr-summary"}
