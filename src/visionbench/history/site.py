@@ -176,7 +176,8 @@ def _traces(
              reports.get(str(p.run.path), ""), p.run.label]
         )  # fmt: skip
     meta = {"kind": "series", "variant": series.variant, "machine": series.machine.key,
-            "benchmark": series.fullname, "metric": series.metric}  # fmt: skip
+            "benchmark": series.fullname, "metric": series.metric,
+            "section": series.section}  # fmt: skip
     line = go.Scatter(
         x=x,
         y=[p.value for p in points],
@@ -234,17 +235,23 @@ def figure(
         named = f"{s.variant} · {s.machine.label}" if several else s.variant
         for trace in _traces(s, colour, mark, named, reports, slot):
             fig.add_trace(trace)
+    shaded: dict[tuple[str, str], int] = {}  # steps between the same two runs: one shade
     for c in changes:
         x0, x1 = slot[str(c.before.path)], slot[str(c.after.path)]
-        fig.add_vrect(x0=x0, x1=x1, fillcolor="rgba(214,39,40,0.10)", line_width=0)
-        fig.add_vline(x=x1, line={"color": "rgba(214,39,40,0.6)", "width": 1, "dash": "dot"})
+        if (x0, x1) not in shaded:
+            fig.add_vrect(x0=x0, x1=x1, fillcolor="rgba(214,39,40,0.10)", line_width=0)
+        shaded[x0, x1] = shaded.get((x0, x1), -1) + 1
         fig.add_annotation(
-            x=x1, y=1, yref="paper", xanchor="left", yanchor="top", showarrow=False,
-            text=f"{html.escape(c.series.variant)}: {c.step.text()}",
+            x=x1, y=1 - 0.07 * shaded[x0, x1], yref="paper", xanchor="left", yanchor="top",
+            showarrow=False, text=f"{html.escape(c.series.variant)}: {c.step.text()}",
             font={"size": 10, "color": "#b22222"},
         )  # fmt: skip
     if metric == "ratio_vs_ref":
         fig.add_hline(y=1, line={"color": "#444", "width": 1, "dash": "dash"})
+    yaxis = dict(AXES[metric])
+    values = [v for s in series for p in s.points for v in (p.value, p.low, p.high) if v]
+    if values and max(values) - min(values) <= 1e-9 * abs(max(values)):
+        yaxis["range"] = [min(values) * 0.95, max(values) * 1.05]  # flat: not a magnified 0
     fig.update_layout(
         title={"text": FIGURES[metric], "font": {"size": 14}},
         height=360,
@@ -255,7 +262,7 @@ def figure(
             "categoryarray": list(slot.values()),
             "title": {"text": "runs in commit order (commit date UTC, commit)"},
         },
-        yaxis=AXES[metric],
+        yaxis=yaxis,
         hovermode="closest",
         template="plotly_white",
     )
@@ -325,7 +332,7 @@ def technique_page(
             drawn = [s for s in in_section if s.metric == metric]
             if not drawn:
                 continue
-            marked = [c for c in changes if c.series in drawn]
+            marked = [c for c in changes if any(c.series is s for s in drawn)]
             n += 1
             fig = figure(metric, drawn, variants, machines, marked, reports)
             body.append(figure_html(fig, f"fig-{n}"))
