@@ -27,6 +27,16 @@ def storage(tmp_path):
     return root
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The fixture history's site, built once for the tests that only read it."""
+    root = tmp_path_factory.mktemp("built")
+    saved_history(root / "storage")
+    history = hseries.read_history(root / "storage", lambda _: None)
+    written = site.write_site(history, root / "site", say=lambda _: None)
+    return history, root / "site", written
+
+
 def plotly_data(page: str) -> list[dict]:
     """The traces of every figure of a page, as plotly.js is handed them."""
     calls = re.findall(r'Plotly\.newPlot\(\s*"[^"]+",\s*(\[.*?\]),\s*\{', page, re.DOTALL)
@@ -73,10 +83,8 @@ def test_series_hold_each_runs_stored_values(storage):
     assert (ours.key, ref, "ratio_vs_ref") not in by_key
 
 
-def test_the_site_has_an_index_a_page_per_technique_and_every_runs_report(storage, tmp_path):
-    out = tmp_path / "site"
-    history = hseries.read_history(storage, lambda _: None)
-    written = site.write_site(history, out, say=lambda _: None)
+def test_the_site_has_an_index_a_page_per_technique_and_every_runs_report(built):
+    history, out, written = built
     assert {w.path.name for w in written} >= {
         "index.html", "plotly.min.js", *(site.technique_file(t) for t in TECHNIQUES)
     }  # fmt: skip
@@ -107,9 +115,8 @@ def test_the_site_has_an_index_a_page_per_technique_and_every_runs_report(storag
             assert (report_page.parent / html.unescape(img)).is_file()
 
 
-def test_one_trace_per_variant_and_machine_with_the_paired_band(storage, tmp_path):
-    out = tmp_path / "site"
-    site.write_site(hseries.read_history(storage, lambda _: None), out, say=lambda _: None)
+def test_one_trace_per_variant_and_machine_with_the_paired_band(built):
+    _, out, _ = built
     traces = plotly_data((out / site.technique_file("model_size")).read_text())
     lines = [t for t in traces if t["meta"]["kind"] == "series"]
     bands = [t for t in traces if t["meta"]["kind"] == "band"]

@@ -2,7 +2,9 @@
 
     visionbench gate --baseline baseline --candidate latest
     visionbench history -k resnet --metric peak_mem_bytes
+    visionbench history --changes                     # change points in every history
     visionbench report latest
+    visionbench site                                  # reports/site/: every run, as a web site
     visionbench ab --baseline main -k model_size      # the working tree against main, in pairs
 
 Exit codes (gate): 0 nothing regressed (inconclusive comparisons are said

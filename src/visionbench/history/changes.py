@@ -24,7 +24,7 @@ tails (a busy minute slows one run by half), and with 2, flat series of
 t-distributed noise (3 degrees of freedom, scale 5%) got a step about once in
 ten; with 3, about once in fifty at 60 runs and less in shorter ones, while
 a +20% step with 2% noise between runs is found at its commit from 3 runs on
-each side (with 5% noise, 5 on each side find it 9 times in 10). The newest
+each side (with 5% noise, 5 on each side find it more than 8 times in 10). The newest
 runs are never a change point alone: the next runs confirm it or not.
 
 Why not E-Divisive (MongoDB's `signal-processing-algorithms`) or Apache Otava,

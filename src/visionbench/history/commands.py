@@ -171,6 +171,7 @@ def cmd_branch_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_pr_summary(args: argparse.Namespace) -> int:
+    from visionbench.cli import write_text_atomic
     from visionbench.history.pr import markdown, read_part
 
     parts = [
@@ -178,10 +179,7 @@ def cmd_pr_summary(args: argparse.Namespace) -> int:
         read_part("gate against main's history (accuracy, memory, failures)", args.gate),
     ]
     text = markdown(parts, args.site_url)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(f".{args.out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, args.out)
+    write_text_atomic(args.out, text)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         with open(step_summary, "a", encoding="utf-8") as fh:

@@ -28,7 +28,6 @@ run before the step to the first after it, with the step's size.
 from __future__ import annotations
 
 import html
-import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from markdown_it import MarkdownIt
 from tabulate import tabulate
 
 from visionbench import report, summary
+from visionbench.cli import write_text_atomic
 from visionbench.gate.config import GateConfig
 from visionbench.history.changes import Change, scan
 from visionbench.history.series import (
@@ -105,13 +105,6 @@ def slots(runs: Sequence[Run]) -> dict[str, str]:
         seen[name] = seen.get(name, 0) + 1
         names[str(run.path)] = name if seen[name] == 1 else f"{name} ({seen[name]})"
     return names
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def page(title: str, body: str, root: str = "", plots: bool = False) -> str:
@@ -427,7 +420,7 @@ def run_report(run: Run, history: Sequence[Run], folder: Path, config: GateConfi
     body = MarkdownIt("commonmark").enable("table").render(md.read_text(encoding="utf-8"))
     nav = '<nav><a href="../../../index.html">← the history site</a> · <a href="report.md">'
     nav += "report.md</a></nav>"
-    write_atomic(target, page(f"visionbench report: {run.label}", nav + body))
+    write_text_atomic(target, page(f"visionbench report: {run.label}", nav + body))
     stamp_file.write_text(stamp)
     return target
 
@@ -450,7 +443,7 @@ def write_site(
     js = out / PLOTLY_JS
     bundle = plotly.offline.get_plotlyjs()
     if not js.is_file() or js.stat().st_size != len(bundle.encode()):
-        write_atomic(js, bundle)
+        write_text_atomic(js, bundle)
     written.append(Written(js, "plotly.js, loaded by every page (no network needed)"))
 
     reports: dict[str, str] = {}
@@ -477,10 +470,10 @@ def write_site(
         mine = [s for s in series if s.technique == technique]
         path = out / technique_file(technique)
         found = [c for c in changes if c.series.technique == technique]
-        write_atomic(path, technique_page(technique, mine, found, history.machines, reports))
+        write_text_atomic(path, technique_page(technique, mine, found, history.machines, reports))
         figures = len({(s.section, s.metric) for s in mine})
         written.append(Written(path, f"{figures} figures, {len(found)} change points"))
     index = out / "index.html"
-    write_atomic(index, index_page(history, series, changes, reports, config))
+    write_text_atomic(index, index_page(history, series, changes, reports, config))
     written.insert(0, Written(index, f"{len(techniques)} techniques, {len(changes)} change points"))
     return written
