@@ -69,7 +69,7 @@ def cmd_site(args: argparse.Namespace) -> int:
 
 def cmd_changes(args: argparse.Namespace) -> int:
     """The change points of every figure's history, per machine, as a table."""
-    from visionbench.history.changes import scan
+    from visionbench.history.changes import MIN_RUNS, scan
     from visionbench.history.series import FIGURES, all_series, read_history
     from visionbench.report import matches, short_name
 
@@ -100,7 +100,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
     print(
         f"{len(changes)} change point(s) in {len(series)} series of {runs} runs on "
         f"{len(history.machines)} machine(s) (a step beyond the gate's tolerance, significant "
-        f"at its alpha, with 3 runs or more on each side)"
+        f"at its alpha, with {MIN_RUNS} runs or more on each side)"
     )
     return EXIT_OK
 

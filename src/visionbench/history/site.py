@@ -42,7 +42,7 @@ from tabulate import tabulate
 from visionbench import report, summary
 from visionbench.cli import write_text_atomic
 from visionbench.gate.config import GateConfig
-from visionbench.history.changes import Change, scan
+from visionbench.history.changes import MIN_RUNS, Change, scan
 from visionbench.history.series import (
     FIGURES,
     History,
@@ -107,9 +107,9 @@ def slots(runs: Sequence[Run]) -> dict[str, str]:
     return names
 
 
-def page(title: str, body: str, root: str = "", plots: bool = False) -> str:
-    """A whole HTML page; `root` is the way back to the site's folder from the page."""
-    script = f'<script src="{root}{PLOTLY_JS}"></script>' if plots else ""
+def page(title: str, body: str, plots: bool = False) -> str:
+    """A whole HTML page (at the site's top level, where plotly.js is, when `plots`)."""
+    script = f'<script src="{PLOTLY_JS}"></script>' if plots else ""
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<title>{html.escape(title)}</title><link rel="icon" href="data:,">'
@@ -388,7 +388,7 @@ def index_page(
     else:
         body.append(
             "<p>None: no figure's history stepped beyond the gate's tolerance with significance "
-            "(a step needs 3 runs on each side).</p>"
+            f"(a step needs {MIN_RUNS} runs on each side).</p>"
         )
     body.append("<h2>Machines and runs</h2>")
     for machine in history.machines:
