@@ -3,6 +3,9 @@ history has none; `visionbench history --changes` lists them."""
 
 from __future__ import annotations
 
+import json
+import re
+
 import numpy as np
 import pytest
 from gate_helpers import MACHINE
@@ -149,3 +152,22 @@ def test_history_changes_bad_input(tmp_path, capsys):
     # the plain history still works as before
     assert cli.main(["history", "--storage", str(root)]) == 0
     assert "median time per unit" in capsys.readouterr().out
+
+
+def test_the_site_marks_each_change_point_with_its_commits_and_size(tmp_path):
+    root = tmp_path / "storage"
+    stepped_history(root)
+    out = tmp_path / "site"
+    assert cli.main(["site", "--storage", str(root), "--out", str(out), "--reports", "0"]) == 0
+    index = (out / "index.html").read_text()
+    span = f"{commit(4)[:8]}..{commit(5)[:8]}"
+    assert index.count(span) == 4  # the index's table: every benchmark's time
+    page = (out / "technique-model_size.html").read_text()
+    assert page.count(span) == 2  # the page's table: its two benchmarks
+    layout = json.loads(re.search(r'"shapes":(\[.*?\])', page).group(1))
+    (shade,) = [s for s in layout if s["type"] == "rect"]  # one shade for both steps
+    assert (shade["x0"], shade["x1"]) == (
+        f"2026-01-04 {commit(4)[:8]}",
+        f"2026-01-05 {commit(5)[:8]}",
+    )
+    assert "small: +20" in page and "resnet18: +20" in page  # the sizes, on the figure
