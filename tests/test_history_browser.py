@@ -13,6 +13,7 @@ from every technique's page."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -53,7 +54,7 @@ FIRST_POINT = """gd => {
   const t = gd.data.find(t => t.meta && t.meta.kind === 'series');
   const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
   return {x: box.left + xa._offset + xa.d2p(t.x[0]), y: box.top + ya._offset + ya.d2p(t.y[0]),
-          href: t.customdata[0][4]};
+          href: t.customdata[0][4], commit: t.customdata[0][0], rounds: t.customdata[0][3]};
 }"""
 
 
@@ -152,6 +153,11 @@ def test_a_click_on_a_point_opens_that_runs_report(built, browser_page):
     graph.scroll_into_view_if_needed()
     point = graph.evaluate(FIRST_POINT)
     page.mouse.move(point["x"], point["y"])
+    hover = page.locator(".hoverlayer .hovertext").first
+    hover.wait_for()
+    text = hover.text_content()  # commit, date, value, rounds (SVG: no inner_text)
+    assert point["commit"] in text and f"{point['rounds']} rounds" in text
+    assert re.search(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", text)
     page.mouse.click(point["x"], point["y"])
     page.wait_for_url("**/runs/**/index.html")
     assert page.url.endswith(point["href"])
