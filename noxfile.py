@@ -1,4 +1,4 @@
-"""nox sessions: tests, bench, gate, report, lint.
+"""nox sessions: tests, bench, gate, report, site, lint.
 
 torch with its CUDA libraries is about 6 GB; nox would give every session a
 virtualenv of its own and install it once per session. The sessions that need
@@ -15,6 +15,7 @@ makes a virtualenv that sees nothing of the interpreter's packages.
     nox -s gate -- --baseline baseline    # candidate: the latest saved run
     nox -s ab -- --baseline main -k model_size   # the working tree against main, in pairs
     nox -s report                         # reports/ from the saved runs
+    nox -s site                           # reports/site/: every saved run, as a web site
 """
 
 from __future__ import annotations
@@ -155,6 +156,15 @@ def report(session: nox.Session) -> None:
     """reports/<run>/report.md with plots for the latest run (or `-- RUN`), then the history."""
     run(session, "visionbench", "report", *(session.posargs or ["latest"]))
     run(session, "visionbench", "history")
+
+
+@nox.session(venv_backend="none")
+def site(session: nox.Session) -> None:
+    """reports/site/: a static HTML site of every saved run (open reports/site/index.html).
+
+    `nox -s site -- --storage .benchmarks-main --out DIR`: other `visionbench site` options.
+    """
+    run(session, "visionbench", "site", *session.posargs)
 
 
 @nox.session
