@@ -355,6 +355,8 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "dataset": str,
     "device": str,
     "image_size": int,
+    "stem_size": int,  # the input side the model's stem is built for, where it is not
+    #   image_size: a resolution sweep's largest size, so that every size is one network
     "batch_size": int,
     "profile": str,
     "error": str,  # a variant that failed records why, and no figures
