@@ -8,6 +8,11 @@ comparable only when every field matches (the gate says which differ).
 largest world size trained, the torch.distributed backend, the machines the
 ranks ran on). Runs saved before these fields existed were all one process on
 one node: for them `nodes` is taken as 1 and the other two are not compared.
+
+`cpu_bf16_kernels` (informative, not compared: the CPU model and torch decide
+it) says whether oneDNN has bf16 kernels on this CPU (AVX512-BF16 or AMX):
+without them a bf16 step on the CPU runs emulated, slower than fp32, and the
+report says so beside its bf16 figures.
 """
 
 from __future__ import annotations
@@ -85,6 +90,15 @@ def numerics() -> dict[str, bool]:
     }
 
 
+def cpu_bf16_kernels() -> bool:
+    """Whether oneDNN has bf16 kernels on this CPU (AVX512-BF16 or AMX): where it has
+    none, torch runs a bf16 convolution or matmul on the CPU emulated, slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch built without oneDNN
+        return False
+
+
 def fingerprint(profile: str, topology: object | None = None) -> dict[str, object]:
     """The fields that must match between a baseline and a candidate run;
     `topology` (a distributed.Topology) gives world_size, backend and nodes."""
@@ -110,6 +124,7 @@ def fingerprint(profile: str, topology: object | None = None) -> dict[str, objec
         "nodes": getattr(topology, "nodes", 1),
         # informative, not compared:
         "cpu_count": os.cpu_count(),
+        "cpu_bf16_kernels": cpu_bf16_kernels(),
     }
 
 
