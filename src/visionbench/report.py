@@ -541,6 +541,8 @@ def summary_text(run: Run, tolerance: float = TIME_TOLERANCE) -> str:
         parts += [title, _technique_table(benches, True, tolerance), ""]
     if text := scaling.markdown(list(run.benchmarks.values())):
         parts += [text]
+    if text := summary.bf16_paragraph(run):
+        parts += [text.replace("**", "")]
     return "\n".join(parts)
 
 
