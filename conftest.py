@@ -237,10 +237,24 @@ def check_user_models_before_running(config: pytest.Config, items: list[pytest.I
 
     error = check_user_models(profile_of(config), items)
     if error is not None:
-        # nothing will run: no "not saving anything" warning of pytest-benchmark's
-        if (benchmarks := getattr(config, "_benchmarksession", None)) is not None:
-            benchmarks.disabled = True
+        config.stash[STOPPED_KEY] = True
         raise pytest.UsageError(error)
+
+
+STOPPED_KEY = pytest.StashKey[bool]()  # a usage error stopped the session after collection
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session):
+    """After a usage error nothing ran, so pytest-benchmark saves nothing; its warning
+    that it saves nothing would only bury the one line that says why."""
+    if not session.config.stash.get(STOPPED_KEY, False):
+        return (yield)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Not saving anything")
+        return (yield)
 
 
 def skip_single_process_benches_under_torchrun(items: list[pytest.Item]) -> None:

@@ -83,3 +83,15 @@ def run_benches(json_out: Path, *args: str, timeout: int = 900) -> dict:
     import json
 
     return json.loads(Path(json_out).read_text())
+
+
+def load_noxfile():
+    """The repository's noxfile as a module (nox itself, a development dependency,
+    must be importable: skipped otherwise)."""
+    import importlib.util
+
+    pytest.importorskip("nox", reason="nox is a development dependency")
+    spec = importlib.util.spec_from_file_location("visionbench_noxfile", ROOT / "noxfile.py")
+    noxfile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(noxfile)
+    return noxfile

@@ -3,6 +3,8 @@
 import pytest
 from helpers import run_pytest
 
+pytestmark = pytest.mark.deps  # pytest's option parsing and usage errors
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
