@@ -542,3 +542,13 @@ def test_every_variant_records_valid_figures_on_real_trained_models():
     experiment.time_overhead(vb, bench, PREMODEL_ONLY)
     metrics.validate(bench.extra_info)
     assert bench.extra_info["latency_per_image_s"] > 0
+
+
+def test_quick_leaves_selection_on_gradations_out_and_says_how_to_get_it():
+    quick, standard = profiles.get("quick"), profiles.get("standard")
+    reason = experiment.left_out(quick, "gradations", chosen_data=False)
+    assert "left out of the quick profile (mnist5k only)" in reason
+    assert "--vb-data gradations or --vb-profile standard" in reason
+    assert experiment.left_out(quick, "mnist5k", chosen_data=False) is None
+    assert experiment.left_out(quick, "gradations", chosen_data=True) is None  # --vb-data wins
+    assert experiment.left_out(standard, "gradations", chosen_data=False) is None
