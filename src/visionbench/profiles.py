@@ -44,6 +44,8 @@ class DataBudget:
     gradations_size: int  # side of the generated textures in pixels
     test_fraction: float = 0.2
     split_seed: int = 0
+    max_images: int | None = None  # every dataset cut to this many images (stratified,
+    #   seeded, before its split): a dry run's; None keeps them all
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ class Profile:
     infer_batch_size: int = 256  # images per timed inference batch
     seeds: int = 1  # default --vb-seeds: seeds behind accuracy figures
     target_accuracy: float = 0.95  # time-to-target threshold
+    dry_run: bool = False  # the profile's work shrunk by `dry_run`: its figures measure nothing
 
 
 #: The registry's models in registration order, the seed poster's small CNN first
@@ -500,6 +503,94 @@ def with_models(
         changed = dataclasses.replace(getattr(profile, budget), **{attribute: model})
         profile = dataclasses.replace(profile, **{budget: changed})
     return profile
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a dry run (`--vb-dry-run`) leaves of a profile's work. Every variant, model,
+    input size (and so every stem), dataset, data path, world size and compile mode
+    stays, and every figure is recorded, saved and reported as in a real run; only
+    the amounts shrink. It checks that a profile runs end to end on this machine in
+    minutes; its figures measure nothing (a few images, a few steps), so the run says
+    `dry_run` in its fingerprint and profile name and is never compared with a real one.
+    """
+
+    images: int = 40  # images of each dataset (stratified), half of them the test split:
+    #   two a class of mnist5k's ten, so that adaptive selection can hold half of it out;
+    #   the other 20 are an epoch of 5 steps (loops over whole epochs: the ladder, data paths)
+    test_fraction: float = 0.5
+    batch_size: int = 4  # images per training step and per inference batch
+    max_steps: int = 3  # optimiser steps per training run (its first epoch, cut short)
+    epochs: int = 2  # at most, wherever a budget counts epochs (timed rounds of epochs,
+    #   precomputed augmentation, the ladder's and the schedules' runs)
+    seeds: int = 1  # at most (several seeds run the same code as one, once more)
+    timing: Timing = Timing(rounds=2, warmup_rounds=0)  # every timed unit
+
+
+DRY_RUN = DryRun()
+DRY_RUN_SUFFIX = " (dry run)"
+
+
+def dry_run(profile: Profile, caps: DryRun = DRY_RUN) -> Profile:
+    """The profile with its work cut to `caps`, everything it runs kept (see DryRun)."""
+    if profile.dry_run:
+        return profile
+    replace = dataclasses.replace
+    epochs, seeds = caps.epochs, caps.seeds
+
+    def fewer(value: int, cap: int) -> int:
+        return min(value, cap)
+
+    def steps(value: int | None) -> int:
+        return caps.max_steps if value is None else min(value, caps.max_steps)
+
+    dp, dl, rc = profile.data_parallel, profile.data_path, profile.recipe
+    return replace(
+        profile,
+        name=profile.name + DRY_RUN_SUFFIX,
+        description=f"dry run of {profile.name}: every variant on {caps.images} images, "
+        f"{caps.max_steps} steps per training, {caps.timing.rounds} rounds per timing; "
+        "measures nothing",
+        train=profile.train.with_(
+            batch_size=fewer(profile.train.batch_size, caps.batch_size),
+            epochs=fewer(profile.train.epochs, epochs),
+            max_steps=steps(profile.train.max_steps),
+            bn_recalibration_batches=fewer(profile.train.bn_recalibration_batches, 1),
+        ),
+        timing=caps.timing,
+        data=replace(
+            profile.data,
+            gradations_count=fewer(profile.data.gradations_count, caps.images),
+            max_images=caps.images,
+            test_fraction=caps.test_fraction,
+        ),
+        data_path=replace(
+            dl,
+            texture_count=fewer(dl.texture_count, caps.images),
+            timing=caps.timing,
+            train_epochs=fewer(dl.train_epochs, epochs),
+            aug_epochs=fewer(dl.aug_epochs, epochs),
+        ),
+        schedules=replace(
+            profile.schedules,
+            epochs=fewer(profile.schedules.epochs, epochs),
+            seeds=fewer(profile.schedules.seeds, seeds),
+            patience=1,
+        ),
+        data_parallel=replace(
+            dp, epochs=fewer(dp.epochs or epochs, epochs), max_steps=steps(dp.max_steps)
+        ),
+        recipe=replace(
+            rc,
+            epochs=fewer(rc.epochs, epochs),
+            seeds=fewer(rc.seeds, seeds),
+            timing=caps.timing,
+        ),
+        talk=replace(profile.talk, epochs=fewer(profile.talk.epochs, epochs)),
+        infer_batch_size=fewer(profile.infer_batch_size, caps.batch_size),
+        seeds=fewer(profile.seeds, seeds),
+        dry_run=True,
+    )
 
 
 def default_profile_name() -> str:

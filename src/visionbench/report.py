@@ -531,10 +531,18 @@ def models_line(benches: Sequence[Bench]) -> str | None:
     return f"your model{plural}: {', '.join(yours)}" if yours else None
 
 
+DRY_RUN_NOTE = (
+    "**A dry run** (`--vb-dry-run`): every variant, model, input size and dataset of the "
+    "profile ran, on a few images for a few steps, each unit timed twice. It shows that the "
+    "profile runs end to end on this machine; its figures measure nothing."
+)
+
+
 def summary_text(run: Run, tolerance: float = TIME_TOLERANCE) -> str:
     """Every group of a run, each variant against its reference: the table a person
     reads at the end of `nox -s bench` (time, memory and accuracy side by side)."""
-    parts = []
+    fp = run.machine_info.get("visionbench") or {}
+    parts = [DRY_RUN_NOTE.replace("**", "").replace("`", ""), ""] if fp.get("dry_run") else []
     for technique, benches in _sections(run).items():
         line = models_line(benches)
         title = f"{technique}; {line.replace('`', '')}" if line else technique
@@ -582,8 +590,9 @@ def write_report(
         f"{run.machine_info.get('machine', '?')}, python {run.machine_info.get('python_version')}"
     )
     lines = [
-        f"# visionbench report: {run.label}",
+        f"# visionbench report: {run.label}" + (" (dry run)" if fp.get("dry_run") else ""),
         "",
+        *([DRY_RUN_NOTE, ""] if fp.get("dry_run") else []),
         f"- run: `{run.path}` ({run.date}, commit {run.commit or 'unknown'})",
         f"- machine: {machine}",
         f"- history: {len(history)} saved runs of this machine with the same fingerprint",
