@@ -21,6 +21,7 @@ from helpers import FakeBenchmark, load_noxfile, run_pytest, saved_problems
 
 from visionbench import cli, metrics, models, profiles, report, results, summary
 from visionbench.data import SplitData, load_digits, split
+from visionbench.data.spec import load_split
 from visionbench.runner import Bench, TrainedModels, Variant
 
 PROFILES = ("standard", "paper")
@@ -198,3 +199,49 @@ def test_a_bench_that_raises_is_saved_as_failed_and_fails_the_check(tmp_path):
     assert problem.startswith("bench_train_step[cpu-mnist5k-fails]: failed: RuntimeError: ")
     assert "this network cannot train" in problem
     assert [b["name"] for b in data["benchmarks"]] == ["bench_train_step[cpu-mnist5k-small_cnn]"]
+
+
+# -- what a dry run keeps and what it shrinks (fast, no bench run) ----------------------
+
+
+@pytest.mark.parametrize("name", list(profiles.PROFILES))
+def test_a_dry_run_keeps_what_the_profile_runs_and_shrinks_how_much(name):
+    real = profiles.get(name)
+    dry = profiles.dry_run(real)
+    caps = profiles.DRY_RUN
+    assert dry.dry_run and dry.name == f"{name} (dry run)" and profiles.dry_run(dry) == dry
+    for kept in ("model_size", "resolution", "selection", "step_techniques", "talk"):
+        if kept != "talk":
+            assert getattr(dry, kept) == getattr(real, kept), kept
+    assert dry.talk.sizes == real.talk.sizes and dry.talk.model == real.talk.model
+    for field in ("input_size", "texture_size", "workers", "model", "paired", "augment"):
+        assert getattr(dry.data_path, field) == getattr(real.data_path, field), field
+    for field in ("model", "max_world_size", "bucket_caps_mb", "accumulation"):
+        assert getattr(dry.data_parallel, field) == getattr(real.data_parallel, field), field
+    for field in ("model", "image_size", "final_model", "augment", "time_budget_s"):
+        assert getattr(dry.recipe, field) == getattr(real.recipe, field), field
+    assert dry.train.with_(batch_size=1, epochs=1, max_steps=None, bn_recalibration_batches=0) == (
+        real.train.with_(batch_size=1, epochs=1, max_steps=None, bn_recalibration_batches=0)
+    )  # the same recipe: optimiser, LR, schedule, augmentation
+    assert dry.train.batch_size <= caps.batch_size and dry.train.max_steps == caps.max_steps
+    assert dry.infer_batch_size <= caps.batch_size and dry.seeds == 1
+    assert dry.timing == dry.data_path.timing == dry.recipe.timing == caps.timing
+    assert dry.data.max_images == caps.images and dry.data.gradations_count <= caps.images
+    assert dry.data_path.texture_count <= caps.images
+    assert dry.schedules.epochs <= caps.epochs and dry.recipe.epochs <= caps.epochs
+    assert dry.data_parallel.max_steps == caps.max_steps
+
+
+def test_a_dry_runs_datasets_are_cut_stratified_and_split_in_half():
+    from visionbench.data.spec import _capped, parse_data_spec
+
+    dry = profiles.dry_run(profiles.get("standard"))
+    train, test = load_split(parse_data_spec("digits"), dry)
+    assert len(train) == len(test) == 20
+    assert train.class_counts() == test.class_counts() == [2] * 10
+    # a split of its own (an image folder with train/ and test/, CIFAR-10) keeps its
+    # parts and cuts each to its share
+    big_train, big_test = split(load_digits(), 0.2, seed=0)
+    train, test = _capped((big_train, big_test), dry.data)
+    assert (len(train), len(test)) == (20, 20) and set(test.class_counts()) == {2}
+    assert _capped((big_train, big_test), profiles.get("standard").data) == (big_train, big_test)
