@@ -538,9 +538,6 @@ def dry_run(profile: Profile, caps: DryRun = DRY_RUN) -> Profile:
     replace = dataclasses.replace
     epochs, seeds = caps.epochs, caps.seeds
 
-    def fewer(value: int, cap: int) -> int:
-        return min(value, cap)
-
     def steps(value: int | None) -> int:
         return caps.max_steps if value is None else min(value, caps.max_steps)
 
@@ -552,43 +549,43 @@ def dry_run(profile: Profile, caps: DryRun = DRY_RUN) -> Profile:
         f"{caps.max_steps} steps per training, {caps.timing.rounds} rounds per timing; "
         "measures nothing",
         train=profile.train.with_(
-            batch_size=fewer(profile.train.batch_size, caps.batch_size),
-            epochs=fewer(profile.train.epochs, epochs),
+            batch_size=min(profile.train.batch_size, caps.batch_size),
+            epochs=min(profile.train.epochs, epochs),
             max_steps=steps(profile.train.max_steps),
-            bn_recalibration_batches=fewer(profile.train.bn_recalibration_batches, 1),
+            bn_recalibration_batches=min(profile.train.bn_recalibration_batches, 1),
         ),
         timing=caps.timing,
         data=replace(
             profile.data,
-            gradations_count=fewer(profile.data.gradations_count, caps.images),
+            gradations_count=min(profile.data.gradations_count, caps.images),
             max_images=caps.images,
             test_fraction=caps.test_fraction,
         ),
         data_path=replace(
             dl,
-            texture_count=fewer(dl.texture_count, caps.images),
+            texture_count=min(dl.texture_count, caps.images),
             timing=caps.timing,
-            train_epochs=fewer(dl.train_epochs, epochs),
-            aug_epochs=fewer(dl.aug_epochs, epochs),
+            train_epochs=min(dl.train_epochs, epochs),
+            aug_epochs=min(dl.aug_epochs, epochs),
         ),
         schedules=replace(
             profile.schedules,
-            epochs=fewer(profile.schedules.epochs, epochs),
-            seeds=fewer(profile.schedules.seeds, seeds),
-            patience=1,
+            epochs=min(profile.schedules.epochs, epochs),
+            seeds=min(profile.schedules.seeds, seeds),
+            patience=1,  # so that early stopping can stop within the epochs left
         ),
         data_parallel=replace(
-            dp, epochs=fewer(dp.epochs or epochs, epochs), max_steps=steps(dp.max_steps)
+            dp, epochs=min(dp.epochs or epochs, epochs), max_steps=steps(dp.max_steps)
         ),
         recipe=replace(
             rc,
-            epochs=fewer(rc.epochs, epochs),
-            seeds=fewer(rc.seeds, seeds),
+            epochs=min(rc.epochs, epochs),
+            seeds=min(rc.seeds, seeds),
             timing=caps.timing,
         ),
-        talk=replace(profile.talk, epochs=fewer(profile.talk.epochs, epochs)),
-        infer_batch_size=fewer(profile.infer_batch_size, caps.batch_size),
-        seeds=fewer(profile.seeds, seeds),
+        talk=replace(profile.talk, epochs=min(profile.talk.epochs, epochs)),
+        infer_batch_size=min(profile.infer_batch_size, caps.batch_size),
+        seeds=min(profile.seeds, seeds),
         dry_run=True,
     )
 
