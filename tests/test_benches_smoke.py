@@ -7,8 +7,6 @@ from helpers import run_benches
 
 from visionbench import metrics
 
-pytestmark = pytest.mark.deps  # what pytest-benchmark saves, and the hooks that add to it
-
 TRAIN_FIGURES = {
     "samples_per_s",
     "peak_mem_bytes",
