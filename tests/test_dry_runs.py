@@ -45,7 +45,9 @@ class DryRun:
     report: str
 
 
-@pytest.fixture(scope="module", params=PROFILES)
+@pytest.fixture(
+    scope="module", params=[pytest.param(p, marks=pytest.mark.dry_run) for p in PROFILES]
+)
 def dry_run(request, tmp_path_factory) -> DryRun:
     name = request.param
     tmp = tmp_path_factory.mktemp(f"dry-{name}")
