@@ -205,10 +205,10 @@ PROFILES: dict[str, Profile] = {
         ),
         timing=Timing(rounds=20, warmup_rounds=2),
         data=DataBudget(gradations_count=1500, gradations_size=64),
-        # ResNet-18 (~55 s of training here, ~110 s with its timing and Grad-CAM) and
+        # ResNet-18 (~55 s of training, ~110 s with its timing and Grad-CAM) and
         # MobileNetV3-small (~45 s: depthwise convolutions, 18x the small CNN's step at 10
-        # MFLOPs) are left out of quick's sweep to fit its 10 minutes on 2 cores;
-        # `standard` has every registered model.
+        # MFLOPs) are left out of quick's sweep to fit its 10 minutes on 2 cores (figures
+        # of a quiet 2-core Intel machine); `standard` has every registered model.
         model_size=ModelSizeBudget(models=("small_cnn", "resnet9"), image_size=16),
         # Up to mnist5k's native 28 px: a larger size would be an upsample.
         resolution=ResolutionBudget(model="small_cnn", sizes=(8, 12, 16, 24, 28)),
