@@ -508,17 +508,18 @@ def with_models(
 @dataclass(frozen=True)
 class DryRun:
     """What a dry run (`--vb-dry-run`) leaves of a profile's work. Every variant, model,
-    input size (and so every stem), dataset, data path, world size and compile mode
-    stays, and every figure is recorded, saved and reported as in a real run; only
+    input size (and so every stem), dataset, data path and compile mode stays (world
+    sizes up to 2), and every figure is recorded, saved and reported as in a real run; only
     the amounts shrink. It checks that a profile runs end to end on this machine in
     minutes; its figures measure nothing (a few images, a few steps), so the run says
     `dry_run` in its fingerprint and profile name and is never compared with a real one.
     """
 
-    images: int = 40  # images of each dataset (stratified), half of them the test split:
-    #   two a class of mnist5k's ten, so that adaptive selection can hold half of it out;
-    #   the other 20 are an epoch of 5 steps (loops over whole epochs: the ladder, data paths)
-    test_fraction: float = 0.5
+    images: int = 60  # images of each dataset (stratified), a quarter the test split: two a
+    #   class of mnist5k's ten, so that adaptive selection can hold half of it out; the 40
+    #   others hold one data-parallel step (4 images x 2 ranks x 4 micro-batches)
+    test_fraction: float = 0.25
+    max_world_size: int = 2  # data-parallel world sizes 1 and 2 (more: the same code)
     batch_size: int = 4  # images per training step and per inference batch
     max_steps: int = 3  # optimiser steps per training run (its first epoch, cut short)
     epochs: int = 2  # at most, wherever a budget counts epochs (timed rounds of epochs,
@@ -575,7 +576,10 @@ def dry_run(profile: Profile, caps: DryRun = DRY_RUN) -> Profile:
             patience=1,  # so that early stopping can stop within the epochs left
         ),
         data_parallel=replace(
-            dp, epochs=min(dp.epochs or epochs, epochs), max_steps=steps(dp.max_steps)
+            dp,
+            max_world_size=min(dp.max_world_size or caps.max_world_size, caps.max_world_size),
+            epochs=min(dp.epochs or epochs, epochs),
+            max_steps=steps(dp.max_steps),
         ),
         recipe=replace(
             rc,
