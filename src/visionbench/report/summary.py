@@ -14,6 +14,7 @@ applies to the variant it matches.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -195,9 +196,10 @@ class Row:
     accuracy_noise: float
     memory_ratio: float | None
     benchmark: str = ""  # the variant's full name: which tolerances apply
+    note: str = ""  # what the verdict depends on beyond the figures (e.g. emulated bf16)
 
     def verdict(self, config: GateConfig | None = None) -> str:
-        return verdict(
+        said = verdict(
             self.time,
             self.accuracy_change,
             self.accuracy_noise,
@@ -205,6 +207,7 @@ class Row:
             memory_ratio=self.memory_ratio,
             benchmark=self.benchmark,
         )
+        return f"{said} ({self.note})" if self.note else said
 
 
 def _row(bench: Bench, ref: Bench, where: str) -> Row:
@@ -266,9 +269,41 @@ def technique_rows(run: Run, config: GateConfig | None = None) -> list[Row]:
         benches = min(by_group.values(), key=rank)
         where = ", ".join(x for x in (dataset, device, _unit(benches[0])) if x)
         row = best_row(benches, where, config)
-        if row is not None:
-            rows.append(row)
+        if row is None:
+            continue
+        if any(emulated_bf16(run, b) for b in benches if b.variant in (row.variant, row.reference)):
+            row = dataclasses.replace(row, note=NO_BF16_KERNELS)
+        rows.append(row)
     return rows
+
+
+# -- bf16 on a CPU without bf16 kernels ------------------------------------------------------
+
+NO_BF16_KERNELS = "no bf16 kernels on this CPU: bf16 ran emulated"
+
+
+def emulated_bf16(run: Run, bench: Bench) -> bool:
+    """The benchmark ran in autocast bf16 on a CPU that the run's fingerprint says has no
+    bf16 kernels (`cpu_bf16_kernels`; unknown in runs saved before it: not said)."""
+    fp = run.machine_info.get("visionbench") or {}
+    info = bench.extra_info
+    return (
+        fp.get("cpu_bf16_kernels") is False
+        and info.get("amp") == "bf16"
+        and str(info.get("device") or "").startswith("cpu")
+    )
+
+
+def bf16_paragraph(run: Run) -> str:
+    """Why bf16 is slow here, where the run has bf16 figures of a CPU without bf16 kernels."""
+    if not any(emulated_bf16(run, b) for b in run.benchmarks.values()):
+        return ""
+    cpu = (run.machine_info.get("visionbench") or {}).get("cpu_model") or "this CPU"
+    return (
+        f"**bf16 on this CPU:** {cpu} has no bf16 kernels for oneDNN (they need AVX512-BF16 "
+        "or AMX), so every bf16 figure of the CPU here is of an emulation, slower than fp32. "
+        "On a CPU with them, or a GPU, bf16 can pay: these rows do not say it does not."
+    )
 
 
 def summary_markdown(run: Run, config: GateConfig | None = None) -> str:
@@ -287,15 +322,16 @@ def summary_markdown(run: Run, config: GateConfig | None = None) -> str:
              r.verdict(config)]
         )  # fmt: skip
     headers = ["technique", "measured on", "best variant", "time", "memory", "accuracy", "verdict"]
-    return "\n".join(
-        [
-            "## Summary: what pays off on this machine",
-            "",
-            "One row per technique: its best variant against the reference (time and memory "
-            "as variant ÷ reference; a difference within the gate's tolerance, or accuracy "
-            "within its noise, reads as none). For a ladder, the last rung against the baseline.",
-            "",
-            tabulate(table, headers=headers, tablefmt="github"),
-            "",
-        ]
-    )
+    lines = [
+        "## Summary: what pays off on this machine",
+        "",
+        "One row per technique: its best variant against the reference (time and memory "
+        "as variant ÷ reference; a difference within the gate's tolerance, or accuracy "
+        "within its noise, reads as none). For a ladder, the last rung against the baseline.",
+        "",
+        tabulate(table, headers=headers, tablefmt="github"),
+        "",
+    ]
+    if text := bf16_paragraph(run):
+        lines += [text, ""]
+    return "\n".join(lines)
