@@ -18,8 +18,8 @@ rungs: one training each serves both benches.
 
 import pytest
 
-from visionbench.recipe import AUGMENTATION, augmentation_variants, measure
 from visionbench.runner import Variant
+from visionbench.techniques.recipe import AUGMENTATION, augmentation_variants, measure
 
 VARIANTS = ("none", "batched", "precomputed")
 

@@ -2,7 +2,7 @@
 
 The same training split, delivered to the device one epoch at a time, by each
 path in visionbench.data.paths (which says what each variant changes;
-visionbench.data_loading times them):
+visionbench.techniques.data_loading times them):
 disk_png and disk_jpeg (ImageFolder + DataLoader, 0 and N workers; disk_png
 with 0 workers is the reference), tensor_cache, device_resident,
 precomputed_aug and inmemory_tv_aug; on mnist5k and on gradations textures
@@ -17,8 +17,8 @@ the cache learns the same (the same pixels arrive in the same order).
 import pytest
 
 from conftest import profile_of
-from visionbench import data_loading
 from visionbench.data import paths
+from visionbench.techniques import data_loading
 
 TECHNIQUE = data_loading.TECHNIQUE
 

@@ -1,14 +1,14 @@
 """Framework switches (the seed poster's experiment 3, PyTorch's performance-tuning
 guide): autograd anomaly detection and the autograd profiler on against the
 defaults, and on CUDA cudnn.benchmark and pinned host-to-device copies. Each
-variant times the same training step from a host batch; visionbench.switches
+variant times the same training step from a host batch; visionbench.techniques.switches
 says what each is expected to change. None changes the math, so no model is
 trained and no accuracy is recorded.
 """
 
 import pytest
 
-from visionbench import switches
+from visionbench.techniques import switches
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

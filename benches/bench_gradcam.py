@@ -15,9 +15,10 @@ training set.
 import pytest
 
 from conftest import profile_of
-from visionbench import explain, metrics
-from visionbench.recipe import augmentation_variants
+from visionbench import metrics
 from visionbench.runner import Variant, batches, timing_only
+from visionbench.techniques import explain
+from visionbench.techniques.recipe import augmentation_variants
 
 TECHNIQUE = "gradcam"
 IMAGES = 8  # test images in the grid

@@ -1,5 +1,5 @@
 """The recipe ladder: from the seed poster's baseline to the "1000 seconds"
-article's recipe, one technique added per rung (visionbench.recipe says what
+article's recipe, one technique added per rung (visionbench.techniques.recipe says what
 each rung switches), every rung over the same seeds.
 
 Recorded per rung: the time of one training epoch, time to the profile's target
@@ -16,8 +16,8 @@ profile's budget cannot run is skipped with the reason.
 
 import pytest
 
-from visionbench.recipe import LADDER, RUNGS, ladder, measure, switch_text
 from visionbench.runner import Variant
+from visionbench.techniques.recipe import LADDER, RUNGS, ladder, measure, switch_text
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

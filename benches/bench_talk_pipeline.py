@@ -14,8 +14,8 @@ report marks it so.
 import pytest
 
 from conftest import profile_of
-from visionbench.recipe import TALK, grey, talk_workload
 from visionbench.runner import Bench, Variant
+from visionbench.techniques.recipe import TALK, grey, talk_workload
 
 _GREY: dict[int, object] = {}
 

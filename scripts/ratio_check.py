@@ -5,7 +5,8 @@
 For every benchmark that recorded a paired ratio to its reference
 (`ratio_vs_ref` with `ratio_ci_low`..`ratio_ci_high`) in both runs: whether the
 two intervals overlap, and whether one run calls the variant "faster" and the
-other "slower" (the report's verdict, at the gate's time tolerance). Prints a
+other "slower" (the report's verdict, at the gate's time tolerance for that
+benchmark, its pattern's override included). Prints a
 table and the share that overlap; exit 1 when fewer than 95% overlap or any
 verdict flips, 2 when a run cannot be read (the message names the file).
 """
@@ -43,11 +44,12 @@ def main(argv: list[str]) -> int:
     except results.ResultsError as exc:
         print(f"ratio_check: {exc}", file=sys.stderr)
         return 2
-    tolerance = load_config().tolerance["time"]
+    config = load_config()
     rows, overlap, flips = [], 0, 0
     for name in sorted(a.keys() & b.keys()):
         (ra, la, ha), (rb, lb, hb) = a[name], b[name]
         both = la <= hb and lb <= ha
+        tolerance = config.tolerance_for(name, "time")
         va, vb = time_verdict(la, ha, tolerance), time_verdict(lb, hb, tolerance)
         flip = {va, vb} == {"faster", "slower"}
         overlap += both

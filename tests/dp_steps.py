@@ -7,11 +7,11 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
-from visionbench import distributed
+from visionbench.data_parallel.rank import DDPStep, Job, announce, micro_batches
 from visionbench.train import Batches
 
 
-def global_batch(job: distributed.Job) -> tuple[torch.Tensor, torch.Tensor]:
+def global_batch(job: Job) -> tuple[torch.Tensor, torch.Tensor]:
     """The first `per_rank_batch x world_size` training images, normalised."""
     data = job.train_data.imageset(job.data_name)
     size = job.per_rank_batch * job.world_size
@@ -19,16 +19,16 @@ def global_batch(job: distributed.Job) -> tuple[torch.Tensor, torch.Tensor]:
     return next(iter(batches))
 
 
-def one_step(job: distributed.Job) -> dict:
+def one_step(job: Job) -> dict:
     """One DDP step on this rank's share of the global batch: the averaged
     gradients it leaves behind and the bytes the hook saw go to all-reduce."""
-    distributed.announce(job)
+    announce(job)
     dist.init_process_group("gloo")
     try:
         rank = dist.get_rank()
         x, y = global_batch(job)
-        runner = distributed.DDPStep(job, torch.device("cpu"), total_steps=1)
-        runner.step(distributed.micro_batches(x, y, rank, job.world_size, 1))
+        runner = DDPStep(job, torch.device("cpu"), total_steps=1)
+        runner.step(micro_batches(x, y, rank, job.world_size, 1))
         grads = [p.grad.detach().clone() for p in runner.ddp.module.parameters()]
         return {"grads": grads, "bytes": runner.meter.bytes, "calls": runner.meter.calls}
     finally:

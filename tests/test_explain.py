@@ -4,8 +4,10 @@ target class, come from a fixed image set, and fit the schema and the report gri
 import pytest
 import torch
 
-from visionbench import explain, metrics, models
+from visionbench import metrics, models
 from visionbench.data import load_digits
+from visionbench.report.plots import plot_grid
+from visionbench.techniques import explain
 
 CPU = torch.device("cpu")
 
@@ -82,5 +84,5 @@ def test_figures_fit_the_schema_and_draw_a_grid(model_and_images, tmp_path):
         def __init__(self):
             self.extra_info = {"gradcam": cam, "accuracy": 0.9}
 
-    png = explain.plot_grid([Saved(), Saved()], tmp_path / "grid.png", "test")
+    png = plot_grid([Saved(), Saved()], tmp_path / "grid.png", "test")
     assert png.stat().st_size > 5000

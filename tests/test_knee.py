@@ -2,7 +2,8 @@
 
 from types import SimpleNamespace
 
-from visionbench import knee
+from visionbench.report.sections import knee_statement
+from visionbench.techniques import knee
 
 
 def size(px, accuracy, median, memory, n=1000, seeds=1, std=0.0, ref=64):
@@ -31,7 +32,7 @@ def test_the_knee_is_the_smallest_size_within_the_binomial_noise():
     found, ref, noise = knee.knee(sweep)
     assert found.variant == "16px" and ref.variant == "64px"
     assert 0.015 < noise < 0.025
-    text = knee.markdown(sweep)
+    text = knee_statement(sweep)
     assert "16px is the smallest size" in text and "0.25× its time" in text
     assert "0.25× its peak memory" in text
 
@@ -50,10 +51,10 @@ def test_seed_spread_widens_the_noise():
 def test_no_knee_when_every_smaller_size_loses_accuracy():
     sweep = [size(16, 0.5, 2.0, 20), size(32, 0.8, 4.0, 40), size(64, 0.97, 8.0, 80)]
     assert knee.knee(sweep)[0].variant == "64px"
-    assert "no smaller size is within the noise" in knee.markdown(sweep)
+    assert "no smaller size is within the noise" in knee_statement(sweep)
 
 
 def test_other_techniques_get_no_knee():
     other = size(16, 0.9, 1.0, 1)
     other.extra_info["technique"] = "model_size"
-    assert knee.markdown([other]) == ""
+    assert knee_statement([other]) == ""

@@ -234,8 +234,9 @@ def test_a_data_path_epoch_is_paired_with_the_reference_when_the_budget_says_so(
 
     from helpers import FakeBenchmark
 
-    from visionbench import data_loading, profiles
+    from visionbench import profiles
     from visionbench.runner import Runner
+    from visionbench.techniques import data_loading
 
     train, test = split(digits, 0.2, seed=0)
     budget = DataPathBudget(

@@ -6,6 +6,7 @@ import pytest
 from gate_helpers import MACHINE, bench, run_data, save, steady
 
 from visionbench import cli, report, results
+from visionbench.report import format, sections
 
 MIB = 1 << 20
 
@@ -127,12 +128,12 @@ def test_report_skips_unreadable_history_with_a_warning(storage, tmp_path, capsy
     [(1010 * 1024, "1010 KiB"), (1.5 * MIB, "1.5 MiB"), (512, "512 B"), (3 << 30, "3 GiB")],
 )
 def test_bytes_read_without_exponents(value, text):
-    assert report.fmt_bytes(value) == text
+    assert format.fmt_bytes(value) == text
 
 
 @pytest.mark.parametrize(("value", "text"), [(1234.0, "1234 s"), (0.0123, "12.3 ms")])
 def test_seconds_read_without_exponents(value, text):
-    assert report.fmt_seconds(value) == text
+    assert format.fmt_seconds(value) == text
 
 
 def report_of_one_bench(storage, out, **extra_info) -> str:
@@ -150,7 +151,7 @@ def test_a_single_seed_shows_no_spread(storage, tmp_path):
 
 @pytest.mark.parametrize(("ratio", "text"), [(1.0, "1.00×"), (0.37, "0.37×"), (0.0048, "0.0048×")])
 def test_ratios_far_below_the_reference_keep_their_digits(ratio, text):
-    assert report.fmt_ratio(ratio) == text
+    assert format.fmt_ratio(ratio) == text
 
 
 @pytest.mark.parametrize(
@@ -165,7 +166,7 @@ def test_ratios_far_below_the_reference_keep_their_digits(ratio, text):
 )
 def test_accuracy_at_chance_is_marked(accuracy, classes, images, chance):
     info = {"accuracy": accuracy, "classes": classes, "eval_images": images}
-    assert report.at_chance(info) is chance
+    assert sections.at_chance(info) is chance
 
 
 def test_the_report_marks_a_chance_level_accuracy(storage, tmp_path):

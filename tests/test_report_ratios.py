@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 from gate_helpers import as_run, bench, run_data, steady
+from helpers import ROOT
 
 from visionbench import report
+from visionbench.gate.config import GateConfig, load_config
+from visionbench.report import plots, sections, summary
 
 
 def paired(ratio, low, high, rounds=20):
@@ -58,19 +61,59 @@ def test_the_table_states_each_ratio_with_its_interval_and_verdict():
 
 def test_the_chart_draws_paired_intervals(tmp_path):
     run = precision_run()
-    (section,) = report._sections(run).values()
-    shown, intervals = report._paired_times(section, report._reference(section), [None] * 4)
+    (section,) = sections.by_section(run).values()
+    shown, intervals = plots.paired_times(section, sections.reference_of(section), [None] * 4)
     assert shown[1] == pytest.approx(0.71) and intervals[1] == (0.68, 0.74)
     assert 3 not in intervals and shown[3] == pytest.approx(3.0, rel=0.05)
-    path = report.plot_technique("precision", section, tmp_path / "precision.png")
+    path = plots.plot_technique("precision", section, tmp_path / "precision.png")
     assert path.stat().st_size > 5000
 
 
 def test_the_summary_row_states_the_paired_ratio_with_its_interval():
-    from visionbench import summary
-
     (row,) = summary.technique_rows(precision_run())
     assert row.variant == "bf16"
     text = summary.summary_markdown(precision_run())
     assert "0.71× [0.68–0.74×] (time per unit, paired with the reference over 20 rounds)" in text
     assert "1.41× faster" in text  # the whole interval beyond the tolerance
+
+
+def tolerance_run():
+    """A data-loading and a model-size variant, each 1.15× [1.12–1.18×] its reference."""
+    slower = paired(1.15, 1.12, 1.18)
+    return as_run(run_data([
+        bench("w0", steady(100), technique="data_loading", variant="disk_png-w0",
+              reference="disk_png-w0", unit="epoch"),
+        bench("w2", steady(115), technique="data_loading", variant="disk_png-w2",
+              reference="disk_png-w0", unit="epoch", **slower),
+        bench("small", steady(10), technique="model_size", variant="small", reference="small"),
+        bench("big", steady(11.5), technique="model_size", variant="big", reference="small",
+              **slower),
+    ]))  # fmt: skip
+
+
+def test_the_report_reads_per_benchmark_tolerances_as_the_gate_does(tmp_path):
+    """pyproject.toml gives data loading 20% (disk decoding varies more): there 1.12–1.18×
+    is within the tolerance, while the same interval of a model-size step is slower.
+    A report that used the default 10% everywhere would call both slower."""
+    config = load_config(ROOT / "pyproject.toml")
+    run = tolerance_run()
+    name = {b.variant: b.fullname for b in run.benchmarks.values()}
+    assert config.tolerance_for(name["disk_png-w2"], "time") == 0.20  # what the gate applies
+    assert config.tolerance_for(name["big"], "time") == 0.10
+
+    lines = {line.split()[0]: line for line in report.summary_text(run, config).splitlines()
+             if line.strip()}  # fmt: skip
+    assert "1.15× [1.12–1.18×] within the 20% tolerance" in lines["disk_png-w2"]
+    assert "1.15× [1.12–1.18×] slower" in lines["big"]
+
+    md = report.write_report(run, [run], tmp_path, config).read_text()
+    assert "| 1.15× [1.12–1.18×] within the 20% tolerance |" in md
+    assert "| 1.15× [1.12–1.18×] slower |" in md
+    verdicts = {r.technique: r.verdict(config) for r in summary.technique_rows(run, config)}
+    assert verdicts == {"data_loading": "no difference beyond noise", "model_size": "1.15× slower"}
+    for technique, verdict in verdicts.items():  # the summary table says the same
+        assert any(line.startswith(f"| {technique} ") and line.rstrip(" |").endswith(verdict)
+                   for line in md.splitlines())  # fmt: skip
+
+    default = report.summary_text(run, GateConfig())  # no overrides: both are slower
+    assert default.count("1.15× [1.12–1.18×] slower") == 2

@@ -1,11 +1,12 @@
 """The report's summary verdicts and the recipe ladder, on constructed runs."""
 
 import pytest
-from gate_helpers import as_run, bench, run_data, steady
+from gate_helpers import FINGERPRINT, as_run, bench, run_data, steady
 
-from visionbench import report, summary
+from visionbench import report
 from visionbench.gate.config import GateConfig
-from visionbench.summary import TimeEvidence, verdict
+from visionbench.report import ladder, sections, summary
+from visionbench.report.summary import TimeEvidence, verdict
 
 MIB = 1 << 20
 
@@ -90,7 +91,7 @@ def test_the_ladder_is_in_rung_order_with_speedups_and_a_plain_verdict():
         _rung(1, "+resident", 320, [1.5, 1.6, 1.7]),
     ]
     run = as_run(run_data(benches))
-    text = summary.ladder_markdown(list(run.benchmarks.values()))
+    text = ladder.ladder_markdown(list(run.benchmarks.values()))
     lines = [line for line in text.splitlines() if line.startswith("| ")]
     assert [line.split("|")[2].strip() for line in lines[1:]] == [
         "baseline", "+resident", "+onecycle",
@@ -107,8 +108,8 @@ def test_the_ladder_is_in_rung_order_with_speedups_and_a_plain_verdict():
 
 
 def test_seeds_without_an_epoch_in_the_budget_are_counted_not_averaged():
-    assert summary._budget_text([0.0, 0.0]) == "no epoch ended within it"
-    assert summary._budget_text([0.9, 0.0, 0.92]) == (
+    assert ladder._budget_text([0.0, 0.0]) == "no epoch ended within it"
+    assert ladder._budget_text([0.9, 0.0, 0.92]) == (
         "91.0% ± 1.4 pt (2/3 seeds; the others: no epoch within it)"
     )
 
@@ -116,7 +117,7 @@ def test_seeds_without_an_epoch_in_the_budget_are_counted_not_averaged():
 def test_a_ladder_whose_last_rung_misses_the_target_says_so():
     benches = [_rung(0, "baseline", 900, [4.0, 4.4, 4.2]),
                _rung(1, "+augment", 300, [None, 5.0, None], acc=0.965)]  # fmt: skip
-    text = summary.ladder_markdown(list(as_run(run_data(benches)).benchmarks.values()))
+    text = ladder.ladder_markdown(list(as_run(run_data(benches)).benchmarks.values()))
     assert "**Not decided:**" in text and "1 of 3 seeds" in text
     assert "Why: seeds stop reaching it at +augment" in text and "96.5% against 97.5%" in text
     assert "n/a (1/3 vs 3/3 seeds reached)" in text
@@ -138,7 +139,7 @@ def test_the_report_opens_with_the_summary_then_the_ladder(tmp_path):
 def test_the_overfitting_gap_is_train_minus_test_accuracy():
     b = bench("aug", steady(5), technique="augmentation", variant="none", reference="none",
               accuracy=0.97, train_accuracy=0.995)  # fmt: skip
-    (line,) = summary.gap_lines(list(as_run(run_data([b])).benchmarks.values()))
+    (line,) = sections.gap_lines(list(as_run(run_data([b])).benchmarks.values()))
     assert line == (
         "- none: training split 99.5% (without augmentation), test 97.0%: a gap of 2.5 pt"
     )
@@ -161,3 +162,47 @@ def test_a_techniques_row_comes_from_its_main_group_not_its_overheads():
         b["group"] = "adaptive_selection:overhead"
     (row,) = summary.technique_rows(as_run(run_data([*policies, *overhead])))
     assert row.variant == "premodel" and row.verdict() == "2.5× faster, same accuracy"
+
+
+def _bf16_run(kernels: bool | None):
+    """fp32 against bf16 on the CPU, bf16 7.7x slower, from a CPU with (True) or without
+    (False) bf16 kernels, or from a run saved before the fingerprint said (None)."""
+    prec = [
+        bench(f"p-{name}", steady(ms), technique="precision", variant=name, reference="fp32",
+              accuracy=0.96, eval_images=1000, dataset="mnist5k", device="cpu",
+              **({"amp": "bf16"} if name == "bf16" else {}))
+        for name, ms in [("fp32", 10), ("bf16", 77)]
+    ]  # fmt: skip
+    fp = dict(FINGERPRINT, cpu_model="AMD EPYC")
+    if kernels is not None:
+        fp["cpu_bf16_kernels"] = kernels
+    return as_run(run_data(prec, fingerprint=fp))
+
+
+def test_bf16_from_a_cpu_without_bf16_kernels_says_it_ran_emulated():
+    run = _bf16_run(kernels=False)
+    (row,) = summary.technique_rows(run)
+    assert row.variant == "bf16"
+    assert row.verdict() == (
+        "7.7× slower, same accuracy (no bf16 kernels on this CPU: bf16 ran emulated)"
+    )
+    md = summary.summary_markdown(run)
+    assert "(no bf16 kernels on this CPU: bf16 ran emulated)" in md
+    assert "**bf16 on this CPU:** AMD EPYC has no bf16 kernels" in md
+    assert "AMD EPYC has no bf16 kernels" in report.summary_text(run)
+
+
+@pytest.mark.parametrize("kernels", [True, None], ids=["bf16_kernels", "not_recorded"])
+def test_bf16_is_not_called_emulated_where_the_cpu_has_kernels_or_did_not_say(kernels):
+    run = _bf16_run(kernels)
+    (row,) = summary.technique_rows(run)
+    assert row.verdict() == "7.7× slower, same accuracy"
+    assert "emulated" not in summary.summary_markdown(run)
+    assert "bf16 kernels" not in report.summary_text(run)
+
+
+def test_bf16_on_a_gpu_is_never_called_emulated():
+    run = _bf16_run(kernels=False)
+    for b in run.benchmarks.values():
+        b.extra_info["device"] = "cuda:0"
+    assert "emulated" not in summary.summary_markdown(run)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from visionbench import switches
+from visionbench.techniques import switches
 
 CPU = torch.device("cpu")
 

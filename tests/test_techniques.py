@@ -12,9 +12,11 @@ from helpers import FakeBenchmark
 from hypothesis import given
 from hypothesis import strategies as st
 
-from visionbench import convergence, measure, metrics, models, profiles
+from visionbench import measure, metrics, models, profiles
 from visionbench.data import SplitData, load_digits, split
+from visionbench.report import sections
 from visionbench.runner import Bench, Trained, TrainedModels, Workload
+from visionbench.techniques import convergence
 from visionbench.train import (
     Batches,
     FitResult,
@@ -331,7 +333,7 @@ def test_a_constant_shift_on_every_seed_is_the_difference(epochs, shift):
 def test_the_markdown_shows_every_variant_and_the_early_stopping_trade():
     stopped = saved("constant_early_stop", [None, 5, None])
     stopped.extra_info.update(epochs_run=4.0, accuracy=0.955, train_time_s=4.0)
-    text = convergence.markdown(
+    text = sections.convergence(
         [saved("constant", [6, 5, None]), saved("onecycle", [4, 4, 3]), stopped]
     )
     assert "| constant | 2/3 |" in text and "| onecycle | 3/3 |" in text
@@ -340,7 +342,7 @@ def test_the_markdown_shows_every_variant_and_the_early_stopping_trade():
     assert "| constant_early_stop | 1/3 |" in text and "stopped, 5, stopped" in text
     assert "constant_early_stop: stopped after 4 of 6 epochs on average (2 epochs saved" in text
     assert "-1.5 pt" in text
-    assert convergence.markdown([SimpleNamespace(variant="x", extra_info={})]) == ""
+    assert sections.convergence([SimpleNamespace(variant="x", extra_info={})]) == ""
 
 
 def test_per_seed_lists_are_validated():

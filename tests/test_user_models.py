@@ -18,6 +18,7 @@ from visionbench.gate.config import GateConfig
 from visionbench.gate.runs import compare_runs
 from visionbench.models import user
 from visionbench.models.user import ModelError
+from visionbench.report.sections import models_line
 from visionbench.results import Bench, Run
 
 NETS = '''
@@ -257,6 +258,7 @@ def test_bad_model_for_is_named(items, message):
     ],
     ids=["import", "attribute", "factory_raises", "output_shape"],
 )  # fmt: skip
+@pytest.mark.deps
 def test_bad_input_is_a_usage_error_and_nothing_is_saved(tmp_path, nets, target, message):
     out, storage = tmp_path / "run.json", tmp_path / "storage"
     proc = run_pytest(
@@ -283,6 +285,7 @@ def test_bad_input_is_a_usage_error_and_nothing_is_saved(tmp_path, nets, target,
     ],
     ids=["technique", "model", "syntax", "name_taken"],
 )  # fmt: skip
+@pytest.mark.deps
 def test_bad_choices_are_usage_errors(args, message):
     proc = run_pytest("benches/bench_precision.py", "--collect-only", "-q", *args)
     assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -449,9 +452,9 @@ def test_models_line_of_a_section():
         extra = {"model": model, **({"model_source": source} if source else {})}
         return Bench("x", "x", "g", {}, extra, {})
 
-    assert report.models_line([b("small_cnn"), b("small_cnn")]) == "model: `small_cnn`"
-    assert report.models_line([b("small_cnn"), b("resnet9")]) is None
-    assert report.models_line([b("small_cnn"), b("mine", "n:f")]) == ("your model: `mine` (`n:f`)")
+    assert models_line([b("small_cnn"), b("small_cnn")]) == "model: `small_cnn`"
+    assert models_line([b("small_cnn"), b("resnet9")]) is None
+    assert models_line([b("small_cnn"), b("mine", "n:f")]) == ("your model: `mine` (`n:f`)")
 
 
 def test_the_worked_example_is_in_the_readme():

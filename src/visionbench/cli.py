@@ -2,12 +2,15 @@
 
     visionbench gate --baseline baseline --candidate latest
     visionbench history -k resnet --metric peak_mem_bytes
+    visionbench history --changes                     # change points in every history
     visionbench report latest
+    visionbench site                                  # reports/site/: every run, as a web site
     visionbench ab --baseline main -k model_size      # the working tree against main, measured now
 
 This module parses the command line and hands each command to where it
 lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.gate.ab,
-`history` and `report` to visionbench.report.
+`history` and `report` to visionbench.report, `site`, `history --changes`,
+`history-branch` and `pr-summary` to visionbench.history.commands.
 
 Exit codes (gate, ab): 0 nothing regressed (inconclusive comparisons are said
 loudly but pass), 1 a regression, a failed benchmark or lost coverage,
@@ -29,6 +32,7 @@ from visionbench.gate.config import ConfigError, load_config
 from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PASS, BadInput, say
 from visionbench.gate.machines import machine_differences
 from visionbench.gate.run_gate import run_gate
+from visionbench.history import commands as history_commands
 from visionbench.metrics import METRICS
 from visionbench.results import ResultsError
 
@@ -50,6 +54,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    if args.changes:
+        return history_commands.cmd_changes(args)
+    args.metric = args.metric or "time"
     if args.metric not in METRICS:
         raise BadInput(f"unknown metric {args.metric!r}; known: {', '.join(METRICS)}")
     runs = results.machine_runs(args.storage, say)
@@ -77,7 +84,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     history.sort(key=lambda r: (r.number or 0, r.datetime))
     out = args.out / run.label
     config = load_config()
-    print(report.summary_text(run, config.tolerance["time"]))
+    print(report.summary_text(run, config))
     say(f"writing the report of {run.label} ({len(history)} runs of history) to {out}...")
     path = report.write_report(run, history, out, config)
     print(f"report: {path}")
@@ -143,12 +150,18 @@ def parser() -> argparse.ArgumentParser:
 
     h = sub.add_parser("history", help="one metric across all saved runs of this machine")
     h.add_argument("-k", help="benchmarks whose name contains this (or matches this glob)")
-    h.add_argument("--metric", default="time", help="a metric name (default time: median)")
+    h.add_argument("--metric", help="a metric name (default time: median)")
     h.add_argument(
         "-n", "--last", type=int, default=5, metavar="N", help="the newest N runs (default 5)"
     )
+    h.add_argument(
+        "--changes",
+        action="store_true",
+        help="list the change points of every figure's history, on every machine",
+    )
     storage(h)
     h.set_defaults(func=cmd_history)
+    history_commands.add_parsers(sub, storage)
 
     r = sub.add_parser("report", help="markdown and plots of a run and its history")
     r.add_argument("run", nargs="?", default="latest", help=f"{run_help} (default latest)")

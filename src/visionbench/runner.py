@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from visionbench import convergence, distributed, metrics, models
+from visionbench import metrics, models
 from visionbench.data import ImageSet, SplitData, split
 from visionbench.data.imageset import train_eval_sample
 from visionbench.interleave import Pairing
@@ -41,6 +41,7 @@ from visionbench.measure import (
     time_once,
 )
 from visionbench.profiles import Profile, Timing
+from visionbench.techniques import convergence
 from visionbench.train import (
     Batches,
     FitResult,
@@ -537,6 +538,7 @@ class Bench(Runner):
             batch_size=batch,
             epochs=workload.train.epochs,
             **({"stem_size": workload.stem_size} if workload.stem_size else {}),
+            **({"amp": workload.train.amp} if workload.train.amp else {}),
         )
 
     def _model_figures(self, name: str, model: nn.Module, sample: torch.Tensor) -> dict[str, Any]:
@@ -738,85 +740,6 @@ class Bench(Runner):
             **trained.figures(target),
         )
         return trained
-
-    def data_parallel_step(
-        self,
-        benchmark: Any,
-        variant: distributed.Variant,
-        world_size: int,
-        singles: dict[tuple, float],
-    ) -> dict[str, Any] | None:
-        """Launch `variant` at `world_size` ranks (or run it as this torchrun rank),
-        replay rank 0's timed steps into pytest-benchmark and record its figures.
-
-        `singles` holds each variant's samples_per_s at world size 1 from this session
-        (for scaling_efficiency); world size 1 adds to it. Returns the figures
-        recorded, or None on a torchrun rank other than 0 (which records nothing).
-        """
-        budget = self.profile.data_parallel
-        size = self.profile.model_size.image_size
-        data = self.data.at(size)
-        cfg = self.profile.train
-        if budget.epochs is not None:
-            cfg = cfg.with_(epochs=budget.epochs)
-        if budget.max_steps is not None:
-            cfg = cfg.with_(max_steps=budget.max_steps)
-        mean, std = data.stats()
-        job = distributed.Job(
-            variant=variant,
-            world_size=world_size,
-            device_type=self.device.type,
-            model=budget.model,
-            image_size=size,
-            train=cfg,
-            per_rank_batch=cfg.batch_size,
-            rounds=self.timing.rounds,
-            warmup_rounds=self.timing.warmup_rounds,
-            data_name=data.name,
-            train_data=distributed.Shard.of(data.train),
-            test_data=distributed.Shard.of(data.test),
-            mean=mean,
-            std=std,
-            timeout_s=budget.timeout_s,
-            deadline_s=budget.deadline_s,
-        )
-        nodes = 1
-        if distributed.under_torchrun() and world_size > 1:
-            figures = distributed.run_in_process(job)
-            nodes = distributed.torchrun_topology()[1]
-            if figures is None:
-                return None
-        else:
-            figures = distributed.launch(job, self.trained.log).figures
-        times = figures.pop("times")
-        replay(benchmark, times)
-        per_s = distributed.throughput(figures.pop("samples_per_step"), times)
-        key = (variant.name, str(self.device.type), data.name)
-        if world_size == 1:
-            singles[key] = per_s
-        row = Variant(distributed.TECHNIQUE, variant.name, reference=distributed.REFERENCE)
-        workload = Workload(budget.model, size, cfg)
-        model = build_model(workload, data, cfg.seed)
-        recorded = {
-            **self.describe_workload(row, workload, "train_step", cfg.batch_size),
-            "world_size": world_size,
-            "backend": job.backend,
-            "nodes": nodes,
-            "global_batch": cfg.batch_size * world_size * variant.accumulation,
-            "comm_hook": variant.hook,
-            "accumulation": variant.accumulation,
-            "samples_per_s": per_s,
-            "scaling_efficiency": distributed.scaling_efficiency(
-                per_s, world_size, singles.get(key)
-            ),
-            "params": count_params(model),
-            "seeds": 1,
-            **figures,
-        }
-        if variant.bucket_cap_mb is not None:
-            recorded["bucket_cap_mb"] = variant.bucket_cap_mb
-        metrics.record(benchmark, **recorded)
-        return recorded
 
 
 # -- samples measured in other processes -------------------------------------------------

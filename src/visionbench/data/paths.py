@@ -27,7 +27,7 @@ Variants (their names are the bench ids) and what each is expected to change:
                    by torchvision transforms in a DataLoader (workers 0): what
                    batched augmentation on the device replaces.
 
-Here each path is defined and prepared; `visionbench.data_loading` times them:
+Here each path is defined and prepared; `visionbench.techniques.data_loading` times them:
 a plain epoch (the deterministic pipeline: every path delivers the same pixels
 in the same order), an augmented epoch (pad + random crop, flip, cutout), and
 the same model trained for the same epochs from disk and from the cache.

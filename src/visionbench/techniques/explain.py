@@ -7,27 +7,17 @@ model's last spatial feature layer (`feature_layer`); the channel-averaged gradi
 activations, negative evidence is cut (ReLU), and the map is upsampled to the
 input's size (captum's `LayerAttribution.interpolate`, bilinear). Maps are
 recorded per benchmark (0..255, scaled per image) with the images, so that the
-report draws the grid from the saved run alone.
+report draws the grid from the saved run alone (`visionbench.report.plots.plot_grid`).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn as nn
 from captum.attr import LayerAttribution, LayerGradCam
-
-CAPTION = (
-    "Each column is one test image of a fixed, seeded set (top row: the image, its label "
-    "and, per model, the class it predicted); each row overlays one model's Grad-CAM map for "
-    "its predicted class (captum LayerGradCam on the last spatial feature layer, upsampled to "
-    "the input, so coarse for small inputs; red: most evidence, scaled per image)."
-)
 
 
 def feature_layer(model: nn.Module, x: torch.Tensor) -> nn.Module:
@@ -120,37 +110,3 @@ def figures(
         "labels": [int(v) for v in labels],
         "predicted": [int(v) for v in predicted],
     }
-
-
-def plot_grid(benches: Sequence[Any], path: Path, title: str) -> Path:
-    """A PNG grid: a row of the images, then one row per benchmark (variant) with its
-    Grad-CAM maps over them. `benches` carry `variant` and extra_info["gradcam"]."""
-    from matplotlib.figure import Figure
-
-    first = benches[0].extra_info["gradcam"]
-    n = len(first["images"])
-    rows = len(benches) + 1
-    fig = Figure(figsize=(1.25 * n + 1.4, 1.3 * rows), dpi=110, layout="constrained")
-    axes = fig.subplots(rows, n, squeeze=False)
-    for j in range(n):
-        ax = axes[0, j]
-        ax.imshow(np.asarray(first["images"][j]), cmap="gray", vmin=0, vmax=255)
-        ax.set_title(f"label {first['labels'][j]}", fontsize=7)
-    axes[0, 0].set_ylabel("image", fontsize=8)
-    for i, bench in enumerate(benches, start=1):
-        cam = bench.extra_info["gradcam"]
-        acc = bench.extra_info.get("accuracy")
-        label = bench.variant + (f"\n{acc:.1%}" if isinstance(acc, float) else "")
-        for j in range(n):
-            ax = axes[i, j]
-            ax.imshow(np.asarray(cam["images"][j]), cmap="gray", vmin=0, vmax=255)
-            ax.imshow(np.asarray(cam["maps"][j]), cmap="jet", alpha=0.5, vmin=0, vmax=255)
-            ok = cam["predicted"][j] == cam["labels"][j]
-            ax.set_title(f"→ {cam['predicted'][j]}" + ("" if ok else " ✗"), fontsize=7)
-        axes[i, 0].set_ylabel(label, fontsize=8)
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(f"Grad-CAM: {title}", fontsize=10)
-    fig.savefig(path)
-    return path

@@ -20,14 +20,20 @@ import torch
 import torch.nn.functional as F
 from helpers import ROOT
 
-from visionbench import distributed, fingerprint, metrics, models, scaling
+from visionbench import fingerprint, metrics, models
 from visionbench.data import SplitData, load_digits, split
+from visionbench.data_parallel.comm import bucket_bytes, merged_length
+from visionbench.data_parallel.launch import DataParallelError, alive, launch
+from visionbench.data_parallel.rank import Fault, Job, Shard, micro_batches
+from visionbench.data_parallel.topology import devices_available, topology, unavailable, world_sizes
+from visionbench.data_parallel.variants import REFERENCE, Variant, variants
+from visionbench.report.sections import scaling
 from visionbench.results import Bench
 from visionbench.runner import replay, replay_clock
 from visionbench.train import TrainConfig
 
-PLAIN = distributed.Variant("ddp")
-BF16 = distributed.Variant("bf16_compress", hook="bf16")
+PLAIN = Variant("ddp")
+BF16 = Variant("bf16_compress", hook="bf16")
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +42,10 @@ def digits() -> SplitData:
     return SplitData("digits", train, test)
 
 
-def tiny_job(data: SplitData, variant=PLAIN, world_size: int = 2, **changes) -> distributed.Job:
+def tiny_job(data: SplitData, variant=PLAIN, world_size: int = 2, **changes) -> Job:
     """Small CNN on 8 px digits: two training steps, two timed rounds."""
     mean, std = data.stats()
-    job = distributed.Job(
+    job = Job(
         variant=variant,
         world_size=world_size,
         device_type="cpu",
@@ -50,8 +56,8 @@ def tiny_job(data: SplitData, variant=PLAIN, world_size: int = 2, **changes) -> 
         rounds=2,
         warmup_rounds=1,
         data_name="digits",
-        train_data=distributed.Shard.of(data.train),
-        test_data=distributed.Shard.of(data.test),
+        train_data=Shard.of(data.train),
+        test_data=Shard.of(data.test),
         mean=mean,
         std=std,
         timeout_s=30,
@@ -60,7 +66,7 @@ def tiny_job(data: SplitData, variant=PLAIN, world_size: int = 2, **changes) -> 
     return dataclasses.replace(job, **changes)
 
 
-def single_process_grads(job: distributed.Job) -> list[torch.Tensor]:
+def single_process_grads(job: Job) -> list[torch.Tensor]:
     x, y = dp_steps.global_batch(job)
     torch.manual_seed(job.train.seed)
     model = models.build("small_cnn", num_classes=10, in_channels=1, image_size=8)
@@ -74,15 +80,15 @@ def single_process_grads(job: distributed.Job) -> list[torch.Tensor]:
 @pytest.mark.slow
 def test_a_ddp_step_averages_to_the_single_process_gradient(digits):
     job = tiny_job(digits)
-    out = distributed.launch(job, entrypoint=dp_steps.one_step).figures
+    out = launch(job, entrypoint=dp_steps.one_step).figures
     for ddp, single in zip(out["grads"], single_process_grads(job), strict=True):
         torch.testing.assert_close(ddp, single, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.slow
 def test_bf16_compression_halves_the_bytes_and_keeps_the_step_within_bf16(digits):
-    plain = distributed.launch(tiny_job(digits), entrypoint=dp_steps.one_step).figures
-    bf16 = distributed.launch(tiny_job(digits, BF16), entrypoint=dp_steps.one_step).figures
+    plain = launch(tiny_job(digits), entrypoint=dp_steps.one_step).figures
+    bf16 = launch(tiny_job(digits, BF16), entrypoint=dp_steps.one_step).figures
     n_params = sum(g.numel() for g in plain["grads"])
     assert plain["bytes"] == 4 * n_params  # measured at the collective: fp32
     assert bf16["bytes"] == plain["bytes"] // 2 and bf16["calls"] == plain["calls"]
@@ -95,7 +101,7 @@ def test_bf16_compression_halves_the_bytes_and_keeps_the_step_within_bf16(digits
 
 @pytest.mark.slow
 def test_the_worker_records_every_figure_of_the_issue(digits):
-    launched = distributed.launch(tiny_job(digits))
+    launched = launch(tiny_job(digits))
     f = launched.figures
     assert len(f["times"]) == 2 and min(f["times"]) > 0
     assert f["allreduce_bytes"] > 0 and f["allreduce_calls"] >= 1
@@ -103,7 +109,7 @@ def test_the_worker_records_every_figure_of_the_issue(digits):
     assert len(f["peak_mem_bytes_per_rank"]) == 2 and f["peak_mem_bytes"] > 0
     assert f["eval_images"] == len(digits.test) and f["accuracy"] is not None
     assert f["samples_per_step"] == 16 * 2
-    assert launched.port and not any(distributed.alive(p) for p in launched.pids.values())
+    assert launched.port and not any(alive(p) for p in launched.pids.values())
 
 
 @pytest.mark.slow
@@ -117,35 +123,35 @@ def test_the_worker_records_every_figure_of_the_issue(digits):
     ids=["raise", "kill", "hang"],
 )
 def test_a_failing_rank_is_named_and_no_rank_is_left(digits, kind, named):
-    job = tiny_job(digits, fault=distributed.Fault(1, kind), timeout_s=15)
-    with pytest.raises(distributed.DataParallelError) as info:
-        distributed.launch(job)
+    job = tiny_job(digits, fault=Fault(1, kind), timeout_s=15)
+    with pytest.raises(DataParallelError) as info:
+        launch(job)
     message = str(info.value)
     assert re.search(named, message) and "world size 2" in message, message
     assert "rank 0" in message  # every rank's fate is told
     assert len(info.value.pids) == 2
-    assert not any(distributed.alive(p) for p in info.value.pids.values())
+    assert not any(alive(p) for p in info.value.pids.values())
     # the next variant still runs
-    assert distributed.launch(tiny_job(digits)).figures["times"]
+    assert launch(tiny_job(digits)).figures["times"]
 
 
 @pytest.mark.slow
 def test_a_rank_hanging_alone_is_killed_at_the_deadline(digits):
-    job = tiny_job(digits, world_size=1, fault=distributed.Fault(0, "hang"), deadline_s=20)
-    with pytest.raises(distributed.DataParallelError, match=r"rank 0 .*hung past the deadline"):
-        distributed.launch(job)
+    job = tiny_job(digits, world_size=1, fault=Fault(0, "hang"), deadline_s=20)
+    with pytest.raises(DataParallelError, match=r"rank 0 .*hung past the deadline"):
+        launch(job)
 
 
 LAUNCH_SCRIPT = """
 import json, sys
-from visionbench import distributed
+from visionbench.data_parallel.launch import launch
 sys.path.insert(0, {tests!r})
-from test_distributed import tiny_job
+from test_data_parallel import tiny_job
 from visionbench.data import SplitData, load_digits, split
 
 if __name__ == "__main__":
     train, test = split(load_digits(), 0.2, seed=0)
-    launched = distributed.launch(tiny_job(SplitData("digits", train, test)))
+    launched = launch(tiny_job(SplitData("digits", train, test)))
     print(json.dumps({{"port": launched.port}}))
 """
 
@@ -177,7 +183,7 @@ def test_ddp_bucket_bytes_are_the_reducer_own_buffers():
         model = models.build("small_cnn", num_classes=10, in_channels=1, image_size=8)
         ddp = DDP(model, bucket_cap_mb=0.01)
         n = sum(p.numel() for p in model.parameters())
-        assert distributed.bucket_bytes(ddp) == 4 * n
+        assert bucket_bytes(ddp) == 4 * n
     finally:
         torch.distributed.destroy_process_group()
 
@@ -186,49 +192,49 @@ def test_ddp_bucket_bytes_are_the_reducer_own_buffers():
 
 
 def test_world_sizes_are_powers_of_two_up_to_the_machine_and_the_cap():
-    assert distributed.world_sizes(2, 2) == [1, 2]
-    assert distributed.world_sizes(16, None) == [1, 2, 4, 8, 16]
-    assert distributed.world_sizes(6, None) == [1, 2, 4, 6]
-    assert distributed.world_sizes(8, 2) == [1, 2]
-    assert distributed.world_sizes(0, None) == []
+    assert world_sizes(2, 2) == [1, 2]
+    assert world_sizes(16, None) == [1, 2, 4, 8, 16]
+    assert world_sizes(6, None) == [1, 2, 4, 6]
+    assert world_sizes(8, 2) == [1, 2]
+    assert world_sizes(0, None) == []
 
 
 def test_a_world_size_the_machine_cannot_hold_is_a_skip_reason():
-    cores = distributed.devices_available("cpu")
-    reason = distributed.unavailable(torch.device("cpu"), cores + 1)
+    cores = devices_available("cpu")
+    reason = unavailable(torch.device("cpu"), cores + 1)
     assert reason is not None and f"this machine has {cores}" in reason
-    assert distributed.unavailable(torch.device("cpu"), 1) is None
+    assert unavailable(torch.device("cpu"), 1) is None
 
 
 def test_merged_length_counts_overlapping_all_reduces_once():
-    assert distributed.merged_length([(0, 2), (1, 3), (5, 6)], 0, 10) == 4
-    assert distributed.merged_length([(0, 2), (1, 3)], 1.5, 2.5) == 1
-    assert distributed.merged_length([], 0, 1) == 0
+    assert merged_length([(0, 2), (1, 3), (5, 6)], 0, 10) == 4
+    assert merged_length([(0, 2), (1, 3)], 1.5, 2.5) == 1
+    assert merged_length([], 0, 1) == 0
 
 
 def test_the_global_batch_splits_into_disjoint_micro_batches():
     x, y = torch.arange(16.0).view(16, 1), torch.arange(16)
-    parts = [distributed.micro_batches(x, y, r, 2, 2) for r in range(2)]
+    parts = [micro_batches(x, y, r, 2, 2) for r in range(2)]
     seen = sorted(int(v) for rank in parts for xb, _ in rank for v in xb.flatten())
     assert seen == list(range(16)) and all(xb.shape[0] == 4 for rank in parts for xb, _ in rank)
 
 
 def test_accuracy_keeps_the_recipe_global_batch_or_is_left_out(digits):
     assert tiny_job(digits).micro_batch_for_accuracy == 16
-    accumulate = distributed.Variant("no_sync_x2", accumulation=2)
+    accumulate = Variant("no_sync_x2", accumulation=2)
     assert tiny_job(digits, accumulate).micro_batch_for_accuracy == 8
     assert tiny_job(digits, world_size=3).micro_batch_for_accuracy is None
 
 
 def test_variants_start_with_the_reference_and_say_what_they_change():
-    vs = distributed.variants((100.0, 0.25), 2)
-    assert vs[0].name == distributed.REFERENCE
+    vs = variants((100.0, 0.25), 2)
+    assert vs[0].name == REFERENCE
     assert [v.name for v in vs[1:]] == [
         "bf16_compress", "fp16_compress", "bucket_0p25mb", "bucket_100mb", "no_sync_x2"
     ]  # fmt: skip
     assert all(v.description for v in vs)
     with pytest.raises(ValueError, match="hook"):
-        distributed.Variant("x", hook="int8")
+        Variant("x", hook="int8")
 
 
 def fp(**changes) -> dict:
@@ -249,9 +255,9 @@ def test_a_run_saved_before_the_topology_fields_counts_as_one_node():
 
 
 def test_the_fingerprint_records_this_machine_topology():
-    topo = distributed.topology(["cpu"], 2)
+    topo = topology(["cpu"], 2)
     assert topo.backend == "gloo" and topo.nodes == 1
-    assert topo.world_size == min(2, distributed.devices_available("cpu"))
+    assert topo.world_size == min(2, devices_available("cpu"))
     saved = fingerprint.fingerprint("quick", topo)
     assert (saved["world_size"], saved["backend"], saved["nodes"]) == (
         topo.world_size, "gloo", 1
@@ -299,9 +305,9 @@ def test_the_scaling_section_says_what_was_measured():
                  allreduce_bytes=600_000, allreduce_calls=1),
         dp_bench("bf16_compress", 2, 950.0, allreduce_bytes=300_000),
     ]  # fmt: skip
-    text = scaling.markdown(benches)
+    text = scaling(benches)
     assert "| ddp | 2 | 800 | 0.40 | 30.0% | 586 KiB (1 call)" in text
     assert "0.80x the throughput, a scaling efficiency of 0.40" in text
     assert "no speed-up is expected" in text and "Below it is what gloo" in text
     assert "bf16_compress at world size 2 handed 293 KiB" in text and "(0.50x)" in text
-    assert scaling.markdown([dp_bench("ddp", 1, 5.0, error="boom")]) == ""
+    assert scaling([dp_bench("ddp", 1, 5.0, error="boom")]) == ""

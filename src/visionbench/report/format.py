@@ -1,0 +1,140 @@
+"""Figures for people: seconds, bytes, ratios and metric values in their units, and
+the rows of a gate's table. Pure functions of numbers; every report module uses them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from visionbench.gate.runs import Comparison
+from visionbench.metrics import METRICS
+from visionbench.results import Bench
+
+
+def _digits(number: float) -> str:
+    """Three significant digits, never in exponent notation (1010, not 1.01e+03)."""
+    return f"{number:.3g}" if abs(number) < 1000 else f"{number:.0f}"
+
+
+def fmt_seconds(value: float) -> str:
+    for scale, unit in ((1, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if abs(value) >= scale:
+            return f"{_digits(value / scale)} {unit}"
+    return f"{_digits(value / 1e-9)} ns"
+
+
+def fmt_bytes(value: float) -> str:
+    for scale, unit in ((1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")):
+        if abs(value) >= scale:
+            return f"{_digits(value / scale)} {unit}"
+    return f"{value:.0f} B"
+
+
+def fmt_ratio(ratio: float) -> str:
+    """A ratio to the reference: two decimals, or two significant digits below 0.1
+    (a cached epoch at 0.0048x of a disk epoch, not 0.00x)."""
+    return f"{ratio:.2f}×" if ratio >= 0.1 else f"{ratio:.2g}×"
+
+
+def fmt_times(ratio: float) -> str:
+    """How many times: 2.1×, 12×, 1.15×."""
+    return f"{ratio:.3g}×" if ratio < 10 else f"{ratio:.0f}×"
+
+
+def fmt_share(value: Any) -> str:
+    """A share in percent, or "-" where there is none."""
+    return "-" if not isinstance(value, (int, float)) else f"{value:.1%}"
+
+
+def fmt_number(value: Any, spec: str) -> str:
+    """A number in a format spec, or "-" where there is none."""
+    return "-" if not isinstance(value, (int, float)) else format(value, spec)
+
+
+def fmt_value(metric: str, value: Any) -> str:
+    """A figure in its metric's unit, for people."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if not isinstance(value, (int, float)):
+        return str(value)
+    unit = METRICS[metric].unit if metric in METRICS else ""
+    if unit == "s":
+        return fmt_seconds(value)
+    if unit == "B":
+        return fmt_bytes(value)
+    if unit == "fraction":
+        return f"{value:.1%}"
+    if unit == "count" or float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:.4g} {unit}".strip()
+
+
+def fmt_change(row: Comparison) -> str:
+    if row.change is None:
+        return ""
+    if row.metric in METRICS and METRICS[row.metric].kind == "accuracy":
+        return f"{row.change * 100:+.1f} pt"
+    return f"{row.change:+.1%}"
+
+
+def fmt_detectable(row: Comparison) -> str:
+    """The smallest change an inconclusive comparison could have flagged."""
+    d = row.detectable
+    if d is None or math.isinf(d):
+        return "unknown"
+    if row.metric in METRICS and METRICS[row.metric].kind == "accuracy":
+        return f"{d * 100:.1f} pt"
+    return f"{d:+.0%}" if d < 1 else f"{d + 1:.3g}×"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return ""
+    return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
+
+
+def short_name(fullname: str) -> str:
+    """`benches/bench_x.py::bench_y[a-b]` -> `bench_x.py::bench_y[a-b]`."""
+    path, _, rest = fullname.partition("::")
+    return f"{Path(path).name}::{rest}" if rest else fullname
+
+
+def time_summary(bench: Bench) -> str:
+    """Median with its interquartile range and the minimum, over n rounds."""
+    s = bench.stats
+    if not isinstance(s.get("median"), (int, float)):
+        return "-"
+    return (
+        f"{fmt_seconds(s['median'])} (IQR {fmt_seconds(s['q1'])}–{fmt_seconds(s['q3'])}, "
+        f"min {fmt_seconds(s['min'])}, {bench.rounds} rounds)"
+    )
+
+
+# -- gate rows -----------------------------------------------------------------------
+
+GATE_HEADERS = ["benchmark", "metric", "baseline", "candidate", "change", "p-value", "verdict"]
+
+
+def gate_table_rows(rows: Sequence[Comparison], detail: bool = True) -> list[list[str]]:
+    out = []
+    for r in rows:
+        verdict = r.verdict
+        if r.detectable is not None:
+            verdict += f" (detectable: {fmt_detectable(r)})"
+        line = [
+            short_name(r.benchmark),
+            r.metric,
+            fmt_value(r.metric, r.baseline),
+            fmt_value(r.metric, r.candidate),
+            fmt_change(r),
+            fmt_p(r.p_value),
+            verdict,
+        ]
+        if detail:
+            line.append(r.note)
+        out.append(line)
+    return out
