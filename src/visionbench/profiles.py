@@ -146,6 +146,8 @@ class RecipeBudget:
     final_model: str | None  # the article's ResNet-9 as the last rung; None where the
     #   budget does not allow it (the reason is in the profile)
     timing: Timing  # timed rounds of one training epoch each
+    max_steps: int | None = None  # optimiser steps of each rung's training run and timed
+    #   epoch (None: whole epochs; a dry run cuts both short)
 
 
 @dataclass(frozen=True)
@@ -516,11 +518,12 @@ class DryRun:
     """
 
     images: int = 60  # images of each dataset (stratified), a quarter the test split: two a
-    #   class of mnist5k's ten, so that adaptive selection can hold half of it out; the 40
-    #   others hold one data-parallel step (4 images x 2 ranks x 4 micro-batches)
+    #   class of mnist5k's ten, so that adaptive selection can hold half of it out; the 45
+    #   others hold one data-parallel step (2 images x 2 ranks x 4 micro-batches)
     test_fraction: float = 0.25
     max_world_size: int = 2  # data-parallel world sizes 1 and 2 (more: the same code)
-    batch_size: int = 4  # images per training step and per inference batch
+    batch_size: int = 2  # images per training step and per inference batch (the fewest
+    #   that train BatchNorm; the paper profile's 224 px models cost per image)
     max_steps: int = 3  # optimiser steps per training run (its first epoch, cut short)
     epochs: int = 2  # at most, wherever a budget counts epochs (timed rounds of epochs,
     #   precomputed augmentation, the ladder's and the schedules' runs)
@@ -586,6 +589,7 @@ def dry_run(profile: Profile, caps: DryRun = DRY_RUN) -> Profile:
             epochs=min(rc.epochs, epochs),
             seeds=min(rc.seeds, seeds),
             timing=caps.timing,
+            max_steps=steps(rc.max_steps),
         ),
         talk=replace(profile.talk, epochs=min(profile.talk.epochs, epochs)),
         infer_batch_size=min(profile.infer_batch_size, caps.batch_size),

@@ -34,6 +34,7 @@ decodes again every epoch; the test split is decoded the same way.
 from __future__ import annotations
 
 import statistics
+from itertools import islice
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -116,7 +117,8 @@ def fastest_amp(device: torch.device) -> str | None:
 
 def baseline(profile: Profile) -> Recipe:
     """The poster's baseline at the ladder's budget: Adam at the profile's LR held
-    constant, fp32, contiguous, no augmentation, images decoded from disk."""
+    constant, fp32, contiguous, no augmentation, images decoded from disk; whole epochs
+    unless the budget caps its steps."""
     budget = profile.recipe
     cfg = profile.train.with_(
         epochs=budget.epochs,
@@ -126,7 +128,7 @@ def baseline(profile: Profile) -> Recipe:
         compile=None,
         augment=None,
         precompute_augment=False,
-        max_steps=None,
+        max_steps=budget.max_steps,
         time_budget_s=None,
         early_stopping_patience=None,
         validation_fraction=0.0,
@@ -411,15 +413,17 @@ def measure(
     for _, (x, y) in zip(range(WARMUP_STEPS), epochs(10**6), strict=False):
         trainer.step(x, y)
     counter = iter(range(10**9))
+    steps = cfg.max_steps  # a budget that caps the training's steps caps a timed epoch's
+    units = len(data.train) if steps is None else min(len(data.train), steps * cfg.batch_size)
 
     def one_epoch() -> None:
-        for x, y in epochs(next(counter)):
+        for x, y in islice(epochs(next(counter)), steps):
             trainer.step(x, y)
 
     try:
         # Blocks, not pairs: a budget of a few epoch rounds gives no paired interval;
         # the ladder's verdict is time to target over its seeds.
-        timed = bench.time(benchmark, one_epoch, units=len(data.train), timing=budget.timing)
+        timed = bench.time(benchmark, one_epoch, units=units, timing=budget.timing)
         timed["paired_rounds"] = 0
     finally:
         getattr(held, "close", lambda: None)()
