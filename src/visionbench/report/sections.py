@@ -24,6 +24,7 @@ from tabulate import tabulate
 from visionbench.data_parallel.variants import REFERENCE as DDP
 from visionbench.data_parallel.variants import TECHNIQUE as DATA_PARALLEL
 from visionbench.gate.config import DEFAULTS, GateConfig
+from visionbench.gate.equivalence import BETTER, WORSE, infos_difference, judge
 from visionbench.metrics import accuracy_noise
 from visionbench.report.format import (
     fmt_bytes,
@@ -113,6 +114,20 @@ def fmt_time_vs_ref(b: Bench, ref: Bench | None, tolerance: float = TIME_TOLERAN
     return f"{fmt_ratio(ratio)} {interval} {time_verdict(low, high, tolerance)}"
 
 
+def accuracy_vs_ref(b: Bench, ref: Bench | None, tolerance: float) -> str:
+    """`−0.3 pt: same`, `−3.0 pt: worse`, `−10.0 pt: not resolved (±11.2 pt)`: the difference
+    in accuracy and what its 90% interval says against the tolerance (`gate.equivalence`)."""
+    if ref is None or b is ref:
+        return ""
+    diff = infos_difference(b.extra_info, ref.extra_info)
+    if diff is None:
+        return ""
+    judged = judge(diff, tolerance)
+    points = f"{diff.change * 100:+.1f} pt".replace("-", "−")
+    words = judged.verdict if judged.verdict in (BETTER, WORSE) else judged.short()
+    return f"{points}: {words}"
+
+
 # -- a technique's table -------------------------------------------------------------
 
 
@@ -134,7 +149,7 @@ def technique_table(
             b.extra_info.get("peak_mem_bytes"),
             ref.extra_info.get("peak_mem_bytes") if ref else None,
         )
-        acc, racc = b.extra_info.get("accuracy"), ref.extra_info.get("accuracy") if ref else None
+        acc = b.extra_info.get("accuracy")
         train_acc = b.extra_info.get("train_accuracy")
         std = b.extra_info.get("accuracy_std")
         acc_text = fmt_value("accuracy", acc) + (" (chance)" if at_chance(b.extra_info) else "")
@@ -149,7 +164,7 @@ def technique_table(
                 fmt_value("peak_mem_bytes", mem)
                 + (f" ({fmt_ratio(mem / rmem)})" if mem and rmem else ""),
                 acc_text,
-                f"{(acc - racc) * 100:+.1f} pt" if acc is not None and racc is not None else "",
+                accuracy_vs_ref(b, ref, config.tolerance_for(b.fullname, "accuracy")),
                 fmt_value("train_accuracy", train_acc) if train_acc is not None else "",
             ]
         )
@@ -198,7 +213,8 @@ def details(
     if line := models_line(benches):
         lines += [line[0].upper() + line[1:], ""]
     lines += [technique_table(benches, False, config), ""]
-    for text in selection_statements(benches):  # adaptive selection: does routing pay?
+    tolerance = (config or GateConfig()).tolerance_for(benches[0].fullname, "accuracy")
+    for text in selection_statements(benches, tolerance):  # adaptive selection: does routing pay?
         lines += [text, ""]
     if text := convergence(benches):  # time to target, early stopping
         lines += [text, ""]
