@@ -372,6 +372,43 @@ def gradcam(title: str, png: str) -> list[str]:
     return [f"## Grad-CAM: {title}", "", GRADCAM_CAPTION, "", f"![Grad-CAM: {title}]({png})", ""]
 
 
+# -- curves and augmentation examples ------------------------------------------------
+
+CURVES_CAPTION = (
+    "Each line is one variant: the mean over its seeds of the training loss averaged over "
+    "each epoch's steps, and of the test accuracy after each epoch; the band is the seeds' "
+    "range. Where the variants' learning-rate schedules differ (one-cycle, constant, "
+    "cosine), the third panel draws seed 0's rate at the start of each quarter of every "
+    "epoch."
+)
+EXAMPLES_CAPTION = (
+    "A fixed, seeded set of training images (rows) as they are, under each augmentation "
+    "the bench trains with alone (pad + random crop; the flip, shown on every image; "
+    "cutout, filled with the mean colour) and under all of them as one epoch draws them "
+    '(the last column), as in the "1000 seconds" article.'
+)
+
+
+def curves(title: str, png: str) -> list[str]:
+    """A section's training curves: caption and image."""
+    return [CURVES_CAPTION, "", f"![{title}: training curves]({png})", ""]
+
+
+def augmented_examples(benches: Sequence[Bench]) -> Bench | None:
+    """The benchmark of a section that saved the augmentation grid, if any."""
+    return next(
+        (b for b in benches if b.extra_info.get("augmented_examples") and not b.error), None
+    )
+
+
+def examples(title: str, png: str) -> list[str]:
+    """The augmentation grid's heading, caption and image."""
+    return [
+        f"## Augmentation examples: {title}", "", EXAMPLES_CAPTION, "",
+        f"![Augmentation examples: {title}]({png})", "",
+    ]  # fmt: skip
+
+
 # -- data parallel: scaling ---------------------------------------------------------
 
 
