@@ -68,7 +68,7 @@ def _accuracy_panel(ax, benches: Sequence[Bench], labels, ref_index: int | None)
         ax.axvline(ref.value * 100, color="#444", lw=0.8, ls="--")
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
-    ax.set_title("accuracy (%): dot mean, bar 95% interval; axis not from 0", fontsize=10)
+    ax.set_title("accuracy (%), bar: 95% interval (zoomed)", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
 
 
@@ -330,9 +330,11 @@ def plot_curves(title: str, benches: Sequence[Bench], path: Path) -> Path:
     fig = _figure(4.2 * panels, 3.4)
     axes = fig.subplots(1, panels, squeeze=False)[0]
     colours = [f"C{i}" for i in range(10)]
+    styles = ["-", "--", ":", "-."]  # variants that trained alike still show apart
     losses = []
     for i, b in enumerate(chosen):
         curves, colour = b.extra_info["curves"], colours[i % len(colours)]
+        style = styles[i % len(styles)]
         label = b.variant + (" (ref)" if b.variant == b.reference else "")
         for ax, key, scale in ((axes[0], "loss", 1.0), (axes[1], "accuracy", 100.0)):
             values = _seeds_array(curves[key]) * scale
@@ -341,7 +343,7 @@ def plot_curves(title: str, benches: Sequence[Bench], path: Path) -> Path:
             epochs = np.arange(1, values.shape[1] + 1)
             with np.errstate(all="ignore"):
                 mean = np.nanmean(values, axis=0)
-            ax.plot(epochs, mean, "o-", ms=3, color=colour, label=label)
+            ax.plot(epochs, mean, marker="o", ls=style, ms=3, color=colour, label=label)
             if values.shape[0] > 1:
                 ax.fill_between(epochs, np.nanmin(values, axis=0), np.nanmax(values, axis=0),
                                 color=colour, alpha=0.2, lw=0)  # fmt: skip
@@ -349,7 +351,7 @@ def plot_curves(title: str, benches: Sequence[Bench], path: Path) -> Path:
                 losses.extend(v for v in values.ravel() if np.isfinite(v) and v > 0)
         if schedules_differ:
             xs, ys = lr_lines[b.variant]
-            axes[2].plot(xs, ys, "-", color=colour, label=label)
+            axes[2].plot(xs, ys, ls=style, color=colour, label=label)
     axes[0].set_title("mean training loss per epoch", fontsize=10)
     if losses and max(losses) / min(losses) > 10:
         axes[0].set_yscale("log")
@@ -363,8 +365,8 @@ def plot_curves(title: str, benches: Sequence[Bench], path: Path) -> Path:
         axes[2].set_title("learning rate (seed 0), through each epoch", fontsize=10)
         axes[2].legend(fontsize=7)
     seeds = max((len(b.extra_info["curves"]["loss"]) for b in chosen), default=1)
-    band = f"; band: the range of {seeds} seeds" if seeds > 1 else " (one seed)"
-    fig.suptitle(f"{title}: training curves (line: mean over seeds{band})", fontsize=11)
+    what = f"mean of {seeds} seeds, band: their range" if seeds > 1 else "one seed"
+    fig.suptitle(f"{title}: training curves ({what})", fontsize=11)
     fig.savefig(path)
     return path
 

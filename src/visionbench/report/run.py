@@ -82,8 +82,9 @@ def write_report(
     for title, benches in by_section.items():
         if (grid := sections.augmented_examples(benches)) is not None:
             path = out_dir / f"augment_{_slug(title)}.png"
-            png = plots.plot_examples(grid.extra_info["augmented_examples"], path, title)
-            lines += sections.examples(title, png.name)
+            found = grid.extra_info["augmented_examples"]
+            png = plots.plot_examples(found, path, title)
+            lines += sections.examples(title, png.name, found["columns"])
     lines += ["# Details", ""]
     for technique, benches in by_section.items():
         slug = _slug(technique)

@@ -381,12 +381,14 @@ CURVES_CAPTION = (
     "cosine), the third panel draws seed 0's rate at the start of each quarter of every "
     "epoch."
 )
-EXAMPLES_CAPTION = (
-    "A fixed, seeded set of training images (rows) as they are, under each augmentation "
-    "the bench trains with alone (pad + random crop; the flip, shown on every image; "
-    "cutout, filled with the mean colour) and under all of them as one epoch draws them "
-    '(the last column), as in the "1000 seconds" article.'
-)
+#: What each column of the augmentation grid shows (`augment.examples` names them).
+EXAMPLE_COLUMNS = {
+    "original": "the image",
+    "pad+crop": "padded and randomly cropped back",
+    "flip": "flipped left-right (shown on every image; training flips half)",
+    "cutout": "a square cut out, filled with the mean colour",
+    "all": "all of them as one training epoch draws them",
+}
 
 
 def curves(title: str, png: str) -> list[str]:
@@ -401,10 +403,15 @@ def augmented_examples(benches: Sequence[Bench]) -> Bench | None:
     )
 
 
-def examples(title: str, png: str) -> list[str]:
-    """The augmentation grid's heading, caption and image."""
+def examples(title: str, png: str, columns: Sequence[str]) -> list[str]:
+    """The augmentation grid's heading, caption (its columns, as recorded) and image."""
+    said = "; ".join(f"{c}: {EXAMPLE_COLUMNS.get(c, c)}" for c in columns)
+    caption = (
+        "A fixed, seeded set of training images, one per row, under the augmentation this "
+        f'bench trains with, as in the "1000 seconds" article. Columns: {said}.'
+    )
     return [
-        f"## Augmentation examples: {title}", "", EXAMPLES_CAPTION, "",
+        f"## Augmentation examples: {title}", "", caption, "",
         f"![Augmentation examples: {title}]({png})", "",
     ]  # fmt: skip
 
