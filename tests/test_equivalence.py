@@ -176,16 +176,16 @@ def test_the_knee_and_the_summary_share_one_noise_model():
 
 def test_the_gate_keeps_its_decision_and_words_accuracy_the_same_way():
     """One seed, 80 test images: 10 pt lower is beyond the tolerance, so the gate fails
-    it as before, and says the noise could not resolve it; 0.5 pt lower, which the gate
-    called unchanged, is inconclusive (both pass): ±11 pt of noise cannot show "same"."""
+    it as before; 0.5 pt lower it calls unchanged, as before. Its detail says what the
+    interval shows of both: ±11 pt of noise resolves neither."""
     config = GateConfig()
-    for cand_acc, verdict in ((0.70, "regression"), (0.795, "inconclusive")):
+    for cand_acc, verdict in ((0.70, "regression"), (0.795, "unchanged")):
         base = as_run(run_data([bench("a", steady(10), accuracy=0.80, eval_images=80)]))
         cand = as_run(run_data([bench("a", steady(10), accuracy=cand_acc, eval_images=80)]))
         rows = gate_runs.compare_runs(base, cand, config)
         row = next(r for r in rows if r.metric == "accuracy")
         assert row.verdict == verdict
-        assert "not resolved: ±" in row.note and row.note.startswith("seeds 1/1; ")
+        assert row.note.startswith("seeds 1/1; not resolved: ±")
         assert gate_runs.is_failure(row) == (verdict == "regression")
 
 

@@ -252,11 +252,13 @@ class Judgement:
         resolve = _pt(self.resolve, scale, unit, sign=False)
         more = []
         if self.more_images:
-            more.append(f"about {_count(self.more_images)} more test images")
+            plural = "s" if self.more_images > 1 else ""
+            more.append(f"about {_count(self.more_images)} more test image{plural}")
         elif self.more_images is None and not self.images_known:
             more.append("more test images (their number was not recorded)")
         if self.more_seeds:
-            more.append(f"about {_count(self.more_seeds)} more seeds")
+            plural = "s" if self.more_seeds > 1 else ""
+            more.append(f"about {_count(self.more_seeds)} more seed{plural}")
         elif self.more_seeds is None:
             more.append("more seeds (their spread is too large to say how many)")
         if not more:
@@ -313,20 +315,11 @@ def judge_infos(
 
 
 def gate_words(
-    verdict: str,
-    detectable: float | None,
-    base: Mapping[str, Any],
-    cand: Mapping[str, Any],
-    metric: str,
-    tolerance: float,
-) -> tuple[str, float | None, str]:
-    """The run-against-run gate's accuracy row in this module's words: (verdict,
-    detectable, words). The gate's decision stands: only an `unchanged` that the
-    interval does not support becomes `inconclusive` (both pass), with the noise
-    as the smallest change it could have told from none."""
+    base: Mapping[str, Any], cand: Mapping[str, Any], metric: str, tolerance: float
+) -> str:
+    """The run-against-run gate's accuracy row in this module's words (candidate minus
+    baseline), for its detail: the gate's verdict, and so its pass or fail, stands.
+    ("" without the figure.) Both runs score the same test images, so the binomial term
+    overstates the noise of their difference; the words say what this model can show."""
     judged = judge_infos(cand, base, tolerance, metric)
-    if judged is None:
-        return verdict, detectable, ""
-    if verdict == "unchanged" and judged.verdict == UNRESOLVED:
-        return "inconclusive", max(tolerance, judged.noise), judged.text()
-    return verdict, detectable, judged.text()
+    return judged.text() if judged is not None else ""

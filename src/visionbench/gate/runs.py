@@ -211,9 +211,7 @@ def _compare_metric(
             cand_seeds=int(cand.extra_info.get("seeds") or 1),
         )
         seeds = f"seeds {base.extra_info.get('seeds') or 1}/{cand.extra_info.get('seeds') or 1}"
-        verdict, detectable, words = gate_words(
-            verdict, detectable, base.extra_info, cand.extra_info, metric.name, tol
-        )
+        words = gate_words(base.extra_info, cand.extra_info, metric.name, tol)
         return _replace(
             row,
             verdict=verdict,
