@@ -3,6 +3,10 @@
 Options (all also settable in `addopts`):
   --vb-profile {quick,standard,paper}  budgets and sweeps (default: standard with
                                        a GPU, quick without)
+  --vb-dry-run                         the profile's every variant, model, size and
+                                       dataset on a few images for a few steps, timed
+                                       twice: checks the profile runs end to end in
+                                       minutes; measures nothing (saved as a dry run)
   --vb-device {auto,cpu,cuda,all}      where to run (auto: every CUDA device, or
                                        the CPU when there is none)
   --vb-data SPEC[,SPEC...]             mnist5k, digits, gradations,
@@ -46,6 +50,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="budgets and sweeps: quick, standard or paper "
         "(default: standard with a GPU, quick without)",
+    )
+    group.addoption(
+        "--vb-dry-run",
+        action="store_true",
+        help="run the profile's every variant, model, input size and dataset on a few "
+        "images for a few steps, each unit timed twice: checks that the profile runs end "
+        "to end, in minutes, and measures nothing (saved and reported as a dry run, "
+        "never compared with a real run)",
     )
     group.addoption(
         "--vb-device",
@@ -99,9 +111,12 @@ def pytest_configure(config: pytest.Config) -> None:
     _only_rank_zero_saves(config)
     name = config.getoption("--vb-profile") or profiles.default_profile_name()
     try:
-        config.stash[PROFILE_KEY] = profiles.get(name)
+        profile = profiles.get(name)
     except ValueError as exc:
         raise pytest.UsageError(f"--vb-profile: {exc}") from None
+    if config.getoption("--vb-dry-run"):
+        profile = profiles.dry_run(profile)
+    config.stash[PROFILE_KEY] = profile
     device = config.getoption("--vb-device")
     if device not in DEVICE_CHOICES:
         raise pytest.UsageError(
@@ -209,7 +224,9 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     profile = profile_of(config)
     kinds = distributed.device_types(config.getoption("--vb-device"))
     topology = distributed.topology(kinds, profile.data_parallel.max_world_size)
-    machine_info["visionbench"] = fingerprint.fingerprint(profile.name, topology)
+    machine_info["visionbench"] = fingerprint.fingerprint(
+        profile.name, topology, dry_run=profile.dry_run
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -237,10 +254,24 @@ def check_user_models_before_running(config: pytest.Config, items: list[pytest.I
 
     error = check_user_models(profile_of(config), items)
     if error is not None:
-        # nothing will run: no "not saving anything" warning of pytest-benchmark's
-        if (benchmarks := getattr(config, "_benchmarksession", None)) is not None:
-            benchmarks.disabled = True
+        config.stash[STOPPED_KEY] = True
         raise pytest.UsageError(error)
+
+
+STOPPED_KEY = pytest.StashKey[bool]()  # a usage error stopped the session after collection
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session):
+    """After a usage error nothing ran, so pytest-benchmark saves nothing; its warning
+    that it saves nothing would only bury the one line that says why."""
+    if not session.config.stash.get(STOPPED_KEY, False):
+        return (yield)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Not saving anything")
+        return (yield)
 
 
 def skip_single_process_benches_under_torchrun(items: list[pytest.Item]) -> None:

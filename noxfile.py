@@ -1,4 +1,4 @@
-"""nox sessions: tests, bench, gate, report, lint.
+"""nox sessions: tests, bench, gate, report, site, lint.
 
 torch with its CUDA libraries is about 6 GB; nox would give every session a
 virtualenv of its own and install it once per session. The sessions that need
@@ -7,14 +7,19 @@ refreshed only when pyproject.toml changes. It sees the interpreter's own
 site-packages, so a torch already installed there (and satisfying
 pyproject.toml) is used rather than copied again into every clone; anything
 missing or too old is installed into the virtualenv. VISIONBENCH_ISOLATED=1
-makes a virtualenv that sees nothing of the interpreter's packages.
+makes a virtualenv that sees nothing of the interpreter's packages. Both
+`tests` and `bench` say first which python, pytest, pytest-benchmark and torch
+they run, and from where.
 
-    nox -s tests                          # the test suite
+    nox -s tests                          # the test suite, then its `deps` tests on the oldest
+                                          #   pytest and pytest-benchmark pyproject.toml accepts
+    nox -s tests_oldest                   # only those
     nox -s bench                          # every benchmark, saved to .benchmarks/
     nox -s bench -- -k resolution --vb-profile standard
     nox -s gate -- --baseline baseline    # candidate: the latest saved run
     nox -s ab -- --baseline main -k model_size   # the working tree against main, in pairs
     nox -s report                         # reports/ from the saved runs
+    nox -s site                           # reports/site/: every saved run, as a web site
 """
 
 from __future__ import annotations
@@ -33,6 +38,27 @@ nox.needs_version = ">=2024.4.15"
 ROOT = Path(__file__).parent
 SHARED = ROOT / ".nox" / "shared"
 BIN = SHARED / ("Scripts" if sys.platform == "win32" else "bin")
+OLDEST = ROOT / ".nox" / "oldest"  # the oldest accepted pytest and pytest-benchmark
+#: The packages whose oldest accepted release `tests` also runs under (their lower bounds
+#: in pyproject.toml): the project leans on their options, saving and hooks.
+RANGE_TESTED = ("pytest", "pytest-benchmark")
+#: Arguments of `nox -s bench` to pytest: the run saved with raw timings, one table per group.
+BENCH_ARGS = (
+    "--benchmark-autosave", "--benchmark-save-data", "--benchmark-group-by=group",
+    "--benchmark-columns=min,median,iqr,rounds", "--benchmark-sort=name",
+)  # fmt: skip
+VERSIONS = """\
+import importlib.metadata as md, sys
+print(f"python {sys.version.split()[0]}: {sys.executable}")
+for name in ("pytest", "pytest-benchmark", "torch"):
+    try:
+        dist = md.distribution(name)
+    except md.PackageNotFoundError:
+        print(f"{name}: not installed")
+        continue
+    where = str(dist.locate_file(""))
+    print(f"{name} {dist.version}: {where}")
+"""
 
 
 def shared_env(session: nox.Session) -> dict[str, str]:
@@ -83,13 +109,78 @@ def run(session: nox.Session, program: str, *args: str, **kwargs) -> None:
     have an old visionbench). The path leaves no such choice.
     """
     env = shared_env(session)
-    session.run(str(BIN / program), *args, env=env, external=True, **kwargs)
+    session.run(str(BIN / program), *args, env={**env, **kwargs.pop("env", {})}, external=True,
+                **kwargs)  # fmt: skip
+
+
+def say_versions(session: nox.Session, env: dict[str, str] | None = None) -> None:
+    """Which python, pytest, pytest-benchmark and torch the session runs, and from where:
+    a shared virtualenv that sees the interpreter's site-packages may take its pytest
+    from there, another than CI's (VISIONBENCH_ISOLATED=1) would."""
+    shared_env(session)
+    isolated = not sees_system_site(SHARED)
+    session.log(
+        f"shared virtualenv {SHARED}: "
+        + ("isolated" if isolated else "sees the interpreter's site-packages (not isolated)")
+    )
+    run(session, "python", "-c", VERSIONS, env=env or {})
+
+
+def lower_bounds(names: tuple[str, ...] = RANGE_TESTED) -> list[str]:
+    """`NAME==VERSION` of each package's lower bound in pyproject.toml's dependencies."""
+    from packaging.requirements import Requirement
+
+    found = {}
+    for text in nox.project.load_toml(ROOT / "pyproject.toml")["project"]["dependencies"]:
+        req = Requirement(text)
+        floor = [s.version for s in req.specifier if s.operator == ">="]
+        if req.name in names and floor:
+            found[req.name] = f"{req.name}=={floor[0]}"
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise ValueError(f"pyproject.toml gives no lower bound (>=) for {', '.join(missing)}")
+    return [found[n] for n in names]
+
+
+def oldest_env(session: nox.Session) -> dict[str, str]:
+    """The oldest accepted pytest and pytest-benchmark (with what they need) installed
+    into .nox/oldest, put before the shared virtualenv's on PYTHONPATH: every other
+    package, torch included, stays the shared virtualenv's."""
+    pins = lower_bounds()
+    stamp = OLDEST / ".visionbench-stamp"
+    if not stamp.exists() or stamp.read_text() != " ".join(pins):
+        shutil.rmtree(OLDEST, ignore_errors=True)
+        session.log(f"installing {', '.join(pins)} into {OLDEST}")
+        run(session, "python", "-m", "pip", "install", "--quiet", "--target", str(OLDEST), *pins)
+        OLDEST.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(" ".join(pins))
+    path = os.pathsep.join(p for p in (str(OLDEST), os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path}
+
+
+def run_oldest(session: nox.Session) -> None:
+    """The tests marked `deps` (pytest's and pytest-benchmark's own behaviour: options,
+    usage errors, saving, pedantic rounds) under the oldest releases pyproject.toml accepts."""
+    env = oldest_env(session)
+    say_versions(session, env)
+    # no path given: pyproject.toml's testpaths; none of the chosen tests marked: exit 5
+    run(session, "python", "-m", "pytest", "-m", "deps", *session.posargs, env=env,
+        success_codes=[0, 5])  # fmt: skip
 
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
-    """The test suite (unit, property and smoke tests; CPU only)."""
+    """The test suite (unit, property and smoke tests, every profile's dry run; CPU only)
+    with the newest pytest and pytest-benchmark, then its `deps` tests with the oldest."""
+    say_versions(session)
     run(session, "python", "-m", "pytest", "tests", *session.posargs)
+    run_oldest(session)
+
+
+@nox.session(venv_backend="none")
+def tests_oldest(session: nox.Session) -> None:
+    """Only the `deps` tests, under the oldest pytest and pytest-benchmark accepted."""
+    run_oldest(session)
 
 
 @nox.session(venv_backend="none")
@@ -100,15 +191,8 @@ def bench(session: nox.Session) -> None:
     The profile defaults to `quick` without a GPU and `standard` with one;
     extra arguments go to pytest (`nox -s bench -- -k resolution`).
     """
-    run(
-        session,
-        "python", "-m", "pytest", "benches",
-        "--benchmark-autosave", "--benchmark-save-data",
-        "--benchmark-group-by=group",
-        "--benchmark-columns=min,median,iqr,rounds",
-        "--benchmark-sort=name",
-        *session.posargs,
-    )  # fmt: skip
+    say_versions(session)
+    run(session, "python", "-m", "pytest", "benches", *BENCH_ARGS, *session.posargs)
     if "--benchmark-disable" not in session.posargs:
         run(session, "visionbench", "report", "latest", *storage_of(session.posargs))
 
@@ -155,6 +239,15 @@ def report(session: nox.Session) -> None:
     """reports/<run>/report.md with plots for the latest run (or `-- RUN`), then the history."""
     run(session, "visionbench", "report", *(session.posargs or ["latest"]))
     run(session, "visionbench", "history")
+
+
+@nox.session(venv_backend="none")
+def site(session: nox.Session) -> None:
+    """reports/site/: a static HTML site of every saved run (open reports/site/index.html).
+
+    `nox -s site -- --storage .benchmarks-main --out DIR`: other `visionbench site` options.
+    """
+    run(session, "visionbench", "site", *session.posargs)
 
 
 @nox.session

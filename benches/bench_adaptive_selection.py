@@ -34,13 +34,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("part", (FEATURES_ONLY, PREMODEL_ONLY))
 
 
+def skip_where_left_out(vb, config: pytest.Config) -> None:
+    reason = experiment.left_out(vb.profile, vb.data.name, bool(config.getoption("--vb-data")))
+    if reason is not None:
+        pytest.skip(reason)
+
+
 @pytest.mark.vb_datasets("mnist5k", "gradations")
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:inference")
-def bench_inference(benchmark, vb, policy):
+def bench_inference(benchmark, vb, policy, pytestconfig):
+    skip_where_left_out(vb, pytestconfig)
     experiment.time_policy(vb, benchmark, policy)
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:overhead")
-def bench_overhead(benchmark, vb, part):
+def bench_overhead(benchmark, vb, part, pytestconfig):
+    skip_where_left_out(vb, pytestconfig)
     experiment.time_overhead(vb, benchmark, part)

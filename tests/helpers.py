@@ -83,3 +83,33 @@ def run_benches(json_out: Path, *args: str, timeout: int = 900) -> dict:
     import json
 
     return json.loads(Path(json_out).read_text())
+
+
+def saved_problems(data: dict) -> list[str]:
+    """What is wrong with a saved run, one line each: a benchmark recorded failed
+    (`visionbench_failed`: an exception, e.g. a figure missing from the schema), or one
+    whose figures break the schema (`metrics.validate`). Empty when all is well."""
+    from visionbench import metrics
+
+    problems = [
+        f"{failed['name']}: failed: {failed['extra_info'].get('error')}"
+        for failed in data.get("visionbench_failed", [])
+    ]
+    for b in data["benchmarks"]:
+        try:
+            metrics.validate(b["extra_info"])
+        except metrics.SchemaError as exc:
+            problems.append(f"{b['name']}: {exc}")
+    return problems
+
+
+def load_noxfile():
+    """The repository's noxfile as a module (nox itself, a development dependency,
+    must be importable: skipped otherwise)."""
+    import importlib.util
+
+    pytest.importorskip("nox", reason="nox is a development dependency")
+    spec = importlib.util.spec_from_file_location("visionbench_noxfile", ROOT / "noxfile.py")
+    noxfile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(noxfile)
+    return noxfile

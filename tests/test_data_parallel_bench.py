@@ -3,9 +3,11 @@ saves world sizes 1 and 2 with every figure, rank 0's rounds as the samples, and
 the topology in the fingerprint; the report shows the scaling section."""
 
 import pytest
+import torch
 from helpers import run_benches
 
 from visionbench import metrics, profiles, report, results
+from visionbench.data_parallel import topology
 
 QUICK_ROUNDS = profiles.get("quick").timing.rounds  # rank 0's timed steps, replayed
 
@@ -29,6 +31,9 @@ FIGURES = {
 
 @pytest.fixture(scope="module")
 def dp_run(tmp_path_factory) -> tuple[dict, object]:
+    cores = topology.devices_available("cpu")
+    if cores < 2:  # the bench then skips world size 2 with this reason (test_distributed)
+        pytest.skip(topology.unavailable(torch.device("cpu"), 2))
     path = tmp_path_factory.mktemp("dp") / "run.json"
     saved = run_benches(
         path, "benches/bench_data_parallel.py", "--vb-data", "digits", "-k", "ddp or bf16"

@@ -36,3 +36,34 @@ def test_a_run_with_another_switch_is_another_machine(switch, flip):
         flip(was)
     assert after[switch] is (not was)
     assert fingerprint.differences(before, after) == {switch: (was, not was)}
+
+
+def test_a_dry_run_is_never_compared_with_a_real_run():
+    real, dry = (
+        fingerprint.fingerprint("standard"),
+        fingerprint.fingerprint("standard (dry run)", dry_run=True),
+    )
+    assert real["dry_run"] is False and dry["dry_run"] is True
+    assert set(fingerprint.differences(real, dry)) == {"profile", "dry_run"}
+    # a run saved before the field was a real run: compared with a real run, not a dry one
+    old = {k: v for k, v in real.items() if k != "dry_run"}
+    assert fingerprint.differences(old, real) == {}
+    assert "dry_run" in fingerprint.differences(old, dry)
+
+
+@pytest.mark.parametrize("kernels", [True, False], ids=["bf16_kernels", "no_bf16_kernels"])
+def test_the_cpus_bf16_kernels_are_recorded_and_not_compared(monkeypatch, kernels):
+    """Faked both ways: oneDNN's answer is recorded as it is, whatever CPU runs the test."""
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: kernels)
+    assert fingerprint.cpu_bf16_kernels() is kernels
+    fp = fingerprint.fingerprint("quick")
+    assert fp["cpu_bf16_kernels"] is kernels
+    assert "cpu_bf16_kernels" not in fingerprint.FIELDS  # the CPU model and torch decide it
+
+
+def test_a_torch_without_onednn_has_no_bf16_kernels(monkeypatch):
+    def missing():
+        raise RuntimeError("no mkldnn")
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", missing)
+    assert fingerprint.cpu_bf16_kernels() is False

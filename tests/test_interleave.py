@@ -10,6 +10,7 @@ import math
 import random
 import textwrap
 
+import pytest
 from helpers import FakeBenchmark, run_pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -163,6 +164,7 @@ PAIRED_BENCH = textwrap.dedent(
 )
 
 
+@pytest.mark.deps
 def test_the_variants_samples_are_pytest_benchmarks_own(tmp_path):
     (tmp_path / "test_paired.py").write_text(PAIRED_BENCH)
     out = tmp_path / "run.json"

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_noxfile
 
-pytest.importorskip("nox", reason="nox is a development dependency")
-spec = importlib.util.spec_from_file_location(
-    "visionbench_noxfile", Path(__file__).parents[1] / "noxfile.py"
-)
-noxfile = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(noxfile)
+noxfile = load_noxfile()
 
 
 @pytest.mark.parametrize(
@@ -45,11 +40,12 @@ class RecordingSession:
         pass
 
 
-@pytest.mark.parametrize("name", ["tests", "bench", "gate", "report", "ab"])
-def test_sessions_run_the_shared_virtualenvs_programs_by_path(name, monkeypatch):
+@pytest.mark.parametrize("name", ["tests", "tests_oldest", "bench", "gate", "report", "ab"])
+def test_sessions_run_the_shared_virtualenvs_programs_by_path(name, monkeypatch, tmp_path):
     """A bare "python" or "visionbench" is looked up on nox's own PATH (its own
     interpreter, which has no pytest when nox comes from pipx or a virtualenv)."""
     monkeypatch.setattr(noxfile, "shared_env", lambda session: {})
+    monkeypatch.setattr(noxfile, "OLDEST", tmp_path / "oldest")
     session = RecordingSession()
     getattr(noxfile, name).func(session)
     assert session.commands
@@ -91,3 +87,46 @@ def test_nox_never_runs_a_python_found_on_its_own_path(tmp_path):
     assert "IMPOSTOR" not in out
     assert proc.returncode == 0, out[-3000:]
     assert str(shared_python) in out  # nox logs the command it ran
+
+
+def test_tests_and_bench_say_which_pytest_and_torch_they_run_first(monkeypatch, tmp_path):
+    monkeypatch.setattr(noxfile, "shared_env", lambda session: {})
+    monkeypatch.setattr(noxfile, "OLDEST", tmp_path / "oldest")
+    for name in ("tests", "bench"):
+        session = RecordingSession()
+        getattr(noxfile, name).func(session)
+        _, flag, script = session.commands[0]
+        assert flag == "-c" and script == noxfile.VERSIONS
+    out = subprocess.run(
+        [sys.executable, "-c", noxfile.VERSIONS], capture_output=True, text=True, check=True
+    ).stdout
+    import pytest_benchmark
+
+    assert f"pytest {pytest.__version__}: " in out
+    assert f"pytest-benchmark {pytest_benchmark.__version__}: " in out
+    assert f"python {sys.version.split()[0]}: {sys.executable}" in out
+    assert "torch " in out
+
+
+def test_the_oldest_run_takes_pyprojects_lower_bounds_and_only_the_deps_tests(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setattr(noxfile, "shared_env", lambda session: {})
+    monkeypatch.setattr(noxfile, "OLDEST", tmp_path / "oldest")
+    pins = noxfile.lower_bounds()
+    assert [p.split("==")[0] for p in pins] == list(noxfile.RANGE_TESTED)
+    import nox.project
+
+    deps = nox.project.load_toml(noxfile.ROOT / "pyproject.toml")["project"]
+    for pin in pins:
+        name, version = pin.split("==")
+        assert f"{name}>={version}" in deps["dependencies"]
+    session = RecordingSession(["-x"])
+    noxfile.tests_oldest.func(session)
+    install, _, pytest_run = session.commands
+    assert install[-len(pins) :] == tuple(pins) and "--target" in install
+    assert pytest_run[1:] == ("-m", "pytest", "-m", "deps", "-x")
+    # a second run finds them installed
+    session = RecordingSession()
+    noxfile.tests_oldest.func(session)
+    assert len(session.commands) == 2

@@ -3,6 +3,8 @@
 import pytest
 from helpers import run_pytest
 
+pytestmark = pytest.mark.deps  # pytest's option parsing and usage errors
+
 
 @pytest.mark.parametrize(
     ("args", "message"),
@@ -38,7 +40,7 @@ def test_collection_ids_are_readable():
         "cpu",
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "bench_train_step[cpu-mnist5k-resnet18]" in proc.stdout
+    assert "bench_train_step[cpu-mnist5k-resnet9]" in proc.stdout
 
 
 def test_cuda_variants_are_skipped_with_a_reason_without_cuda():

@@ -6,7 +6,7 @@ import itertools
 import pytest
 import torch
 
-from visionbench import profiles
+from visionbench import fingerprint, profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data.formats import write_imagefolder
 from visionbench.techniques.recipe import (
@@ -24,14 +24,27 @@ from visionbench.train import FitResult, TrainConfig
 CPU = torch.device("cpu")
 
 
+@pytest.fixture(params=[True, False], ids=["bf16_kernels", "no_bf16_kernels"])
+def bf16_kernels(request, monkeypatch) -> bool:
+    """This CPU with and without oneDNN's bf16 kernels (AVX512-BF16 or AMX), faked:
+    the ladder must hold on either, whichever CPU runs the test."""
+    monkeypatch.setattr(fingerprint, "cpu_bf16_kernels", lambda: request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("name", list(profiles.PROFILES))
-def test_each_rung_differs_from_the_one_before_in_exactly_one_switch(name):
+def test_each_rung_differs_from_the_one_before_in_exactly_one_switch(name, bf16_kernels):
     profile = profiles.get(name)
     rungs, skipped = ladder(profile, CPU)
-    assert [r.name for r in rungs] + list(skipped) == sorted(
-        [*[r.name for r in rungs], *skipped], key=RUNGS.index
-    )
-    assert set(RUNGS) == {r.name for r in rungs} | set(skipped)
+    names = [r.name for r in rungs]
+    assert names == sorted(names, key=RUNGS.index)  # in the ladder's order
+    assert list(skipped) == sorted(skipped, key=RUNGS.index)
+    assert set(RUNGS) == set(names) | set(skipped) and not set(names) & set(skipped)
+    if bf16_kernels:
+        assert "+autocast" in names
+        assert next(r for r in rungs if r.name == "+autocast").recipe.train.amp == "bf16"
+    else:
+        assert "cpu has no bf16 kernels" in skipped["+autocast"]
     for before, after in itertools.pairwise(rungs):
         assert len(differences(before.recipe, after.recipe)) == 1, (before.name, after.name)
     first, last = rungs[0].recipe, rungs[-1].recipe

@@ -153,6 +153,19 @@ def test_premodel_learns_a_separable_routing_and_reports_its_choice():
     assert pm.predict(np.array([[0.1, 0.5], [0.9, 0.5]])).tolist() == [0, 2]
 
 
+def test_premodel_on_fewer_validation_images_than_neighbours_uses_them_all():
+    """A small test split (a dry run's, or a user's few images): 8 validation images, of
+    which cross-validation trains on 6, fewer than knn15's 15 neighbours."""
+    x, correct = separable()
+    x, correct = x[::8][:8], correct[::8][:8]
+    assert len(x) == 8 and len(set(cheapest_correct(correct).tolist())) > 1
+    pm = Premodel(NAMES, FEATS, CLASSES, folds=4, classifiers=("knn15",))
+    pm.fit(x, correct, [1.0, 2.0, 10.0])
+    assert pm.chosen.name == "knn15"
+    votes = np.bincount(cheapest_correct(correct), minlength=3)
+    assert set(pm.predict(x).tolist()) == {int(votes.argmax())}  # every image's 8 neighbours
+
+
 def test_premodel_with_one_label_predicts_it():
     x, _ = separable()
     correct = np.ones((len(x), 3), bool)
@@ -542,3 +555,13 @@ def test_every_variant_records_valid_figures_on_real_trained_models():
     experiment.time_overhead(vb, bench, PREMODEL_ONLY)
     metrics.validate(bench.extra_info)
     assert bench.extra_info["latency_per_image_s"] > 0
+
+
+def test_quick_leaves_selection_on_gradations_out_and_says_how_to_get_it():
+    quick, standard = profiles.get("quick"), profiles.get("standard")
+    reason = experiment.left_out(quick, "gradations", chosen_data=False)
+    assert "left out of the quick profile (mnist5k only)" in reason
+    assert "--vb-data gradations or --vb-profile standard" in reason
+    assert experiment.left_out(quick, "mnist5k", chosen_data=False) is None
+    assert experiment.left_out(quick, "gradations", chosen_data=True) is None  # --vb-data wins
+    assert experiment.left_out(standard, "gradations", chosen_data=False) is None

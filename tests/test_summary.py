@@ -1,7 +1,7 @@
 """The report's summary verdicts and the recipe ladder, on constructed runs."""
 
 import pytest
-from gate_helpers import as_run, bench, run_data, steady
+from gate_helpers import FINGERPRINT, as_run, bench, run_data, steady
 
 from visionbench import report
 from visionbench.gate.config import GateConfig
@@ -198,3 +198,48 @@ def test_a_techniques_row_comes_from_its_main_group_not_its_overheads():
     # has ±1.1 pt of noise, more than the 1 pt tolerance, so "same" cannot be shown
     assert row.variant == "premodel"
     assert row.verdict() == "2.5× faster, accuracy not resolved (±1.1 pt)"
+
+
+def _bf16_run(kernels: bool | None):
+    """fp32 against bf16 on the CPU, bf16 7.7x slower, from a CPU with (True) or without
+    (False) bf16 kernels, or from a run saved before the fingerprint said (None)."""
+    prec = [
+        bench(f"p-{name}", steady(ms), technique="precision", variant=name, reference="fp32",
+              accuracy=0.96, eval_images=1000, dataset="mnist5k", device="cpu",
+              **({"amp": "bf16"} if name == "bf16" else {}))
+        for name, ms in [("fp32", 10), ("bf16", 77)]
+    ]  # fmt: skip
+    fp = dict(FINGERPRINT, cpu_model="AMD EPYC")
+    if kernels is not None:
+        fp["cpu_bf16_kernels"] = kernels
+    return as_run(run_data(prec, fingerprint=fp))
+
+
+def test_bf16_from_a_cpu_without_bf16_kernels_says_it_ran_emulated():
+    run = _bf16_run(kernels=False)
+    (row,) = summary.technique_rows(run)
+    assert row.variant == "bf16"
+    assert row.verdict() == (
+        "7.7× slower, accuracy not resolved (±1.4 pt) (no bf16 kernels on this CPU: bf16 ran "
+        "emulated)"
+    )
+    md = summary.summary_markdown(run)
+    assert "(no bf16 kernels on this CPU: bf16 ran emulated)" in md
+    assert "**bf16 on this CPU:** AMD EPYC has no bf16 kernels" in md
+    assert "AMD EPYC has no bf16 kernels" in report.summary_text(run)
+
+
+@pytest.mark.parametrize("kernels", [True, None], ids=["bf16_kernels", "not_recorded"])
+def test_bf16_is_not_called_emulated_where_the_cpu_has_kernels_or_did_not_say(kernels):
+    run = _bf16_run(kernels)
+    (row,) = summary.technique_rows(run)
+    assert row.verdict() == "7.7× slower, accuracy not resolved (±1.4 pt)"
+    assert "emulated" not in summary.summary_markdown(run)
+    assert "bf16 kernels" not in report.summary_text(run)
+
+
+def test_bf16_on_a_gpu_is_never_called_emulated():
+    run = _bf16_run(kernels=False)
+    for b in run.benchmarks.values():
+        b.extra_info["device"] = "cuda:0"
+    assert "emulated" not in summary.summary_markdown(run)

@@ -258,6 +258,7 @@ def test_bad_model_for_is_named(items, message):
     ],
     ids=["import", "attribute", "factory_raises", "output_shape"],
 )  # fmt: skip
+@pytest.mark.deps
 def test_bad_input_is_a_usage_error_and_nothing_is_saved(tmp_path, nets, target, message):
     out, storage = tmp_path / "run.json", tmp_path / "storage"
     proc = run_pytest(
@@ -284,6 +285,7 @@ def test_bad_input_is_a_usage_error_and_nothing_is_saved(tmp_path, nets, target,
     ],
     ids=["technique", "model", "syntax", "name_taken"],
 )  # fmt: skip
+@pytest.mark.deps
 def test_bad_choices_are_usage_errors(args, message):
     proc = run_pytest("benches/bench_precision.py", "--collect-only", "-q", *args)
     assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -2,7 +2,9 @@
 
     visionbench gate --baseline baseline --candidate latest
     visionbench history -k resnet --metric peak_mem_bytes
+    visionbench history --changes                     # change points in every history
     visionbench report latest
+    visionbench site                                  # reports/site/: every run, as a web site
     visionbench ab --baseline main -k model_size      # the working tree against main, in pairs
 
 Exit codes (gate): 0 nothing regressed (inconclusive comparisons are said
@@ -25,6 +27,7 @@ from visionbench import report, results
 from visionbench.gate.config import ConfigError, GateConfig, load_config
 from visionbench.gate.machines import comparable_history, machine_differences
 from visionbench.gate.runs import Comparison, compare_runs, counts, is_failure, pair_shifts
+from visionbench.history import commands as history_commands
 from visionbench.metrics import METRICS
 from visionbench.results import ResultsError, Run
 
@@ -212,6 +215,9 @@ def machine_runs(storage: Path) -> list[Run]:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
+    if args.changes:
+        return history_commands.cmd_changes(args)
+    args.metric = args.metric or "time"
     if args.metric not in METRICS:
         raise BadInput(f"unknown metric {args.metric!r}; known: {', '.join(METRICS)}")
     runs = machine_runs(args.storage)
@@ -305,12 +311,18 @@ def parser() -> argparse.ArgumentParser:
 
     h = sub.add_parser("history", help="one metric across all saved runs of this machine")
     h.add_argument("-k", help="benchmarks whose name contains this (or matches this glob)")
-    h.add_argument("--metric", default="time", help="a metric name (default time: median)")
+    h.add_argument("--metric", help="a metric name (default time: median)")
     h.add_argument(
         "-n", "--last", type=int, default=5, metavar="N", help="the newest N runs (default 5)"
     )
+    h.add_argument(
+        "--changes",
+        action="store_true",
+        help="list the change points of every figure's history, on every machine",
+    )
     storage(h)
     h.set_defaults(func=cmd_history)
+    history_commands.add_parsers(sub, storage)
 
     r = sub.add_parser("report", help="markdown and plots of a run and its history")
     r.add_argument("run", nargs="?", default="latest", help=f"{run_help} (default latest)")

@@ -8,6 +8,14 @@ comparable only when every field matches (the gate says which differ).
 largest world size trained, the torch.distributed backend, the machines the
 ranks ran on). Runs saved before these fields existed were all one process on
 one node: for them `nodes` is taken as 1 and the other two are not compared.
+`dry_run` marks a run of `--vb-dry-run` (a few images and steps: its figures
+measure nothing), so that it is never compared with a real run; runs saved
+before the field were real runs.
+
+`cpu_bf16_kernels` (informative, not compared: the CPU model and torch decide
+it) says whether oneDNN has bf16 kernels on this CPU (AVX512-BF16 or AMX):
+without them a bf16 step on the CPU runs emulated, slower than fp32, and the
+report says so beside its bf16 figures.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ FIELDS = (
     "world_size",
     "backend",
     "nodes",
+    "dry_run",
 )
 
 #: Fields added after runs were first saved: the value a run without the field is
@@ -45,6 +54,7 @@ ADDED_LATER: dict[str, object] = {
     "world_size": None,
     "backend": None,
     "nodes": 1,
+    "dry_run": False,
 }
 
 
@@ -85,9 +95,21 @@ def numerics() -> dict[str, bool]:
     }
 
 
-def fingerprint(profile: str, topology: object | None = None) -> dict[str, object]:
+def cpu_bf16_kernels() -> bool:
+    """Whether oneDNN has bf16 kernels on this CPU (AVX512-BF16 or AMX): where it has
+    none, torch runs a bf16 convolution or matmul on the CPU emulated, slower than fp32."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch built without oneDNN
+        return False
+
+
+def fingerprint(
+    profile: str, topology: object | None = None, *, dry_run: bool = False
+) -> dict[str, object]:
     """The fields that must match between a baseline and a candidate run;
-    `topology` (a data_parallel.topology.Topology) gives world_size, backend and nodes."""
+    `topology` (a data_parallel.topology.Topology) gives world_size, backend and nodes;
+    `dry_run`: the run is a `--vb-dry-run` (its figures measure nothing)."""
     import torchvision
 
     cuda = torch.cuda.is_available()
@@ -108,8 +130,10 @@ def fingerprint(profile: str, topology: object | None = None) -> dict[str, objec
         "world_size": getattr(topology, "world_size", 1),
         "backend": getattr(topology, "backend", None),
         "nodes": getattr(topology, "nodes", 1),
+        "dry_run": dry_run,
         # informative, not compared:
         "cpu_count": os.cpu_count(),
+        "cpu_bf16_kernels": cpu_bf16_kernels(),
     }
 
 

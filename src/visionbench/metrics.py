@@ -374,7 +374,11 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "dataset": str,
     "device": str,
     "image_size": int,
+    "stem_size": int,  # the input side the model's stem is built for, where it is not
+    #   image_size: a resolution sweep's largest size, so that every size is one network
     "batch_size": int,
+    "amp": str,  # the autocast precision the model trained and ran in ("bf16", "fp16");
+    #   absent: fp32
     "profile": str,
     "error": str,  # a variant that failed records why, and no figures
     "epochs": int,  # the training budget in epochs behind the accuracy figures

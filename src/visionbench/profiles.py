@@ -44,6 +44,8 @@ class DataBudget:
     gradations_size: int  # side of the generated textures in pixels
     test_fraction: float = 0.2
     split_seed: int = 0
+    max_images: int | None = None  # every dataset cut to this many images (stratified,
+    #   seeded, before its split): a dry run's; None keeps them all
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,9 @@ class SelectionBudget:
     #   the best single model on the validation images, for the least cost
     thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
     #   confidence grid per cascade stage (0: never escalate, infinity: always, are added)
+    datasets: tuple[str, ...] | None = None  # the bench's datasets the profile runs it on
+    #   (None: all of them, mnist5k and gradations); the others are skipped with the reason
+    #   unless --vb-data names them
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ class Profile:
     #   step techniques, the talk's pipeline) also record each variant's time to
     #   target_accuracy over its seeds, from the per-epoch history of the trainings behind
     #   its accuracy (no extra training); False: their paired step ratio alone
+    dry_run: bool = False  # the profile's work shrunk by `dry_run`: its figures measure nothing
 
 
 #: The registry's models in registration order, the seed poster's small CNN first
@@ -203,21 +209,27 @@ PROFILES: dict[str, Profile] = {
         ),
         timing=Timing(rounds=20, warmup_rounds=2),
         data=DataBudget(gradations_count=1500, gradations_size=64),
-        model_size=ModelSizeBudget(
-            models=("small_cnn", "resnet9", "resnet18", "mobilenet_v3_small"), image_size=16
-        ),
+        # ResNet-18 (~55 s of training, ~110 s with its timing and Grad-CAM) and
+        # MobileNetV3-small (~45 s: depthwise convolutions, 18x the small CNN's step at 10
+        # MFLOPs) are left out of quick's sweep to fit its 10 minutes on 2 cores (figures
+        # of a quiet 2-core Intel machine); `standard` has every registered model.
+        model_size=ModelSizeBudget(models=("small_cnn", "resnet9"), image_size=16),
         # Up to mnist5k's native 28 px: a larger size would be an upsample.
         resolution=ResolutionBudget(model="small_cnn", sizes=(8, 12, 16, 24, 28)),
         # Measured at 16 px on mnist5k, 2 epochs (one busy CPU thread): embankment_cnn
         # 79% at 0.02 ms/image, small_cnn 96% at 0.1 ms, resnet9 98% at 2.1 ms. The
         # registry's mobilenet_v3_small (94%, 0.6 ms) and resnet18 (97%, 5 ms) are slower
         # than a more accurate model here, so they would only dilute the ladder.
-        selection=SelectionBudget(models=("embankment_cnn", "small_cnn", "resnet9")),
-        # 100 textures at 512 px take ~10 s to generate and ~2 s an epoch to decode.
+        # On gradations every candidate reaches only 39-50% in quick's 2 epochs at 16 px,
+        # which routing cannot help: mnist5k only (~45 s less); `standard` runs both.
+        selection=SelectionBudget(
+            models=("embankment_cnn", "small_cnn", "resnet9"), datasets=("mnist5k",)
+        ),
+        # 50 textures at 512 px take ~5 s to generate and ~1 s an epoch to decode.
         data_path=DataPathBudget(
             input_size=32,
             texture_size=512,
-            texture_count=100,
+            texture_count=50,
             timing=Timing(rounds=5, warmup_rounds=1),
             train_epochs=2,
             aug_epochs=3,
@@ -500,6 +512,95 @@ def with_models(
         changed = dataclasses.replace(getattr(profile, budget), **{attribute: model})
         profile = dataclasses.replace(profile, **{budget: changed})
     return profile
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What a dry run (`--vb-dry-run`) leaves of a profile's work. Every variant, model,
+    input size (and so every stem), dataset, data path and compile mode stays (world
+    sizes up to 2), and every figure is recorded, saved and reported as in a real run; only
+    the amounts shrink. It checks that a profile runs end to end on this machine in
+    minutes; its figures measure nothing (a few images, a few steps), so the run says
+    `dry_run` in its fingerprint and profile name and is never compared with a real one.
+    """
+
+    images: int = 60  # images of each dataset (stratified), a quarter the test split: two a
+    #   class of mnist5k's ten, so that adaptive selection can hold half of it out; the 40
+    #   others hold one data-parallel step (4 images x 2 ranks x 4 micro-batches)
+    test_fraction: float = 0.25
+    max_world_size: int = 2  # data-parallel world sizes 1 and 2 (more: the same code)
+    batch_size: int = 4  # images per training step and per inference batch
+    max_steps: int = 3  # optimiser steps per training run (its first epoch, cut short)
+    epochs: int = 2  # at most, wherever a budget counts epochs (timed rounds of epochs,
+    #   precomputed augmentation, the ladder's and the schedules' runs)
+    seeds: int = 1  # at most (several seeds run the same code as one, once more)
+    timing: Timing = Timing(rounds=2, warmup_rounds=0)  # every timed unit
+
+
+DRY_RUN = DryRun()
+DRY_RUN_SUFFIX = " (dry run)"
+
+
+def dry_run(profile: Profile, caps: DryRun = DRY_RUN) -> Profile:
+    """The profile with its work cut to `caps`, everything it runs kept (see DryRun)."""
+    if profile.dry_run:
+        return profile
+    replace = dataclasses.replace
+    epochs, seeds = caps.epochs, caps.seeds
+
+    def steps(value: int | None) -> int:
+        return caps.max_steps if value is None else min(value, caps.max_steps)
+
+    dp, dl, rc = profile.data_parallel, profile.data_path, profile.recipe
+    return replace(
+        profile,
+        name=profile.name + DRY_RUN_SUFFIX,
+        description=f"dry run of {profile.name}: every variant on {caps.images} images, "
+        f"{caps.max_steps} steps per training, {caps.timing.rounds} rounds per timing; "
+        "measures nothing",
+        train=profile.train.with_(
+            batch_size=min(profile.train.batch_size, caps.batch_size),
+            epochs=min(profile.train.epochs, epochs),
+            max_steps=steps(profile.train.max_steps),
+            bn_recalibration_batches=min(profile.train.bn_recalibration_batches, 1),
+        ),
+        timing=caps.timing,
+        data=replace(
+            profile.data,
+            gradations_count=min(profile.data.gradations_count, caps.images),
+            max_images=caps.images,
+            test_fraction=caps.test_fraction,
+        ),
+        data_path=replace(
+            dl,
+            texture_count=min(dl.texture_count, caps.images),
+            timing=caps.timing,
+            train_epochs=min(dl.train_epochs, epochs),
+            aug_epochs=min(dl.aug_epochs, epochs),
+        ),
+        schedules=replace(
+            profile.schedules,
+            epochs=min(profile.schedules.epochs, epochs),
+            seeds=min(profile.schedules.seeds, seeds),
+            patience=1,  # so that early stopping can stop within the epochs left
+        ),
+        data_parallel=replace(
+            dp,
+            max_world_size=min(dp.max_world_size or caps.max_world_size, caps.max_world_size),
+            epochs=min(dp.epochs or epochs, epochs),
+            max_steps=steps(dp.max_steps),
+        ),
+        recipe=replace(
+            rc,
+            epochs=min(rc.epochs, epochs),
+            seeds=min(rc.seeds, seeds),
+            timing=caps.timing,
+        ),
+        talk=replace(profile.talk, epochs=min(profile.talk.epochs, epochs)),
+        infer_batch_size=min(profile.infer_batch_size, caps.batch_size),
+        seeds=min(profile.seeds, seeds),
+        dry_run=True,
+    )
 
 
 def default_profile_name() -> str:

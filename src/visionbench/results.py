@@ -107,6 +107,13 @@ class Run:
         return commit + ("+dirty" if info.get("dirty") else "")
 
     @property
+    def commit_time(self) -> str:
+        """When the run's commit was made (ISO 8601, as git gives it); the run's own
+        time when git gave none (an unversioned tree)."""
+        info = self.data.get("commit_info") or {}
+        return str(info.get("time") or self.datetime)
+
+    @property
     def machine_info(self) -> dict[str, Any]:
         return self.data.get("machine_info") or {}
 

@@ -541,6 +541,7 @@ class Bench(Runner):
             batch_size=batch,
             epochs=workload.train.epochs,
             **({"stem_size": workload.stem_size} if workload.stem_size else {}),
+            **({"amp": workload.train.amp} if workload.train.amp else {}),
         )
 
     def _model_figures(self, name: str, model: nn.Module, sample: torch.Tensor) -> dict[str, Any]:

@@ -112,17 +112,37 @@ def load_split(spec: DataSpec, profile, size: int | None = None) -> tuple[ImageS
 def _load_split(spec: DataSpec, budget, size: int | None) -> tuple[ImageSet, ImageSet]:
     size = size or budget.gradations_size
     if spec.kind == "cifar10":
-        return load_cifar10(spec.path)
+        return _capped(load_cifar10(spec.path), budget)
     if spec.kind == "imagefolder":
         pair = _presplit_folder(spec, size)
         if pair is not None:
-            return pair
+            return _capped(pair, budget)
         data = load_imagefolder(spec.path, size, name=spec.name)
     elif spec.kind == "gradations":
         data = make_gradations(budget.gradations_count, size, GRADATIONS_SEED)
     else:
         data = load_mnist5k() if spec.kind == "mnist5k" else load_digits()
-    return split(data, budget.test_fraction, budget.split_seed)
+    return split(_fewer(data, budget.max_images, budget.split_seed), budget.test_fraction,
+                 budget.split_seed)  # fmt: skip
+
+
+def _fewer(data: ImageSet, count: int | None, seed: int) -> ImageSet:
+    """`count` images of `data` (stratified, seeded: split's), or all of them."""
+    if count is None or len(data) <= count:
+        return data
+    return split(data, count / len(data), seed)[1]
+
+
+def _capped(pair: tuple[ImageSet, ImageSet], budget) -> tuple[ImageSet, ImageSet]:
+    """A split of its own cut to the budget's max_images, each part in its share."""
+    if budget.max_images is None:
+        return pair
+    train, test = pair
+    n_test = max(1, round(budget.max_images * budget.test_fraction))
+    return (
+        _fewer(train, budget.max_images - n_test, budget.split_seed),
+        _fewer(test, n_test, budget.split_seed),
+    )
 
 
 def _presplit_folder(spec: DataSpec, size: int) -> tuple[ImageSet, ImageSet] | None:

@@ -18,8 +18,19 @@ from pathlib import Path
 from visionbench.gate.config import GateConfig
 from visionbench.report import plots, sections
 from visionbench.report.ladder import ladder_markdown
-from visionbench.report.summary import summary_markdown, trade_offs
+from visionbench.report.summary import bf16_paragraph, summary_markdown, trade_offs
 from visionbench.results import Run
+
+DRY_RUN_NOTE = (
+    "**A dry run** (`--vb-dry-run`): every variant, model, input size and dataset of the "
+    "profile ran, on a few images for a few steps, each unit timed twice. It shows that the "
+    "profile runs end to end on this machine; its figures measure nothing."
+)
+
+
+def dry_run(run: Run) -> bool:
+    """Whether the run is a `--vb-dry-run` (its fingerprint says so)."""
+    return bool((run.machine_info.get("visionbench") or {}).get("dry_run"))
 
 
 def _slug(title: str) -> str:
@@ -29,13 +40,15 @@ def _slug(title: str) -> str:
 def summary_text(run: Run, config: GateConfig | None = None) -> str:
     """Every group of a run, each variant against its reference: the table a person
     reads at the end of `nox -s bench` (time, memory and accuracy side by side)."""
-    parts = []
+    parts = [DRY_RUN_NOTE.replace("**", "").replace("`", ""), ""] if dry_run(run) else []
     for technique, benches in sections.by_section(run).items():
         line = sections.models_line(benches)
         title = f"{technique}; {line.replace('`', '')}" if line else technique
         parts += [title, sections.technique_table(benches, True, config), ""]
     if text := sections.scaling(list(run.benchmarks.values())):
         parts += [text]
+    if text := bf16_paragraph(run):
+        parts += [text.replace("**", "")]
     return "\n".join(parts)
 
 
@@ -45,8 +58,9 @@ def _heading(run: Run, history: Sequence[Run]) -> list[str]:
         f"{run.machine_info.get('machine', '?')}, python {run.machine_info.get('python_version')}"
     )
     return [
-        f"# visionbench report: {run.label}",
+        f"# visionbench report: {run.label}" + (" (dry run)" if dry_run(run) else ""),
         "",
+        *([DRY_RUN_NOTE, ""] if dry_run(run) else []),
         f"- run: `{run.path}` ({run.date}, commit {run.commit or 'unknown'})",
         f"- machine: {machine}",
         f"- history: {len(history)} saved runs of this machine with the same fingerprint",

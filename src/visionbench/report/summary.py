@@ -253,6 +253,7 @@ class Row:
     accuracy: Difference | None
     memory_ratio: float | None
     benchmark: str = ""  # the variant's full name: which tolerances apply
+    note: str = ""  # what the verdict depends on beyond the figures (e.g. emulated bf16)
 
     def judgement(self, config: GateConfig | None = None) -> Judgement | None:
         if self.accuracy is None:
@@ -261,13 +262,14 @@ class Row:
         return judge(self.accuracy, config.tolerance_for(self.benchmark, "accuracy"))
 
     def verdict(self, config: GateConfig | None = None) -> str:
-        return verdict(
+        said = verdict(
             self.time,
             self.accuracy,
             config=config,
             memory_ratio=self.memory_ratio,
             benchmark=self.benchmark,
         )
+        return f"{said} ({self.note})" if self.note else said
 
 
 def _row(bench: Bench, ref: Bench, where: str) -> Row:
@@ -415,8 +417,11 @@ def technique_rows(run: Run, config: GateConfig | None = None) -> list[Row]:
         if technique in SWEEPS:
             continue
         row = best_row(benches, where, config)
-        if row is not None:
-            rows.append(row)
+        if row is None:
+            continue
+        if any(emulated_bf16(run, b) for b in benches if b.variant in (row.variant, row.reference)):
+            row = dataclasses.replace(row, note=NO_BF16_KERNELS)
+        rows.append(row)
     return rows
 
 
@@ -499,6 +504,35 @@ def trade_off_markdown(t: TradeOff) -> list[str]:
     ]
 
 
+# -- bf16 on a CPU without bf16 kernels ------------------------------------------------------
+
+NO_BF16_KERNELS = "no bf16 kernels on this CPU: bf16 ran emulated"
+
+
+def emulated_bf16(run: Run, bench: Bench) -> bool:
+    """The benchmark ran in autocast bf16 on a CPU that the run's fingerprint says has no
+    bf16 kernels (`cpu_bf16_kernels`; unknown in runs saved before it: not said)."""
+    fp = run.machine_info.get("visionbench") or {}
+    info = bench.extra_info
+    return (
+        fp.get("cpu_bf16_kernels") is False
+        and info.get("amp") == "bf16"
+        and str(info.get("device") or "").startswith("cpu")
+    )
+
+
+def bf16_paragraph(run: Run) -> str:
+    """Why bf16 is slow here, where the run has bf16 figures of a CPU without bf16 kernels."""
+    if not any(emulated_bf16(run, b) for b in run.benchmarks.values()):
+        return ""
+    cpu = (run.machine_info.get("visionbench") or {}).get("cpu_model") or "this CPU"
+    return (
+        f"**bf16 on this CPU:** {cpu} has no bf16 kernels for oneDNN (they need AVX512-BF16 "
+        "or AMX), so every bf16 figure of the CPU here is of an emulation, slower than fp32. "
+        "On a CPU with them, or a GPU, bf16 can pay: these rows do not say it does not."
+    )
+
+
 def summary_markdown(
     run: Run, config: GateConfig | None = None, images: Mapping[tuple[str, str], str] | None = None
 ) -> str:
@@ -533,6 +567,8 @@ def summary_markdown(
         tabulate(table, headers=headers, tablefmt="github"),
         "",
     ]
+    if text := bf16_paragraph(run):
+        lines += [text, ""]
     for t in offs:
         lines += trade_off_markdown(t)
         png = (images or {}).get((t.technique, t.where))

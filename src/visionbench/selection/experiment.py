@@ -31,6 +31,7 @@ import torch
 
 from visionbench.data import ImageSet, SplitData, split
 from visionbench.measure import count_flops, time_once
+from visionbench.profiles import Profile
 from visionbench.runner import Bench, Variant, batches
 from visionbench.selection import (
     CASCADE,
@@ -55,6 +56,19 @@ from visionbench.selection.routing import (
     Single,
 )
 from visionbench.train import Trainer
+
+
+def left_out(profile: Profile, data_name: str, chosen_data: bool) -> str | None:
+    """Why the profile leaves selection on this dataset out (a skip reason), or None:
+    run where the profile runs it, or wherever --vb-data chose the data (`chosen_data`)."""
+    datasets = profile.selection.datasets
+    if chosen_data or datasets is None or data_name in datasets:
+        return None
+    return (
+        f"adaptive selection on {data_name} is left out of the {profile.name} profile "
+        f"({', '.join(datasets)} only); --vb-data {data_name} or --vb-profile standard "
+        "measures it"
+    )
 
 
 def variants(models: tuple[str, ...]) -> tuple[str, ...]:

@@ -80,7 +80,10 @@ class _Constant:
 def _fit(name: str, x: np.ndarray, y: np.ndarray, seed: int):
     if len(np.unique(y)) == 1:
         return _Constant(int(y[0]))
-    return CLASSIFIERS[name](seed).fit(x, y)
+    clf = CLASSIFIERS[name](seed)
+    if isinstance(clf, KNeighborsClassifier) and clf.n_neighbors > len(x):
+        clf.set_params(n_neighbors=len(x))  # fewer images than neighbours: all (as the chain)
+    return clf.fit(x, y)
 
 
 @dataclass(frozen=True)

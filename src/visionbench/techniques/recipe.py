@@ -41,7 +41,7 @@ from typing import Any
 
 import torch
 
-from visionbench import metrics
+from visionbench import fingerprint, metrics
 from visionbench.data import cache
 from visionbench.data.augment import examples, fill_colour
 from visionbench.data.formats import folder_bytes, folder_dataset
@@ -112,11 +112,7 @@ def fastest_amp(device: torch.device) -> str | None:
     fp16; on the CPU bf16 where oneDNN has bf16 kernels (AVX512-BF16 or AMX)."""
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    try:
-        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        supported = False
-    return "bf16" if supported else None
+    return "bf16" if fingerprint.cpu_bf16_kernels() else None
 
 
 def baseline(profile: Profile) -> Recipe:
