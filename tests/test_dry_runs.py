@@ -122,6 +122,7 @@ def test_the_report_and_its_summary_render(dry_run):
     for technique in techniques:
         assert f"## {technique}" in dry_run.report
     rows = {r.technique for r in summary.technique_rows(dry_run.run)}
+    rows |= {t.technique for t in summary.trade_offs(dry_run.run)}  # the sweeps' fronts
     assert rows >= techniques - {"gradcam"}  # Grad-CAM explains; it has no verdict
     assert report.summary_text(dry_run.run).startswith(
         DRY_RUN_NOTE.replace("**", "").replace("`", "")
