@@ -163,10 +163,39 @@ def test_the_report_and_its_summary_render(dry_run):
     for technique in techniques:
         assert f"## {technique}" in dry_run.report
     rows = {r.technique for r in summary.technique_rows(dry_run.run)}
+    rows |= {t.technique for t in summary.trade_offs(dry_run.run)}  # the sweeps' fronts
     assert rows >= techniques - {"gradcam"}  # Grad-CAM explains; it has no verdict
     assert report.summary_text(dry_run.run).startswith(
         DRY_RUN_NOTE.replace("**", "").replace("`", "")
     )
+
+
+STEP_TECHNIQUES = ("precision", "grad_zeroing", "memory_format", "compile")
+
+
+def test_the_step_techniques_record_time_to_target_and_the_summary_states_it(dry_run):
+    """Where the profile says `step_to_target` (standard, paper), every variant of every
+    step technique records its time to the target (null where, as in a few steps, no
+    seed reached it) and its curves, and the summary's time cell says which time it
+    states."""
+    profile = profiles.get(dry_run.name)
+    assert profile.step_to_target
+    steps = [
+        b
+        for b in dry_run.run.benchmarks.values()
+        if b.technique in STEP_TECHNIQUES and b.extra_info.get("unit") == "train_step"
+    ]
+    assert {b.technique for b in steps} == set(STEP_TECHNIQUES)
+    for b in steps:
+        info = b.extra_info
+        assert "time_to_target_s" in info and "time_to_target_s_per_seed" in info, b.fullname
+        assert info["target_accuracy"] == profile.target_accuracy and "curves" in info
+    rows = [r for r in summary.technique_rows(dry_run.run) if r.technique in STEP_TECHNIQUES]
+    assert {r.technique for r in rows} == set(STEP_TECHNIQUES)
+    target = f"time to {100 * profile.target_accuracy:.1f}%"
+    for r in rows:
+        assert r.time is not None and r.time.what.startswith((target, "step ratio")), r
+        assert "time to" in r.time.text(), r.time.text()
 
 
 # -- a figure missing from the schema fails the run, and so CI ---------------------------

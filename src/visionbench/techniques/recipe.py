@@ -44,6 +44,7 @@ import torch
 
 from visionbench import fingerprint, metrics
 from visionbench.data import cache
+from visionbench.data.augment import examples, fill_colour
 from visionbench.data.formats import folder_bytes, folder_dataset
 from visionbench.data.imageset import ImageSet, SplitData, channel_stats, train_eval_sample
 from visionbench.data.loaders import LoaderFeed, Normalise
@@ -198,6 +199,14 @@ def augmentation_variants(profile: Profile, device: torch.device) -> dict[str, R
         "batched": batched,
         "precomputed": batched.with_(precompute_augment=True),
     }
+
+
+def augmentation_examples(recipe: Recipe, data: RecipeData) -> dict[str, list]:
+    """The article's grid of the recipe's augmentation on the data's training images
+    (`augment.examples`), filled with the channels' mean colour as training fills."""
+    if recipe.train.augment is None:
+        raise ValueError("augmentation_examples needs a recipe with augmentation")
+    return examples(data.train.images, recipe.train.augment, fill_colour(data.mean))
 
 
 # -- the seed talk's pipeline -----------------------------------------------------------
@@ -367,7 +376,7 @@ def build(recipe: Recipe, data: RecipeData, seed: int) -> torch.nn.Module:
 
 def figures(trained: Trained, target: float, budget_s: float) -> dict[str, Any]:
     """The recorded figures of a recipe over its seeds (metrics.py names)."""
-    out = trained.figures(target)
+    out = trained.figures(target, curves=True)
     in_budget = [accuracy_in_budget(f, budget_s) for f in trained.fits]
     out["accuracy_in_budget"] = statistics.fmean(in_budget)
     out["accuracy_in_budget_per_seed"] = in_budget
