@@ -34,9 +34,9 @@ decodes again every epoch; the test split is decoded the same way.
 from __future__ import annotations
 
 import statistics
-from itertools import islice
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
