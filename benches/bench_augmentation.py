@@ -13,13 +13,21 @@ enough, raises test accuracy; in a short budget it can cost accuracy (the model
 sees harder images); batched costs a few percent of an epoch, precomputed moves
 that into a one-off `prep_time_s` and holds one copy of the data per epoch.
 The none and batched variants are the recipe ladder's +resident and +augment
-rungs: one training each serves both benches.
+rungs: one training each serves both benches. `batched` also records the
+article's grid of a few training images under each augmentation (drawn in the
+report).
 """
 
 import pytest
 
+from visionbench import metrics
 from visionbench.runner import Variant
-from visionbench.techniques.recipe import AUGMENTATION, augmentation_variants, measure
+from visionbench.techniques.recipe import (
+    AUGMENTATION,
+    augmentation_examples,
+    augmentation_variants,
+    measure,
+)
 
 VARIANTS = ("none", "batched", "precomputed")
 
@@ -35,3 +43,5 @@ def bench_train_epoch(benchmark, vb, recipe_data, recipe_runs, augmentation):
     recipe = augmentation_variants(vb.profile, vb.device)[augmentation]
     variant = Variant(AUGMENTATION, augmentation, reference="none")
     measure(vb, benchmark, variant, recipe, recipe_data, recipe_runs)
+    if augmentation == "batched":  # the article's grid, for the report to draw
+        metrics.record(benchmark, augmented_examples=augmentation_examples(recipe, recipe_data))

@@ -6,18 +6,22 @@ and the cases the profile cannot run here are skipped (with their reasons), ever
 of the resolution sweep is built and recorded, and the report and its summary render.
 
 `quick` runs for real in the other bench tests; here, each of the two other profiles is
-one pytest process over all the benches.
+one pytest process over all the benches, both started at once on one thread each.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import FakeBenchmark, load_noxfile, run_pytest, saved_problems
+from helpers import ROOT, FakeBenchmark, load_noxfile, run_pytest, saved_problems
 
 from visionbench import cli, metrics, models, profiles, report, results
 from visionbench.data import SplitData, load_digits, split
@@ -36,34 +40,71 @@ SKIPS_ALLOWED = (
     r"below the sweep's largest size",  # resolution on mnist5k's 28 px
     r"rung \+autocast left out: cpu has no bf16 kernels",  # a CPU without them
 )
+DRY_RUN_TIMEOUT_S = 1800
 
 
 @dataclass
 class DryRun:
     name: str
-    proc: object
+    proc: subprocess.CompletedProcess
     data: dict
     run: results.Run
     report: str
 
 
+@pytest.fixture(scope="module")
+def started(request, tmp_path_factory) -> Iterator[dict[str, tuple[subprocess.Popen, Path]]]:
+    """Every selected profile's dry run started at once, each on one torch thread: two
+    single-threaded processes use two cores better than one two-threaded process after
+    the other (a step of a few images parallelises poorly), so the module takes about
+    the longer run's time instead of the sum."""
+    selected = {
+        item.callspec.params["dry_run"]
+        for item in request.session.items
+        if "dry_run" in getattr(getattr(item, "callspec", None), "params", {})
+    }
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    procs = {}
+    for name in (p for p in PROFILES if p in selected):
+        tmp = tmp_path_factory.mktemp(f"dry-{name}")
+        out = tmp / "pytest.out"
+        cmd = [
+            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "benches",
+            "--vb-profile", name, "--vb-dry-run", "--vb-device", "cpu", "--vb-threads", "1",
+            f"--benchmark-storage=file://{tmp / 'storage'}", *load_noxfile().BENCH_ARGS,
+            "-q", "-rs",
+        ]  # fmt: skip
+        with open(out, "w") as sink:
+            procs[name] = (
+                subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT),
+                tmp,
+            )
+    yield procs
+    for proc, _ in procs.values():
+        if proc.poll() is None:  # the module stopped early (a failure, Ctrl-C)
+            proc.kill()
+            proc.wait()
+
+
 @pytest.fixture(
     scope="module", params=[pytest.param(p, marks=pytest.mark.dry_run) for p in PROFILES]
 )
-def dry_run(request, tmp_path_factory) -> DryRun:
+def dry_run(request, started) -> DryRun:
     name = request.param
-    tmp = tmp_path_factory.mktemp(f"dry-{name}")
+    proc, tmp = started[name]
+    try:
+        proc.wait(timeout=DRY_RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    stdout = (tmp / "pytest.out").read_text(encoding="utf-8", errors="replace")
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, "")
+    assert proc.returncode == 0, f"{name} dry run (exit {proc.returncode}):\n" + stdout[-8000:]
     storage = tmp / "storage"
-    proc = run_pytest(
-        "benches", "--vb-profile", name, "--vb-dry-run", "--vb-device", "cpu",
-        f"--benchmark-storage=file://{storage}", *load_noxfile().BENCH_ARGS, "-q", "-rs",
-        timeout=1800,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     run = results.load_run("latest", storage)
     assert cli.main(["report", "latest", "--storage", str(storage), "--out", str(tmp)]) == 0
     text = (tmp / run.label / "report.md").read_text(encoding="utf-8")
-    return DryRun(name, proc, run.data, run, text)
+    return DryRun(name, done, run.data, run, text)
 
 
 def test_every_benchmark_is_saved_valid_and_none_failed(dry_run):
@@ -122,10 +163,39 @@ def test_the_report_and_its_summary_render(dry_run):
     for technique in techniques:
         assert f"## {technique}" in dry_run.report
     rows = {r.technique for r in summary.technique_rows(dry_run.run)}
+    rows |= {t.technique for t in summary.trade_offs(dry_run.run)}  # the sweeps' fronts
     assert rows >= techniques - {"gradcam"}  # Grad-CAM explains; it has no verdict
     assert report.summary_text(dry_run.run).startswith(
         DRY_RUN_NOTE.replace("**", "").replace("`", "")
     )
+
+
+STEP_TECHNIQUES = ("precision", "grad_zeroing", "memory_format", "compile")
+
+
+def test_the_step_techniques_record_time_to_target_and_the_summary_states_it(dry_run):
+    """Where the profile says `step_to_target` (standard, paper), every variant of every
+    step technique records its time to the target (null where, as in a few steps, no
+    seed reached it) and its curves, and the summary's time cell says which time it
+    states."""
+    profile = profiles.get(dry_run.name)
+    assert profile.step_to_target
+    steps = [
+        b
+        for b in dry_run.run.benchmarks.values()
+        if b.technique in STEP_TECHNIQUES and b.extra_info.get("unit") == "train_step"
+    ]
+    assert {b.technique for b in steps} == set(STEP_TECHNIQUES)
+    for b in steps:
+        info = b.extra_info
+        assert "time_to_target_s" in info and "time_to_target_s_per_seed" in info, b.fullname
+        assert info["target_accuracy"] == profile.target_accuracy and "curves" in info
+    rows = [r for r in summary.technique_rows(dry_run.run) if r.technique in STEP_TECHNIQUES]
+    assert {r.technique for r in rows} == set(STEP_TECHNIQUES)
+    target = f"time to {100 * profile.target_accuracy:.1f}%"
+    for r in rows:
+        assert r.time is not None and r.time.what.startswith((target, "step ratio")), r
+        assert "time to" in r.time.text(), r.time.text()
 
 
 # -- a figure missing from the schema fails the run, and so CI ---------------------------
@@ -235,6 +305,11 @@ def test_a_dry_run_keeps_what_the_profile_runs_and_shrinks_how_much(name):
     assert dry.data_path.texture_count <= caps.images
     assert dry.schedules.epochs <= caps.epochs and dry.recipe.epochs <= caps.epochs
     assert dry.data_parallel.max_steps == caps.max_steps
+    assert dry.recipe.max_steps == caps.max_steps and real.recipe.max_steps is None
+    from visionbench.techniques import recipe
+
+    assert recipe.baseline(dry).train.max_steps == caps.max_steps  # every rung inherits it
+    assert recipe.baseline(real).train.max_steps is None  # whole epochs
 
 
 def test_a_dry_runs_datasets_are_cut_stratified_with_a_quarter_to_test():

@@ -46,8 +46,8 @@ def test_report_writes_markdown_and_plots(storage, tmp_path, capsys):
     assert "1.00×" in md and "(ref)" in md  # relative to the reference variant
     assert "failed: out of memory" in md
     pngs = sorted(p.name for p in out_dir.glob("*.png"))
-    assert pngs == ["model_size.png", "model_size_trend.png", "resolution.png",
-                    "resolution_trend.png"]  # fmt: skip
+    assert pngs == ["model_size.png", "model_size_trend.png", "pareto_model_size_train_step.png",
+                    "resolution.png", "resolution_trend.png"]  # fmt: skip
     for name in pngs:
         assert (out_dir / name).stat().st_size > 5000
         assert f"]({name})" in md

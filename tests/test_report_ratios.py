@@ -73,27 +73,30 @@ def test_the_summary_row_states_the_paired_ratio_with_its_interval():
     (row,) = summary.technique_rows(precision_run())
     assert row.variant == "bf16"
     text = summary.summary_markdown(precision_run())
-    assert "0.71× [0.68–0.74×] (time per unit, paired with the reference over 20 rounds)" in text
+    assert (
+        "0.71× [0.68–0.74×] (step ratio: time per step, paired with the reference over 20 rounds)"
+        in text
+    )
     assert "1.41× faster" in text  # the whole interval beyond the tolerance
 
 
 def tolerance_run():
-    """A data-loading and a model-size variant, each 1.15× [1.12–1.18×] its reference."""
+    """A data-loading and a memory-format variant, each 1.15× [1.12–1.18×] its reference."""
     slower = paired(1.15, 1.12, 1.18)
     return as_run(run_data([
         bench("w0", steady(100), technique="data_loading", variant="disk_png-w0",
               reference="disk_png-w0", unit="epoch"),
         bench("w2", steady(115), technique="data_loading", variant="disk_png-w2",
               reference="disk_png-w0", unit="epoch", **slower),
-        bench("small", steady(10), technique="model_size", variant="small", reference="small"),
-        bench("big", steady(11.5), technique="model_size", variant="big", reference="small",
+        bench("small", steady(10), technique="memory_format", variant="small", reference="small"),
+        bench("big", steady(11.5), technique="memory_format", variant="big", reference="small",
               **slower),
     ]))  # fmt: skip
 
 
 def test_the_report_reads_per_benchmark_tolerances_as_the_gate_does(tmp_path):
     """pyproject.toml gives data loading 20% (disk decoding varies more): there 1.12–1.18×
-    is within the tolerance, while the same interval of a model-size step is slower.
+    is within the tolerance, while the same interval of a memory-format step is slower.
     A report that used the default 10% everywhere would call both slower."""
     config = load_config(ROOT / "pyproject.toml")
     run = tolerance_run()
@@ -110,7 +113,10 @@ def test_the_report_reads_per_benchmark_tolerances_as_the_gate_does(tmp_path):
     assert "| 1.15× [1.12–1.18×] within the 20% tolerance |" in md
     assert "| 1.15× [1.12–1.18×] slower |" in md
     verdicts = {r.technique: r.verdict(config) for r in summary.technique_rows(run, config)}
-    assert verdicts == {"data_loading": "no difference beyond noise", "model_size": "1.15× slower"}
+    assert verdicts == {
+        "data_loading": "no difference beyond noise",
+        "memory_format": "1.15× slower",
+    }
     for technique, verdict in verdicts.items():  # the summary table says the same
         assert any(line.startswith(f"| {technique} ") and line.rstrip(" |").endswith(verdict)
                    for line in md.splitlines())  # fmt: skip

@@ -143,6 +143,25 @@ METRICS: dict[str, Metric] = {
             "(per image, rows of 0..255 values at the input's size), `labels` and `predicted`",
         ),
         _m(
+            "curves",
+            "per epoch",
+            "none",
+            "info",
+            "the training runs behind the figures, epoch by epoch: a mapping with `loss` (mean "
+            "training loss), `accuracy` (test) and `train_time_s` (training seconds so far), "
+            "each one list per seed with one value per epoch, and `lr` (seed 0's learning "
+            "rate at the start of each quarter of every epoch's steps: one list per epoch)",
+        ),
+        _m(
+            "augmented_examples",
+            "levels",
+            "none",
+            "info",
+            "a fixed, seeded set of training images under the bench's augmentation: a mapping "
+            "with `columns` (`original`, each augmentation alone, `all`) and `images` (one row "
+            "per image, one C x H x W image of 0..255 levels per column)",
+        ),
+        _m(
             "accuracy_std",
             "fraction",
             "lower",
@@ -416,6 +435,10 @@ def validate(extra_info: Mapping[str, Any]) -> None:
                     _check_number(name, item)
         elif name == "gradcam":
             _check_gradcam(value)
+        elif name == "curves":
+            _check_curves(value)
+        elif name == "augmented_examples":
+            _check_examples(value)
         elif name == "route_share":
             if not isinstance(value, Mapping):
                 raise SchemaError(f"metric 'route_share' must be a mapping, got {value!r}")
@@ -442,6 +465,57 @@ def _check_gradcam(value: Any) -> None:
             for row in grid
         ):
             raise SchemaError("metric 'gradcam': every image and map is rows of ints 0..255")
+
+
+def _numbers(value: Any) -> bool:
+    """A list of finite numbers, None where there was none (an infinite mean loss)."""
+    return isinstance(value, list) and all(
+        v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+        for v in value
+    )
+
+
+def _check_curves(value: Any) -> None:
+    """loss, accuracy and train_time_s: lists (one per seed) of numbers, alike in shape;
+    lr: lists (one per epoch) of numbers."""
+    keys = {"loss", "accuracy", "train_time_s", "lr"}
+    if not isinstance(value, Mapping) or set(value) != keys:
+        raise SchemaError(f"metric 'curves' must be a mapping with {sorted(keys)}, got {value!r}")
+    for key in keys:
+        if not isinstance(value[key], list) or not all(_numbers(v) for v in value[key]):
+            raise SchemaError(f"metric 'curves': {key} must be lists of numbers (or null)")
+    shapes = {key: [len(v) for v in value[key]] for key in ("loss", "accuracy", "train_time_s")}
+    if len(set(map(tuple, shapes.values()))) != 1:
+        raise SchemaError(f"metric 'curves': loss, accuracy and train_time_s differ: {shapes}")
+
+
+def _image(value: Any) -> bool:
+    """C x H x W nested lists of ints 0..255."""
+    return isinstance(value, list) and all(
+        isinstance(plane, list)
+        and all(
+            isinstance(row, list) and all(isinstance(v, int) and 0 <= v <= 255 for v in row)
+            for row in plane
+        )
+        for plane in value
+    )
+
+
+def _check_examples(value: Any) -> None:
+    """columns: names; images: one row per image, one image per column."""
+    if not isinstance(value, Mapping) or set(value) != {"columns", "images"}:
+        raise SchemaError("metric 'augmented_examples' must be a mapping of columns and images")
+    columns, images = value["columns"], value["images"]
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise SchemaError("metric 'augmented_examples': columns must be a list of names")
+    if not isinstance(images, list) or not all(
+        isinstance(row, list) and len(row) == len(columns) and all(_image(i) for i in row)
+        for row in images
+    ):
+        raise SchemaError(
+            "metric 'augmented_examples': images must be rows of one C x H x W image of "
+            "ints 0..255 per column"
+        )
 
 
 def record(benchmark: Any, **figures: Any) -> None:

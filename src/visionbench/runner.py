@@ -269,9 +269,10 @@ class Trained:
     fits: list[FitResult] = field(default_factory=list)
     run_peak_mem_bytes: int | None = None  # largest over the seeds' training runs
 
-    def figures(self, target_accuracy: float | None = None) -> dict[str, Any]:
+    def figures(self, target_accuracy: float | None = None, curves: bool = False) -> dict[str, Any]:
         """Accuracy and training figures over seeds; with a target, also the
-        epochs and seconds each seed took to first reach it on the test split."""
+        epochs and seconds each seed took to first reach it on the test split;
+        with `curves`, every seed's per-epoch history (`convergence.curves`)."""
         accs = [f.accuracy for f in self.fits]
         train_accs = [f.train_accuracy for f in self.fits if f.train_accuracy is not None]
         figures = {
@@ -292,6 +293,8 @@ class Trained:
         if target_accuracy is not None:
             reached = [first_reached(f.history, target_accuracy) for f in self.fits]
             figures.update(convergence.target_figures(reached), target_accuracy=target_accuracy)
+        if curves:
+            figures["curves"] = convergence.curves([f.history for f in self.fits])
         return figures
 
 
@@ -595,9 +598,15 @@ class Bench(Runner):
             **figures,
             peak_mem_bytes=peak,
             **self._model_figures(workload.model, trainer.model, x),
-            **trained.figures(),
+            **trained.figures(self.step_target(), curves=True),
         )
         return trained
+
+    def step_target(self) -> float | None:
+        """The accuracy a training step's trainings are timed to (`time_to_target_s` and
+        the rest, read from their per-epoch history): the profile's target where it says
+        `step_to_target`, else None (the step ratio alone)."""
+        return self.profile.target_accuracy if self.profile.step_to_target else None
 
     def _step_unit(self, workload: Workload) -> tuple[Callable[[], None], Trainer, Any, Any]:
         """One training step of a fresh model of `workload` on its first batch."""
@@ -737,7 +746,7 @@ class Bench(Runner):
             benchmark,
             self.describe_workload(variant, workload, "to_target", workload.train.batch_size),
             **self._model_figures(workload.model, trained.model, runs[0].trainer.prepare(x)),
-            **trained.figures(target),
+            **trained.figures(target, curves=True),
         )
         return trained
 

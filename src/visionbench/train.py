@@ -381,7 +381,8 @@ class FitResult:
     epochs_run: int
     steps: int
     diverged: bool = False
-    history: list[dict[str, float]] = field(default_factory=list)  # per epoch
+    history: list[dict] = field(default_factory=list)  # per epoch: epoch, train_time_s,
+    #   loss (mean training loss), accuracy (test), lr (LR_SAMPLES rates), val_accuracy
     train_accuracy: float | None = None  # on `train_eval` after the last epoch (fit's)
 
 
@@ -446,8 +447,12 @@ def fitting(
         sync(trainer.device)
         start = time.perf_counter()
         loss = torch.zeros((), device=trainer.device)
+        loss_sum = torch.zeros((), device=trainer.device)  # summed there: no sync per step
+        lrs: list[float] = []
         for x, y in epoch_iter(epoch):
+            lrs.append(trainer.optimizer.param_groups[0]["lr"])  # a Python float: no sync
             loss = trainer.step(x, y)
+            loss_sum += loss
             result.steps += 1
             if cfg.max_steps is not None and result.steps >= cfg.max_steps:
                 break
@@ -465,8 +470,9 @@ def fitting(
         row = {
             "epoch": epoch + 1,
             "train_time_s": result.train_time_s,
-            "loss": float(loss),
+            "loss": float(loss_sum) / max(1, len(lrs)),  # the epoch's mean training loss
             "accuracy": result.accuracy,
+            "lr": lr_samples(lrs),
         }
         if validation is not None:
             row["val_accuracy"] = evaluate(trainer, validation)
@@ -484,6 +490,18 @@ def fitting(
             return
         if cfg.early_stopping_patience is not None and stale >= cfg.early_stopping_patience:
             return
+
+
+LR_SAMPLES = 4  # learning rates kept per epoch: at the start of each quarter of its steps
+
+
+def lr_samples(lrs: list[float], count: int = LR_SAMPLES) -> list[float]:
+    """The learning rate at the start of each of `count` equal parts of an epoch's steps
+    (fewer for an epoch of fewer steps): enough to draw a schedule, few enough to keep."""
+    if not lrs:
+        return []
+    picks = sorted({(i * len(lrs)) // count for i in range(count)})
+    return [lrs[i] for i in picks]
 
 
 def recalibrate_bn(

@@ -13,6 +13,9 @@ One definition, three implementations that the data-loading bench compares:
   RandomErasing, configured to draw from the same distributions, for a
   DataLoader that augments one image at a time (the usual way).
 
+`examples` is the "1000 seconds" article's grid: a few images as they are, under
+each augmentation alone and under all of them, as 0..255 levels a report draws.
+
 Everything works on uint8 before normalisation: a quarter of the bytes of
 float32, and the value range stays 0..255. Padding and cutout use a fill
 colour, normally each channel's mean, which is 0 after normalisation (the
@@ -217,3 +220,39 @@ def precompute(
     for e, gen in enumerate(generators):
         out[e] = augment_batch(images, draw(n, h, w, spec, gen).to(images.device), spec, fill)
     return out
+
+
+EXAMPLE_IMAGES = 6  # images in the examples grid
+
+
+def examples(
+    images: torch.Tensor,
+    spec: AugmentSpec,
+    fill: tuple[int, ...],
+    count: int = EXAMPLE_IMAGES,
+    seed: int = 0,
+) -> dict[str, list]:
+    """The `augmented_examples` figure (metrics.py): a fixed, seeded set of `count` of the
+    N x C x H x W uint8 `images`, as they are, under each augmentation of `spec` alone
+    (pad + random crop; the flip, shown on every image; cutout), and under all of them
+    drawn as training draws them, as nested lists of 0..255 levels."""
+    gen = torch.Generator().manual_seed(seed)
+    picked = images[torch.randperm(len(images), generator=gen)[:count]].cpu()
+    n, _, h, w = picked.shape
+
+    def alone(pad: int = 0, cutout: int = 0) -> torch.Tensor:
+        one = AugmentSpec(pad=pad, flip=False, cutout=cutout)
+        return augment_batch(picked, draw(n, h, w, one, gen), one, fill)
+
+    columns = {"original": picked}
+    if spec.pad:
+        columns["pad+crop"] = alone(pad=spec.pad)
+    if spec.flip:
+        columns["flip"] = picked.flip(-1)
+    if spec.cutout:
+        columns["cutout"] = alone(cutout=spec.cutout)
+    columns["all"] = augment_batch(picked, draw(n, h, w, spec, gen), spec, fill)
+    return {
+        "columns": list(columns),
+        "images": [[columns[c][i].tolist() for c in columns] for i in range(n)],
+    }

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from visionbench.gate.config import GateConfig
+from visionbench.gate.equivalence import gate_words
 from visionbench.gate.stats import (
     PairShift,
     between_run_noise,
@@ -210,6 +211,7 @@ def _compare_metric(
             cand_seeds=int(cand.extra_info.get("seeds") or 1),
         )
         seeds = f"seeds {base.extra_info.get('seeds') or 1}/{cand.extra_info.get('seeds') or 1}"
+        words = gate_words(base.extra_info, cand.extra_info, metric.name, tol)
         return _replace(
             row,
             verdict=verdict,
@@ -217,7 +219,7 @@ def _compare_metric(
             p_value=p,
             detectable=detectable,
             tolerance=tol,
-            note=seeds,
+            note=f"{seeds}; {words}" if words else seeds,
         )
     # time, throughput, energy: against the between-run noise
     samples_b, samples_c = base.samples, cand.samples

@@ -10,12 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from visionbench.data_parallel.variants import REFERENCE as DDP
+from visionbench.gate.equivalence import Figure
 from visionbench.gate.runs import network_differences
 from visionbench.metrics import METRICS
 from visionbench.report.format import fmt_value, short_name
 from visionbench.report.sections import data_parallel, reference_of, time_vs_ref
+from visionbench.report.summary import TradeOff
 from visionbench.results import Bench, Run
 
 
@@ -40,6 +43,35 @@ def _bar_panel(ax, labels, values, ref_index, title, value_text) -> None:
     ax.margins(x=0.3)
 
 
+def _accuracy_panel(ax, benches: Sequence[Bench], labels, ref_index: int | None) -> None:
+    """Accuracy as dots with their 95% intervals (binomial over the test images or the
+    seeds' spread, `gate.equivalence.Figure`), on an axis that starts where the
+    differences show: 95.1% and 98.2% must not look alike."""
+    y = np.arange(len(benches))
+    lows, highs = [], []
+    for yi, b in zip(y, benches, strict=True):
+        figure = Figure.of(b.extra_info)
+        if figure is None:
+            continue
+        half = figure.half_width()
+        colour = "#dd8452" if yi == ref_index else "#4c72b0"
+        ax.errorbar(figure.value * 100, yi, xerr=half * 100, fmt="o", color=colour, capsize=3)
+        ax.text(figure.value * 100, yi - 0.25, fmt_value("accuracy", figure.value), fontsize=8,
+                ha="center")  # fmt: skip
+        lows.append(figure.value - half)
+        highs.append(figure.value + half)
+    if lows:
+        low, high = max(0.0, min(lows)), min(1.0, max(highs))
+        margin = max(0.005, 0.15 * (high - low))
+        ax.set_xlim(max(0.0, low - margin) * 100, min(1.0, high + margin) * 100)
+    if ref_index is not None and (ref := Figure.of(benches[ref_index].extra_info)) is not None:
+        ax.axvline(ref.value * 100, color="#444", lw=0.8, ls="--")
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_title("accuracy (%), bar: 95% interval (zoomed)", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+
+
 def paired_times(
     benches: Sequence[Bench], ref: Bench, blocks: list[float | None]
 ) -> tuple[list[float | None], dict[int, tuple[float, float]]]:
@@ -58,7 +90,8 @@ def paired_times(
 
 
 def plot_technique(technique: str, benches: Sequence[Bench], path: Path) -> Path:
-    """Bars per variant: time (median; min as a dot), peak memory, accuracy; ref = 1."""
+    """Bars per variant: time (median; min as a dot) and peak memory, ref = 1; accuracy
+    as dots with their intervals."""
     ok = [b for b in benches if not b.error]
     ref = reference_of(ok)
     labels = [b.variant + (" (ref)" if b is ref else "") for b in ok]
@@ -83,12 +116,7 @@ def plot_technique(technique: str, benches: Sequence[Bench], path: Path) -> Path
     for ax, (metric, values, extra) in zip(axes, panels, strict=True):
         base = values[ref_index] if ref_index is not None else None
         if metric == "accuracy":
-            shown = [None if v is None else v * 100 for v in values]
-            text = [fmt_value(metric, v) for v in values]
-            _bar_panel(ax, labels, shown, None, "accuracy (%)", text)
-            ax.set_xlim(0, 112)
-            if base is not None:
-                ax.axvline(base * 100, color="#444", lw=0.8, ls="--")
+            _accuracy_panel(ax, ok, labels, ref_index)
             continue
         text = [fmt_value(metric, v) for v in values]
         what = "time per unit" if metric == "time" else "peak memory"
@@ -217,5 +245,153 @@ def plot_grid(benches: Sequence[Any], path: Path, title: str) -> Path:
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"Grad-CAM: {title}", fontsize=10)
+    fig.savefig(path)
+    return path
+
+
+# -- trade-offs, curves, augmentation ------------------------------------------------
+
+FRONT, DOMINATED, BY_MEMORY = "#c44e52", "#4c72b0", "#55a868"
+
+
+def plot_pareto(t: TradeOff, path: Path) -> Path:
+    """A sweep's trade-off: time (log) against accuracy with its 95% interval; the
+    front joined, dominated variants faded, each point labelled."""
+    fig = _figure(6.6, 4.4)
+    ax = fig.subplots()
+    kept = {p.name for p in t.front.by_memory}
+    shown: set[str] = set()
+    for p in t.points:
+        on = t.front.on_front(p.name)
+        kind = "on the front" if on else "front by memory alone" if p.name in kept else "dominated"
+        colour = FRONT if on else BY_MEMORY if p.name in kept else DOMINATED
+        alpha = 1.0 if on or p.name in kept else 0.35
+        half = t.noise.get(p.name, 0.0)
+        spread = [[min(half, p.accuracy) * 100], [min(half, 1 - p.accuracy) * 100]]  # in 0..100%
+        ax.errorbar(
+            p.time, p.accuracy * 100, yerr=spread, fmt="o",
+            color=colour, alpha=alpha, capsize=3, ms=6,
+            mfc=colour if on else "white", label=kind if kind not in shown else None,
+        )  # fmt: skip
+        shown.add(kind)
+        ax.annotate(t.label(p.name), (p.time, p.accuracy * 100), textcoords="offset points",
+                    xytext=(6, 5), fontsize=8, alpha=max(alpha, 0.6))  # fmt: skip
+    front = t.front.front
+    ax.plot([p.time for p in front], [p.accuracy * 100 for p in front], "-", color=FRONT,
+            lw=1.2, zorder=0)  # fmt: skip
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(f"{t.measure} (log scale)")
+    ax.set_ylabel("test accuracy (%), bar: 95% interval")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="lower right")
+    ax.margins(x=0.15, y=0.1)
+    fig.suptitle(f"{t.technique} ({t.where}): the time/accuracy trade-off", fontsize=11)
+    fig.savefig(path)
+    return path
+
+
+def _seeds_array(per_seed: Sequence[Sequence[float | None]]) -> np.ndarray:
+    """Seeds x epochs, NaN where a seed stopped earlier or had no value."""
+    width = max((len(row) for row in per_seed), default=0)
+    out = np.full((len(per_seed), width), np.nan)
+    for i, row in enumerate(per_seed):
+        out[i, : len(row)] = [np.nan if v is None else v for v in row]
+    return out
+
+
+def with_curves(benches: Sequence[Bench]) -> list[Bench]:
+    """The benchmarks of a section that saved their training curves."""
+    return [b for b in benches if isinstance(b.extra_info.get("curves"), Mapping) and not b.error]
+
+
+def _lr_line(curves: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+    """Seed 0's learning rates against the epoch (fractional: each rate at the start of
+    its part of the epoch's steps)."""
+    xs, ys = [], []
+    for epoch, rates in enumerate(curves.get("lr") or []):
+        for i, rate in enumerate(rates):
+            if rate is not None:
+                xs.append(epoch + i / len(rates))
+                ys.append(rate)
+    return xs, ys
+
+
+def plot_curves(title: str, benches: Sequence[Bench], path: Path) -> Path:
+    """Training curves per variant: mean training loss and test accuracy per epoch (line:
+    the mean over seeds; band: their range), and the learning rate where the variants'
+    schedules differ (the one-cycle schedule against constant and cosine)."""
+    chosen = with_curves(benches)
+    lr_lines = {b.variant: _lr_line(b.extra_info["curves"]) for b in chosen}
+    schedules_differ = len({tuple(ys) for _, ys in lr_lines.values()}) > 1
+    panels = 3 if schedules_differ else 2
+    fig = _figure(4.2 * panels, 3.4)
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    colours = [f"C{i}" for i in range(10)]
+    styles = ["-", "--", ":", "-."]  # variants that trained alike still show apart
+    losses = []
+    for i, b in enumerate(chosen):
+        curves, colour = b.extra_info["curves"], colours[i % len(colours)]
+        style = styles[i % len(styles)]
+        label = b.variant + (" (ref)" if b.variant == b.reference else "")
+        for ax, key, scale in ((axes[0], "loss", 1.0), (axes[1], "accuracy", 100.0)):
+            values = _seeds_array(curves[key]) * scale
+            if values.size == 0:
+                continue
+            epochs = np.arange(1, values.shape[1] + 1)
+            with np.errstate(all="ignore"):
+                mean = np.nanmean(values, axis=0)
+            ax.plot(epochs, mean, marker="o", ls=style, ms=3, color=colour, label=label)
+            if values.shape[0] > 1:
+                ax.fill_between(epochs, np.nanmin(values, axis=0), np.nanmax(values, axis=0),
+                                color=colour, alpha=0.2, lw=0)  # fmt: skip
+            if key == "loss":
+                losses.extend(v for v in values.ravel() if np.isfinite(v) and v > 0)
+        if schedules_differ:
+            xs, ys = lr_lines[b.variant]
+            axes[2].plot(xs, ys, ls=style, color=colour, label=label)
+    axes[0].set_title("mean training loss per epoch", fontsize=10)
+    if losses and max(losses) / min(losses) > 10:
+        axes[0].set_yscale("log")
+    axes[1].set_title("test accuracy after each epoch (%)", fontsize=10)
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=7)
+    if schedules_differ:
+        axes[2].set_title("learning rate (seed 0), through each epoch", fontsize=10)
+        axes[2].legend(fontsize=7)
+    seeds = max((len(b.extra_info["curves"]["loss"]) for b in chosen), default=1)
+    what = f"mean of {seeds} seeds, band: their range" if seeds > 1 else "one seed"
+    fig.suptitle(f"{title}: training curves ({what})", fontsize=11)
+    fig.savefig(path)
+    return path
+
+
+def _show(ax, image: Sequence[Any]) -> None:
+    """A C x H x W image of 0..255 levels: grey for one channel, RGB for three."""
+    array = np.asarray(image, dtype=np.uint8)
+    if array.shape[0] == 1:
+        ax.imshow(array[0], cmap="gray", vmin=0, vmax=255)
+    else:
+        ax.imshow(np.transpose(array[:3], (1, 2, 0)))
+
+
+def plot_examples(examples: Mapping[str, Any], path: Path, title: str) -> Path:
+    """The augmentation grid: one row per image, one column per augmentation."""
+    columns, images = examples["columns"], examples["images"]
+    fig = _figure(1.3 * len(columns) + 0.6, 1.25 * len(images) + 0.6)
+    axes = fig.subplots(len(images), len(columns), squeeze=False)
+    for i, row in enumerate(images):
+        for j, image in enumerate(row):
+            _show(axes[i, j], image)
+            axes[i, j].set_xticks([])
+            axes[i, j].set_yticks([])
+    for j, name in enumerate(columns):
+        axes[0, j].set_title(name, fontsize=9)
+    fig.suptitle(f"Augmentation: {title}", fontsize=10)
     fig.savefig(path)
     return path

@@ -1,10 +1,11 @@
 """The run report: `write_report` composes `reports/<run>/report.md` and its PNGs.
 
-In order: the summary (one verdict per technique), each recipe ladder, the
-Grad-CAM grids, then every section in detail (per technique and timed unit,
-data and device: each variant's time, memory and accuracy against the
-technique's reference, what the technique adds, its bars and its trend across
-the saved history of this machine), and the data-parallel scaling. Every
+In order: the summary (one verdict per technique; each sweep's Pareto front with
+its plot), each recipe ladder, the Grad-CAM grids, the augmentation examples,
+then every section in detail (per technique and timed unit, data and device:
+each variant's time, memory and accuracy against the technique's reference, what
+the technique adds, its bars, its training curves and its trend across the saved
+history of this machine), and the data-parallel scaling. Every
 tolerance is the gate's, per benchmark (`GateConfig.tolerance_for`).
 `summary_text` is the same sections as compact terminal tables.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from visionbench.gate.config import GateConfig
 from visionbench.report import plots, sections
 from visionbench.report.ladder import ladder_markdown
-from visionbench.report.summary import bf16_paragraph, summary_markdown
+from visionbench.report.summary import bf16_paragraph, summary_markdown, trade_offs
 from visionbench.results import Run
 
 DRY_RUN_NOTE = (
@@ -79,7 +80,11 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     by_section = sections.by_section(run)
     lines = _heading(run, history)
-    if text := summary_markdown(run, config):
+    fronts = {}
+    for t in trade_offs(run):
+        png = plots.plot_pareto(t, out_dir / f"pareto_{_slug(t.technique + '_' + t.where)}.png")
+        fronts[(t.technique, t.where)] = png.name
+    if text := summary_markdown(run, config, fronts):
         lines += [text, ""]
     for title, benches in by_section.items():
         if text := ladder_markdown(benches):
@@ -88,6 +93,12 @@ def write_report(
         if maps := sections.gradcam_maps(benches):
             png = plots.plot_grid(maps, out_dir / f"gradcam_{_slug(title)}.png", title)
             lines += sections.gradcam(title, png.name)
+    for title, benches in by_section.items():
+        if (grid := sections.augmented_examples(benches)) is not None:
+            path = out_dir / f"augment_{_slug(title)}.png"
+            found = grid.extra_info["augmented_examples"]
+            png = plots.plot_examples(found, path, title)
+            lines += sections.examples(title, png.name, found["columns"])
     lines += ["# Details", ""]
     for technique, benches in by_section.items():
         slug = _slug(technique)
@@ -95,6 +106,9 @@ def write_report(
         if any(not b.error for b in benches):
             png = plots.plot_technique(technique, benches, out_dir / f"{slug}.png")
             lines += [f"![{technique}: variants]({png.name})", ""]
+        if plots.with_curves(benches):
+            png = plots.plot_curves(technique, benches, out_dir / f"{slug}_curves.png")
+            lines += sections.curves(technique, png.name)
         names = [b.fullname for b in benches if any(plots.timed(r, b.fullname) for r in history)]
         if len(history) > 1 and names:
             png = plots.plot_trends(

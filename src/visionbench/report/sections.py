@@ -24,6 +24,7 @@ from tabulate import tabulate
 from visionbench.data_parallel.variants import REFERENCE as DDP
 from visionbench.data_parallel.variants import TECHNIQUE as DATA_PARALLEL
 from visionbench.gate.config import DEFAULTS, GateConfig
+from visionbench.gate.equivalence import BETTER, WORSE, infos_difference, judge
 from visionbench.metrics import accuracy_noise
 from visionbench.report.format import (
     fmt_bytes,
@@ -113,6 +114,20 @@ def fmt_time_vs_ref(b: Bench, ref: Bench | None, tolerance: float = TIME_TOLERAN
     return f"{fmt_ratio(ratio)} {interval} {time_verdict(low, high, tolerance)}"
 
 
+def accuracy_vs_ref(b: Bench, ref: Bench | None, tolerance: float) -> str:
+    """`−0.3 pt: same`, `−3.0 pt: worse`, `−10.0 pt: not resolved (±11.2 pt)`: the difference
+    in accuracy and what its 90% interval says against the tolerance (`gate.equivalence`)."""
+    if ref is None or b is ref:
+        return ""
+    diff = infos_difference(b.extra_info, ref.extra_info)
+    if diff is None:
+        return ""
+    judged = judge(diff, tolerance)
+    points = f"{diff.change * 100:+.1f} pt".replace("-", "−")
+    words = judged.verdict if judged.verdict in (BETTER, WORSE) else judged.short()
+    return f"{points}: {words}"
+
+
 # -- a technique's table -------------------------------------------------------------
 
 
@@ -134,7 +149,7 @@ def technique_table(
             b.extra_info.get("peak_mem_bytes"),
             ref.extra_info.get("peak_mem_bytes") if ref else None,
         )
-        acc, racc = b.extra_info.get("accuracy"), ref.extra_info.get("accuracy") if ref else None
+        acc = b.extra_info.get("accuracy")
         train_acc = b.extra_info.get("train_accuracy")
         std = b.extra_info.get("accuracy_std")
         acc_text = fmt_value("accuracy", acc) + (" (chance)" if at_chance(b.extra_info) else "")
@@ -149,7 +164,7 @@ def technique_table(
                 fmt_value("peak_mem_bytes", mem)
                 + (f" ({fmt_ratio(mem / rmem)})" if mem and rmem else ""),
                 acc_text,
-                f"{(acc - racc) * 100:+.1f} pt" if acc is not None and racc is not None else "",
+                accuracy_vs_ref(b, ref, config.tolerance_for(b.fullname, "accuracy")),
                 fmt_value("train_accuracy", train_acc) if train_acc is not None else "",
             ]
         )
@@ -198,7 +213,8 @@ def details(
     if line := models_line(benches):
         lines += [line[0].upper() + line[1:], ""]
     lines += [technique_table(benches, False, config), ""]
-    for text in selection_statements(benches):  # adaptive selection: does routing pay?
+    tolerance = (config or GateConfig()).tolerance_for(benches[0].fullname, "accuracy")
+    for text in selection_statements(benches, tolerance):  # adaptive selection: does routing pay?
         lines += [text, ""]
     if text := convergence(benches):  # time to target, early stopping
         lines += [text, ""]
@@ -354,6 +370,50 @@ def gradcam_maps(benches: Sequence[Bench]) -> list[Bench]:
 def gradcam(title: str, png: str) -> list[str]:
     """The Grad-CAM grid's heading, caption and image."""
     return [f"## Grad-CAM: {title}", "", GRADCAM_CAPTION, "", f"![Grad-CAM: {title}]({png})", ""]
+
+
+# -- curves and augmentation examples ------------------------------------------------
+
+CURVES_CAPTION = (
+    "Each line is one variant: the mean over its seeds of the training loss averaged over "
+    "each epoch's steps, and of the test accuracy after each epoch; the band is the seeds' "
+    "range. Where the variants' learning-rate schedules differ (one-cycle, constant, "
+    "cosine), the third panel draws seed 0's rate at the start of each quarter of every "
+    "epoch."
+)
+#: What each column of the augmentation grid shows (`augment.examples` names them).
+EXAMPLE_COLUMNS = {
+    "original": "the image",
+    "pad+crop": "padded and randomly cropped back",
+    "flip": "flipped left-right (shown on every image; training flips half)",
+    "cutout": "a square cut out, filled with the mean colour",
+    "all": "all of them as one training epoch draws them",
+}
+
+
+def curves(title: str, png: str) -> list[str]:
+    """A section's training curves: caption and image."""
+    return [CURVES_CAPTION, "", f"![{title}: training curves]({png})", ""]
+
+
+def augmented_examples(benches: Sequence[Bench]) -> Bench | None:
+    """The benchmark of a section that saved the augmentation grid, if any."""
+    return next(
+        (b for b in benches if b.extra_info.get("augmented_examples") and not b.error), None
+    )
+
+
+def examples(title: str, png: str, columns: Sequence[str]) -> list[str]:
+    """The augmentation grid's heading, caption (its columns, as recorded) and image."""
+    said = "; ".join(f"{c}: {EXAMPLE_COLUMNS.get(c, c)}" for c in columns)
+    caption = (
+        "A fixed, seeded set of training images, one per row, under the augmentation this "
+        f'bench trains with, as in the "1000 seconds" article. Columns: {said}.'
+    )
+    return [
+        f"## Augmentation examples: {title}", "", caption, "",
+        f"![Augmentation examples: {title}]({png})", "",
+    ]  # fmt: skip
 
 
 # -- data parallel: scaling ---------------------------------------------------------

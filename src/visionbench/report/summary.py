@@ -1,15 +1,22 @@
-"""The report's opening: one row per technique with a plain verdict.
+"""The report's opening: one row per technique with a plain verdict, and the trade-offs.
 
 `verdict` turns a variant-against-reference comparison into words that respect
 the noise ("2.1× faster, same accuracy", "no difference beyond noise", "faster
-but −3.0 pt"). Its time evidence is one input, `TimeEvidence`: today the ratio
-of the two medians (or of the mean times to target), called a difference only
-beyond the gate's time tolerance; a paired interval, where one was measured,
-goes in the same place and then decides. Accuracy differs only beyond both the
-gate's accuracy tolerance and the binomial and seed noise of the two figures.
+but −3.0 pt", "2× faster, accuracy not resolved (±11.2 pt)"). Its time evidence is
+`TimeEvidence`: the time to the profile's target, paired over seeds (seed i has
+the same initialisation and data order in every variant), where every seed of
+both reached it, with the step ratio beside it; otherwise the step ratio alone
+(the variant's step timed round by round with the reference's), or the ratio of
+the two medians. It is called a difference only when its interval (or, without
+one, the ratio) lies beyond the gate's time tolerance. Accuracy is worded by
+`gate.equivalence`: "same" only when the whole 90% interval of the difference lies
+within the gate's accuracy tolerance, "not resolved" when the noise cannot tell.
+
+A sweep (model size, resolution) has no best variant: it is a trade-off, stated
+as its Pareto front on time and accuracy (`techniques.pareto`; memory where it
+changes the front), with each dominated variant named beside the ones that beat it.
 Tolerances come from the gate's configuration (`[tool.visionbench.gate]`), per
-benchmark as the gate reads them: a pattern's override (e.g. data loading's 20%)
-applies to the variant it matches.
+benchmark as the gate reads them.
 """
 
 from __future__ import annotations
@@ -23,33 +30,52 @@ from typing import Any
 from tabulate import tabulate
 
 from visionbench.gate.config import GateConfig
-from visionbench.metrics import accuracy_noise
-from visionbench.report.format import fmt_times
+from visionbench.gate.equivalence import (
+    BETTER,
+    SAME,
+    UNRESOLVED,
+    WORSE,
+    Difference,
+    Figure,
+    Judgement,
+    infos_difference,
+    judge,
+)
+from visionbench.report.format import fmt_bytes, fmt_times
 from visionbench.results import Bench, Run
+from visionbench.techniques.convergence import paired_interval
+from visionbench.techniques.pareto import Front, Point, pareto
 
 #: Units preferred for a technique's summary row: training-level first.
 UNIT_ORDER = ("train_epoch", "train_step", "infer_batch", "epoch", "augmented_epoch")
 #: Units that explain rather than speed up (Grad-CAM): no summary row.
 NOT_TECHNIQUES = ("explain_batch",)
+#: Sweeps: a trade-off between time, memory and accuracy, stated as a Pareto front.
+SWEEPS = ("model_size", "resolution")
+#: Confidence of the time-to-target ratio's interval over paired seeds.
+SEED_CONFIDENCE = 0.95
 
 
 @dataclass(frozen=True)
 class TimeEvidence:
     """A variant's time against its reference's: `ratio` = variant / reference, and its
-    interval (`low`, `high`) when paired measurements gave one (None: the ratio alone)."""
+    interval (`low`, `high`) when paired measurements gave one (None: the ratio alone).
+    `beside`: the step ratio, shown beside a time-to-target ratio."""
 
     ratio: float
     low: float | None = None
     high: float | None = None
     what: str = "median time per unit"  # what was compared, for the reader
+    beside: TimeEvidence | None = None
 
     def text(self) -> str:
         """The ratio, its interval where there is one, and what was compared:
-        `0.76× [0.73–0.78×] (time per unit, paired ... over 20 rounds)`."""
+        `0.76× [0.73–0.78×] (step ratio: time per step, paired ... over 20 rounds)`."""
         interval = ""
         if self.low is not None and self.high is not None:
             interval = f" [{self.low:.2f}–{self.high:.2f}×]"
-        return f"{fmt_times(self.ratio)}{interval} ({self.what})"
+        text = f"{fmt_times(self.ratio)}{interval} ({self.what})"
+        return text + (f"; beside it {self.beside.text()}" if self.beside is not None else "")
 
     def direction(self, tolerance: float) -> str:
         """Faster, slower or same: with an interval, only when the whole interval
@@ -64,10 +90,13 @@ class TimeEvidence:
         return "slower" if self.ratio > bound else "same"
 
 
+def _points(change: float) -> str:
+    return f"{change * 100:+.1f} pt".replace("-", "−")
+
+
 def verdict(
     time: TimeEvidence | None,
-    accuracy_change: float | None,
-    accuracy_noise_: float = 0.0,
+    accuracy: Difference | None,
     *,
     config: GateConfig | None = None,
     memory_ratio: float | None = None,
@@ -75,9 +104,8 @@ def verdict(
 ) -> str:
     """A plain verdict of a variant against its reference.
 
-    `accuracy_change` is variant minus reference (fraction), `accuracy_noise_` the
-    half-width of the noise of that difference; `memory_ratio` variant / reference.
-    The tolerances are `config`'s for the variant's `benchmark` (its full name).
+    `accuracy` is variant minus reference with its noise; `memory_ratio` variant /
+    reference. The tolerances are `config`'s for the variant's `benchmark` (its full name).
     """
     config = config or GateConfig()
 
@@ -86,24 +114,28 @@ def verdict(
 
     parts = []
     way = time.direction(tolerance("time")) if time is not None else "same"
-    acc_way = "same"
-    if accuracy_change is not None:
-        limit = max(tolerance("accuracy"), accuracy_noise_)
-        if abs(accuracy_change) > limit:
-            acc_way = "lower" if accuracy_change < 0 else "higher"
-    points = f"{accuracy_change * 100:+.1f} pt".replace("-", "−") if accuracy_change else ""
-    assert time is not None or way == "same"
+    judged = judge(accuracy, tolerance("accuracy")) if accuracy is not None else None
     if way == "faster":
         parts.append(f"{fmt_times(1 / time.ratio)} faster")  # type: ignore[union-attr]
     elif way == "slower":
         parts.append(f"{fmt_times(time.ratio)} slower")  # type: ignore[union-attr]
-    if acc_way == "same":
-        if parts and accuracy_change is not None:
+    if judged is None:
+        pass
+    elif judged.verdict == SAME:
+        if parts:
             parts[-1] += ", same accuracy"
-    elif parts:
-        parts[-1] += f" but {points}" if acc_way == "lower" else f" and {points}"
+    elif judged.verdict == UNRESOLVED:
+        words = f"accuracy {judged.short()}"
+        if parts:
+            parts[-1] += f", {words}"
+        else:
+            parts.append(f"same time, {words}" if time is not None else words)
     else:
-        parts.append(f"same time, {points}" if time is not None else points)
+        points = _points(judged.change)
+        if parts:
+            parts[-1] += f" but {points}" if judged.verdict == WORSE else f" and {points}"
+        else:
+            parts.append(f"same time, {points}" if time is not None else points)
     if not parts:
         parts.append("no difference beyond noise")
     mem_tol = tolerance("memory")
@@ -134,47 +166,73 @@ def seeds_run(info: Mapping[str, Any]) -> int:
     return len(info.get("time_to_target_s_per_seed") or [])
 
 
-def time_evidence(bench: Bench, ref: Bench) -> TimeEvidence | None:
-    """Time to target when both reached it on every seed, else the variant's time paired
-    round by round with its reference's (`ratio_vs_ref` and its interval), else the
-    ratio of the two medians (timed in separate blocks)."""
-    a, b = bench.extra_info, ref.extra_info
-    if all_reached(a) and all_reached(b):
-        target = a.get("target_accuracy")
-        what = f"time to {target:.1%}" if isinstance(target, float) else "time to target"
-        return TimeEvidence(a["time_to_target_s"] / b["time_to_target_s"], what=what)
+def _unit_words(info: Mapping[str, Any]) -> str:
+    """What one timed round is, for the reader; a training step's ratio is the step ratio."""
+    unit = info.get("unit")
+    return "step ratio: time per step" if unit == "train_step" else "time per unit"
+
+
+def step_evidence(bench: Bench, ref: Bench) -> TimeEvidence | None:
+    """The variant's unit paired round by round with its reference's (`ratio_vs_ref` and
+    its interval), else the ratio of the two medians (timed in separate blocks)."""
+    a = bench.extra_info
+    words = _unit_words(a)
     if number(a, "ratio_vs_ref") is not None and a.get("paired_rounds"):
-        what = f"time per unit, paired with the reference over {a['paired_rounds']} rounds"
+        what = f"{words}, paired with the reference over {a['paired_rounds']} rounds"
         low, high = number(a, "ratio_ci_low"), number(a, "ratio_ci_high")
         return TimeEvidence(a["ratio_vs_ref"], low, high, what=what)
     med, rmed = bench.stats.get("median"), ref.stats.get("median")
     if isinstance(med, (int, float)) and isinstance(rmed, (int, float)) and rmed > 0:
-        what = "median time per unit"
-        if "time_to_target_s_per_seed" in a and "time_to_target_s_per_seed" in b:
-            what += (
-                f"; time to target not comparable: {len(reached(a))}/{seeds_run(a)} vs "
-                f"{len(reached(b))}/{seeds_run(b)} seeds reached it"
-            )
+        what = "median time per unit" if words == "time per unit" else f"{words}, medians"
         return TimeEvidence(med / rmed, what=what)
     return None
 
 
-def accuracy_difference(bench: Bench, ref: Bench) -> tuple[float | None, float]:
-    """Variant minus reference accuracy, and the 95% half-width of its noise: each
-    figure's binomial noise on its test images and its seeds' spread, combined."""
-    a, b = number(bench.extra_info, "accuracy"), number(ref.extra_info, "accuracy")
-    if a is None or b is None:
-        return None, 0.0
+def to_target_evidence(bench: Bench, ref: Bench) -> TimeEvidence | None:
+    """Time to the target, variant over reference, paired seed by seed (the geometric mean
+    of the per-seed ratios, with a t-interval of their logs over two or more seeds),
+    when every seed of both reached it; else None."""
+    a, b = bench.extra_info, ref.extra_info
+    if not (all_reached(a) and all_reached(b)):
+        return None
+    ta, tb = reached(a), reached(b)
+    n = min(len(ta), len(tb))
+    if n == 0 or any(t <= 0 for t in ta[:n] + tb[:n]):
+        return None
+    logs = [math.log(x / y) for x, y in zip(ta[:n], tb[:n], strict=True)]
+    mean, low, high = paired_interval(logs, SEED_CONFIDENCE)
+    target = a.get("target_accuracy")
+    to = f"time to {target:.1%}" if isinstance(target, float) else "time to target"
+    what = f"{to}, paired over {n} seed{'s' if n > 1 else ''}"
+    return TimeEvidence(
+        math.exp(mean),
+        math.exp(low) if low is not None else None,
+        math.exp(high) if high is not None else None,
+        what=what,
+    )
 
-    def noise(info: Mapping[str, Any], acc: float) -> float:
-        n = info.get("eval_images")
-        binomial = accuracy_noise(acc, n) if n else 0.0
-        seeds = info.get("seeds") or 1
-        std = number(info, "accuracy_std") or 0.0
-        spread = 1.96 * std / math.sqrt(seeds) if seeds > 1 else 0.0
-        return max(binomial / math.sqrt(seeds), spread)
 
-    return a - b, math.hypot(noise(bench.extra_info, a), noise(ref.extra_info, b))
+def time_evidence(bench: Bench, ref: Bench) -> TimeEvidence | None:
+    """Time to target when both reached it on every seed (the step ratio beside it, for a
+    training step), else the step (or unit) ratio, saying why time to target is not used."""
+    step = step_evidence(bench, ref)
+    to_target = to_target_evidence(bench, ref)
+    if to_target is not None:
+        beside = step if bench.extra_info.get("unit") == "train_step" else None
+        return dataclasses.replace(to_target, beside=beside)
+    a, b = bench.extra_info, ref.extra_info
+    if step is not None and "time_to_target_s_per_seed" in a and "time_to_target_s_per_seed" in b:
+        why = (
+            f"; time to target not comparable: {len(reached(a))}/{seeds_run(a)} vs "
+            f"{len(reached(b))}/{seeds_run(b)} seeds reached it"
+        )
+        step = dataclasses.replace(step, what=step.what + why)
+    return step
+
+
+def accuracy_difference(bench: Bench, ref: Bench) -> Difference | None:
+    """Variant minus reference accuracy with its noise (`gate.equivalence`'s model)."""
+    return infos_difference(bench.extra_info, ref.extra_info)
 
 
 def memory_ratio(bench: Bench, ref: Bench) -> float | None:
@@ -192,17 +250,21 @@ class Row:
     variant: str
     reference: str
     time: TimeEvidence | None
-    accuracy_change: float | None
-    accuracy_noise: float
+    accuracy: Difference | None
     memory_ratio: float | None
     benchmark: str = ""  # the variant's full name: which tolerances apply
     note: str = ""  # what the verdict depends on beyond the figures (e.g. emulated bf16)
 
+    def judgement(self, config: GateConfig | None = None) -> Judgement | None:
+        if self.accuracy is None:
+            return None
+        config = config or GateConfig()
+        return judge(self.accuracy, config.tolerance_for(self.benchmark, "accuracy"))
+
     def verdict(self, config: GateConfig | None = None) -> str:
         said = verdict(
             self.time,
-            self.accuracy_change,
-            self.accuracy_noise,
+            self.accuracy,
             config=config,
             memory_ratio=self.memory_ratio,
             benchmark=self.benchmark,
@@ -211,46 +273,122 @@ class Row:
 
 
 def _row(bench: Bench, ref: Bench, where: str) -> Row:
-    change, noise = accuracy_difference(bench, ref)
     return Row(
         bench.technique, where, bench.variant, ref.variant, time_evidence(bench, ref),
-        change, noise, memory_ratio(bench, ref), bench.fullname,
+        accuracy_difference(bench, ref), memory_ratio(bench, ref), bench.fullname,
     )  # fmt: skip
+
+
+def _split(benches: Sequence[Bench]) -> tuple[Bench | None, list[Bench]]:
+    """The section's reference and the other variants (failed ones left out)."""
+    ok = [b for b in benches if not b.error]
+    ref_name = next((b.reference for b in ok if b.reference), None)
+    ref = next((b for b in ok if b.variant == ref_name), None)
+    return ref, [b for b in ok if b is not ref]
 
 
 def best_row(benches: Sequence[Bench], where: str, config: GateConfig | None = None) -> Row | None:
     """The variant to switch on against its reference: the last rung of a ladder;
-    otherwise the fastest variant whose accuracy is not lower beyond noise (the
-    fastest of all when every variant loses accuracy)."""
-    config = config or GateConfig()
-    ok = [b for b in benches if not b.error]
-    ref_name = next((b.reference for b in ok if b.reference), None)
-    ref = next((b for b in ok if b.variant == ref_name), None)
-    others = [b for b in ok if b is not ref]
+    otherwise the fastest variant whose accuracy is the same or better (proven), else
+    the fastest whose accuracy is not resolved, else the fastest of all."""
+    ref, others = _split(benches)
     if ref is None or not others:
         return None
     rows = [_row(b, ref, where) for b in others]
     if all(isinstance(b.extra_info.get("rung"), int) for b in others):
         return max(zip(others, rows, strict=True), key=lambda p: p[0].extra_info["rung"])[1]
 
-    def keeps_accuracy(r: Row) -> bool:
-        if r.accuracy_change is None:
-            return True
-        tolerance = config.tolerance_for(r.benchmark, "accuracy")
-        return r.accuracy_change >= -max(tolerance, r.accuracy_noise)
+    def standing(r: Row) -> int:
+        judged = r.judgement(config)
+        if judged is None or judged.verdict in (SAME, BETTER):
+            return 0
+        return 1 if judged.verdict == UNRESOLVED else 2
 
     timed = [r for r in rows if r.time is not None] or rows
-    pool = [r for r in timed if keeps_accuracy(r)] or timed
+    best = min(standing(r) for r in timed)
+    pool = [r for r in timed if standing(r) == best]
     return min(pool, key=lambda r: r.time.ratio if r.time is not None else math.inf)
+
+
+# -- sweeps: trade-offs on a Pareto front ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TradeOff:
+    """A sweep's variants as points (time relative to the reference, accuracy, peak
+    memory) and their Pareto front."""
+
+    technique: str
+    where: str
+    reference: str
+    measure: str  # what a point's time is, for the reader
+    points: list[Point]
+    front: Front
+    noise: dict[str, float]  # each accuracy's own 95% half-width
+    yours: frozenset[str] = frozenset()  # --vb-model models among the variants
+
+    def label(self, name: str) -> str:
+        return name + (" (your model)" if name in self.yours else "")
+
+
+def sweep_points(benches: Sequence[Bench]) -> tuple[list[Point], str, Bench] | None:
+    """Every usable variant of a sweep as a point, with what its time means, and the
+    reference: time to target relative to the reference's (paired over seeds) where every
+    variant recorded it on every seed, else the step (unit) ratio to the reference's."""
+    ref, others = _split(benches)
+    if ref is None:
+        return None
+    usable = [b for b in others if number(b.extra_info, "accuracy") is not None]
+    if number(ref.extra_info, "accuracy") is None:
+        return None
+    to_target = {b.variant: to_target_evidence(b, ref) for b in usable}
+    if usable and all(e is not None for e in to_target.values()) and all_reached(ref.extra_info):
+        evidence = to_target
+        target = ref.extra_info.get("target_accuracy")
+        to = f"{target:.1%}" if isinstance(target, float) else "the target"
+        measure = f"time to {to}, × {ref.variant}'s (paired over seeds)"
+    else:
+        evidence = {b.variant: step_evidence(b, ref) for b in usable}
+        unit = "training step" if ref.extra_info.get("unit") == "train_step" else "unit"
+        measure = f"time per {unit}, × {ref.variant}'s"
+    points = [_point(ref, 1.0)]
+    for b in usable:
+        e = evidence[b.variant]
+        if e is not None:
+            points.append(_point(b, e.ratio))
+    return points, measure, ref
+
+
+def _point(b: Bench, time: float) -> Point:
+    info = b.extra_info
+    return Point(b.variant, time, float(info["accuracy"]), number(info, "peak_mem_bytes"))
+
+
+def trade_off(benches: Sequence[Bench], where: str) -> TradeOff | None:
+    found = sweep_points(benches)
+    if found is None or len(found[0]) < 2:
+        return None
+    points, measure, ref = found
+    by_name = {b.variant: b for b in benches}
+    noise = {}
+    for p in points:
+        figure = Figure.of(by_name[p.name].extra_info)
+        noise[p.name] = figure.half_width() if figure is not None else 0.0
+    yours = frozenset(p.name for p in points if by_name[p.name].extra_info.get("model_source"))
+    front = pareto(points)
+    return TradeOff(ref.technique, where, ref.variant, measure, points, front, noise, yours)
+
+
+# -- the rows ------------------------------------------------------------------------------
 
 
 def _unit(bench: Bench) -> str:
     return str(bench.extra_info.get("unit") or "")
 
 
-def technique_rows(run: Run, config: GateConfig | None = None) -> list[Row]:
-    """One row per technique, dataset and device: its main benchmark group (the
-    training-level unit first, then the group with the most variants)."""
+def main_groups(run: Run) -> list[tuple[str, str, list[Bench]]]:
+    """(technique, where, benches) per technique, dataset and device: its main benchmark
+    group (the training-level unit first, then the group with the most variants)."""
     groups: dict[tuple[str, str, str], dict[str, list[Bench]]] = {}
     for b in run.benchmarks.values():
         if _unit(b) in NOT_TECHNIQUES:
@@ -258,8 +396,8 @@ def technique_rows(run: Run, config: GateConfig | None = None) -> list[Row]:
         info = b.extra_info
         key = (b.technique, str(info.get("dataset") or ""), str(info.get("device") or ""))
         groups.setdefault(key, {}).setdefault(b.group or _unit(b), []).append(b)
-    rows = []
-    for (_, dataset, device), by_group in groups.items():
+    out = []
+    for (technique, dataset, device), by_group in groups.items():
 
         def rank(benches: list[Bench]) -> tuple[int, int]:
             unit = _unit(benches[0])
@@ -268,6 +406,16 @@ def technique_rows(run: Run, config: GateConfig | None = None) -> list[Row]:
 
         benches = min(by_group.values(), key=rank)
         where = ", ".join(x for x in (dataset, device, _unit(benches[0])) if x)
+        out.append((technique, where, benches))
+    return out
+
+
+def technique_rows(run: Run, config: GateConfig | None = None) -> list[Row]:
+    """One row per technique, dataset and device that is not a sweep."""
+    rows = []
+    for technique, where, benches in main_groups(run):
+        if technique in SWEEPS:
+            continue
         row = best_row(benches, where, config)
         if row is None:
             continue
@@ -275,6 +423,85 @@ def technique_rows(run: Run, config: GateConfig | None = None) -> list[Row]:
             row = dataclasses.replace(row, note=NO_BF16_KERNELS)
         rows.append(row)
     return rows
+
+
+def trade_offs(run: Run) -> list[TradeOff]:
+    """One trade-off per sweep, dataset and device."""
+    found = (trade_off(b, where) for t, where, b in main_groups(run) if t in SWEEPS)
+    return [t for t in found if t is not None]
+
+
+def _accuracy_cell(r: Row, config: GateConfig | None) -> str:
+    judged = r.judgement(config)
+    if judged is None or r.accuracy is None:
+        return "-"
+    return f"{_points(r.accuracy.change)}; {judged.text()}"
+
+
+def _range(values: Sequence[float], fmt: Any) -> str:
+    low, high = min(values), max(values)
+    return fmt(low) if fmt(low) == fmt(high) else f"{fmt(low)}–{fmt(high)}"
+
+
+def _trade_off_row(t: TradeOff) -> list[str]:
+    front = t.front.front
+    memories = [p.memory for p in front if p.memory is not None]
+    ref_memory = next((p.memory for p in t.points if p.name == t.reference), None)
+    memory = (
+        _range([m / ref_memory for m in memories], fmt_times) if memories and ref_memory else "-"
+    )
+    dominated = "; ".join(
+        f"{t.label(name)} (by {', '.join(by)})" for name, by in t.front.dominated_by.items()
+    )
+    words = "a trade-off, no single best: pick on the front"
+    if dominated:
+        words += f"; dominated: {dominated}"
+    if t.front.by_memory:
+        kept = ", ".join(t.label(p.name) for p in t.front.by_memory)
+        words += f"; on the front by memory alone: {kept}"
+    return [
+        t.technique,
+        t.where,
+        "front: " + ", ".join(t.label(p.name) for p in front),
+        f"{_range([p.time for p in front], fmt_times)} ({t.measure})",
+        memory,
+        _range([p.accuracy for p in front], lambda a: f"{a:.1%}"),
+        words,
+    ]
+
+
+def trade_off_markdown(t: TradeOff) -> list[str]:
+    """A sweep's points in a table: time, accuracy with its interval, memory, and
+    whether it is on the front or which front variants dominate it."""
+    rows = []
+    for p in sorted(t.points, key=lambda p: p.time):
+        if t.front.on_front(p.name):
+            where = "**front**"
+        elif any(q.name == p.name for q in t.front.by_memory):
+            where = "front by memory alone (dominated on time and accuracy: "
+            where += f"{', '.join(t.front.dominated_by[p.name])})"
+        else:
+            where = f"dominated by {', '.join(t.front.dominated_by.get(p.name, []))}"
+        rows.append(
+            [
+                t.label(p.name) + (" (ref)" if p.name == t.reference else ""),
+                fmt_times(p.time),
+                f"{p.accuracy:.1%} ± {t.noise.get(p.name, 0.0) * 100:.1f} pt",
+                fmt_bytes(p.memory) if p.memory is not None else "-",
+                where,
+            ]
+        )
+    headers = ["variant", t.measure, "accuracy (95%)", "peak memory", "Pareto"]
+    return [
+        f"### Trade-off: {t.technique} ({t.where})",
+        "",
+        "A point is dominated when another is at least as fast and as accurate (on the "
+        "estimates) and better in one; memory counts where it keeps a dominated variant "
+        "on the front.",
+        "",
+        tabulate(rows, headers=headers, tablefmt="github"),
+        "",
+    ]
 
 
 # -- bf16 on a CPU without bf16 kernels ------------------------------------------------------
@@ -306,32 +533,45 @@ def bf16_paragraph(run: Run) -> str:
     )
 
 
-def summary_markdown(run: Run, config: GateConfig | None = None) -> str:
+def summary_markdown(
+    run: Run, config: GateConfig | None = None, images: Mapping[tuple[str, str], str] | None = None
+) -> str:
+    """The summary table (one row per technique: its best variant, or a sweep's front),
+    then each sweep's trade-off table with its Pareto plot from `images`
+    ((technique, where) -> PNG name) where given."""
     rows = technique_rows(run, config)
-    if not rows:
+    offs = trade_offs(run)
+    if not rows and not offs:
         return ""
     table = []
     for r in rows:
         time = r.time.text() if r.time is not None else "-"
-        acc = f"{r.accuracy_change * 100:+.1f} pt" if r.accuracy_change is not None else "-"
-        if r.accuracy_change is not None and r.accuracy_noise:
-            acc += f" (noise ±{r.accuracy_noise * 100:.1f})"
         mem = fmt_times(r.memory_ratio) if r.memory_ratio is not None else "-"
         table.append(
-            [r.technique, r.where, f"{r.variant} vs {r.reference}", time, mem, acc,
-             r.verdict(config)]
+            [r.technique, r.where, f"{r.variant} vs {r.reference}", time, mem,
+             _accuracy_cell(r, config), r.verdict(config)]
         )  # fmt: skip
-    headers = ["technique", "measured on", "best variant", "time", "memory", "accuracy", "verdict"]
+    table += [_trade_off_row(t) for t in offs]
+    headers = ["technique", "measured on", "variant", "time", "memory", "accuracy", "verdict"]
     lines = [
         "## Summary: what pays off on this machine",
         "",
         "One row per technique: its best variant against the reference (time and memory "
-        "as variant ÷ reference; a difference within the gate's tolerance, or accuracy "
-        "within its noise, reads as none). For a ladder, the last rung against the baseline.",
+        "as variant ÷ reference; time to the target where every seed reached it, paired "
+        "seed by seed, else the step ratio; a time difference within the gate's tolerance "
+        "reads as none). Accuracy is the same only when the whole 90% interval of the "
+        "difference lies within the gate's tolerance; a difference smaller than its noise "
+        "is not resolved. For a ladder, the last rung against the baseline; for a sweep, "
+        "its Pareto front.",
         "",
         tabulate(table, headers=headers, tablefmt="github"),
         "",
     ]
     if text := bf16_paragraph(run):
         lines += [text, ""]
+    for t in offs:
+        lines += trade_off_markdown(t)
+        png = (images or {}).get((t.technique, t.where))
+        if png:
+            lines += [f"![{t.technique}: Pareto front]({png})", ""]
     return "\n".join(lines)

@@ -6,8 +6,9 @@ compares the premodel and the cascade with the best single model (the most
 accurate; ties: the faster) and measures what they capture of the oracle's
 headroom (the oracle is the bound: a perfect premodel that costs nothing).
 
-Honesty rules: an accuracy difference within the 95% binomial interval of the
-best model's accuracy on the test images is called noise; a policy is called
+Honesty rules: an accuracy difference is worded by `visionbench.gate.equivalence`
+(the same only when its whole 90% interval lies within the gate's accuracy
+tolerance, "not resolved" when its noise cannot tell); a policy is called
 faster only when its interquartile range of batch times lies wholly below the
 best model's (otherwise "no clear difference"); and no verdict on time is given
 when a policy was timed well below what its shares of the single models' saved
@@ -19,7 +20,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from visionbench.metrics import accuracy_noise
+from visionbench.gate.config import DEFAULTS
+from visionbench.gate.equivalence import BETTER, SAME, UNRESOLVED, WORSE, judge_infos
 from visionbench.selection import (
     CASCADE,
     FEATURES_ONLY,
@@ -32,6 +34,7 @@ from visionbench.selection import (
 
 OVERHEAD = (FEATURES_ONLY, PREMODEL_ONLY)
 CONSISTENT = 0.85  # timed below this share of its implied latency: the speed drifted
+TOLERANCE = DEFAULTS["tolerance"]["accuracy"]  # the gate's, unless the caller gives another
 
 
 def _ok(b: Any) -> bool:
@@ -75,9 +78,10 @@ def _share(gain: float, headroom: float) -> str:
     return f"{gain / headroom:.0%}"
 
 
-def statement(benches: Sequence[Any]) -> str:
+def statement(benches: Sequence[Any], tolerance: float = TOLERANCE) -> str:
     """Markdown: routing and the cascade against the best single model and the
-    oracle, for the saved benchmarks of ONE dataset on ONE device."""
+    oracle, for the saved benchmarks of ONE dataset on ONE device; accuracy judged
+    against `tolerance` (the gate's)."""
     ok = [b for b in benches if _ok(b) and b.variant not in OVERHEAD]
     by_name = {b.variant: b for b in ok}
     singles = [b for b in ok if b.variant not in (PREMODEL, KNN_CHAIN, CASCADE, ORACLE)]
@@ -95,9 +99,9 @@ def statement(benches: Sequence[Any]) -> str:
     acc = best.extra_info["accuracy"]
     lat = best.extra_info["latency_per_image_s"]
     n = best.extra_info.get("eval_images")
-    noise = accuracy_noise(acc, n) if n else 0.0
     noise_text = (
-        f"{n:,} test images: accuracy differences within ±{noise * 100:.1f} pt are noise"
+        f"{n:,} test images; a policy's accuracy is the same as this only when the 90% "
+        f"interval of the difference lies within ±{tolerance * 100:.1f} pt"
         if n
         else "test size not saved: accuracy noise unknown"
     )
@@ -110,13 +114,16 @@ def statement(benches: Sequence[Any]) -> str:
             continue
         a, t = b.extra_info["accuracy"], b.extra_info["latency_per_image_s"]
         d = a - acc
-        acc_text = f"{a:.1%} ({d * 100:+.1f} pt{', within noise' if abs(d) <= noise else ''})"
+        judged = judge_infos(b.extra_info, best.extra_info, tolerance)
+        way = judged.verdict if judged is not None else UNRESOLVED
+        words = judged.short() if judged is not None and way in (SAME, UNRESOLVED) else way
+        acc_text = f"{a:.1%} ({d * 100:+.1f} pt: {words})"
         faster = _clearly_faster(b, best)
         slower = _clearly_slower(b, best)
         speed = f"{lat / t:.2f}× the best model's speed" if t > 0 else "?"
         if faster is None:
             faster = t < lat
-        worse, better = d < -noise, d > noise
+        worse, better = way == WORSE, way == BETTER
         implied = _expected(b, by_single)
         if implied is not None and t < CONSISTENT * implied:
             verdict = (
@@ -124,6 +131,9 @@ def statement(benches: Sequence[Any]) -> str:
                 f"least {_ms(implied)}, so the machine's speed changed during the run "
                 "(rerun on a quiet machine)"
             )
+        elif faster and way == UNRESOLVED:
+            why = judged.text() if judged is not None else "not resolved"
+            verdict = f"is faster, but whether it keeps the accuracy is {why}"
         elif faster and not worse:
             verdict = "beats the best single model" + (" and is more accurate" if better else "")
         elif faster:
@@ -162,7 +172,7 @@ def statement(benches: Sequence[Any]) -> str:
     return "\n".join(lines)
 
 
-def statements(benches: Sequence[Any]) -> list[str]:
+def statements(benches: Sequence[Any], tolerance: float = TOLERANCE) -> list[str]:
     """One statement per (dataset, device) among saved benchmarks of any technique
     (none for other techniques, nor for the overhead benchmarks alone)."""
     groups: dict[tuple[str, str], list[Any]] = {}
@@ -171,4 +181,4 @@ def statements(benches: Sequence[Any]) -> list[str]:
             continue
         key = (str(b.extra_info.get("dataset")), str(b.extra_info.get("device")))
         groups.setdefault(key, []).append(b)
-    return [statement(group) for group in groups.values()]
+    return [statement(group, tolerance) for group in groups.values()]

@@ -9,14 +9,16 @@ much and how sure that is: a paired t-interval over seeds (seed i gives every
 variant the same initialisation and data order). A seed that never reached the
 target is counted at the end of its budget (budget + 1 epochs; the run's mean
 training time), which understates the gap for that seed; the text says so. With
-few seeds the interval is wide, and with one seed there is none.
+few seeds the interval is wide, and with one seed there is none. `curves` keeps
+the per-epoch history of each seed's training (loss, accuracy, time, learning rate)
+compactly, so that the report can draw it.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,6 +211,32 @@ def compare_to_reference(benches: Sequence[Any], confidence: float = 0.95) -> li
                 )
             )
     return out
+
+
+CURVE_DIGITS = 4  # significant digits a curve keeps: far finer than any line drawn from it
+
+
+def curves(histories: Sequence[Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+    """The `curves` figure (metrics.py) of one training per seed, from each run's
+    per-epoch history (`train.FitResult.history`): mean training loss, test accuracy and
+    training seconds per epoch, one list per seed; the learning rates of seed 0's epochs
+    (every seed runs the same schedule). A value that is not finite is kept as None."""
+
+    def keep(value: Any) -> float | None:
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        return float(f"{value:.{CURVE_DIGITS}g}")
+
+    def per_seed(key: str) -> list[list[float | None]]:
+        return [[keep(row.get(key)) for row in history] for history in histories]
+
+    first = histories[0] if histories else []
+    return {
+        "loss": per_seed("loss"),
+        "accuracy": per_seed("accuracy"),
+        "train_time_s": per_seed("train_time_s"),
+        "lr": [[keep(v) for v in row.get("lr") or []] for row in first],
+    }
 
 
 def stopped_early(info: dict[str, Any]) -> bool:

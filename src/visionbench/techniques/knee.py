@@ -6,18 +6,20 @@ the report states it (`visionbench.report.sections.knee_statement`). The knee
 is the smallest input size whose accuracy is within the noise of the largest
 size's (the reference): a drop no larger than the 95% interval of the
 difference, from the binomial noise of both accuracies on their test images or,
-with several seeds, the seed-to-seed spread, whichever is larger. Its time and
+with several seeds, the seed-to-seed spread, whichever is larger (the noise model
+of `visionbench.gate.equivalence`, shared by every accuracy verdict). Its time and
 peak memory against the reference are what the smaller input saves at no
 measurable cost in accuracy.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
-Z95 = 1.96  # two-sided 95% normal quantile
+from visionbench.gate.equivalence import infos_difference
+
+KNEE_CONFIDENCE = 0.95  # the knee's interval: a drop within it is "within the noise"
 
 
 def _usable(b: Any) -> bool:
@@ -30,18 +32,10 @@ def _usable(b: Any) -> bool:
 
 
 def difference_noise(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """Half-width of the 95% interval of accuracy a minus accuracy b (fraction)."""
-    binomial = 0.0
-    if a.get("eval_images") and b.get("eval_images"):
-        binomial = Z95 * math.sqrt(
-            sum(x["accuracy"] * (1 - x["accuracy"]) / x["eval_images"] for x in (a, b))
-        )
-    seeds = 0.0
-    if (a.get("seeds") or 1) > 1 and (b.get("seeds") or 1) > 1:
-        seeds = Z95 * math.sqrt(
-            sum((x.get("accuracy_std") or 0.0) ** 2 / x["seeds"] for x in (a, b))
-        )
-    return max(binomial, seeds)
+    """Half-width of the 95% interval of accuracy a minus accuracy b (fraction), by the
+    one noise model of every accuracy verdict (`gate.equivalence`)."""
+    diff = infos_difference(a, b)
+    return diff.half_width(KNEE_CONFIDENCE) if diff is not None else 0.0
 
 
 def knee(benches: Sequence[Any]) -> tuple[Any, Any, float] | None:

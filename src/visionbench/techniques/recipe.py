@@ -36,6 +36,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ import torch
 
 from visionbench import fingerprint, metrics
 from visionbench.data import cache
+from visionbench.data.augment import examples, fill_colour
 from visionbench.data.formats import folder_bytes, folder_dataset
 from visionbench.data.imageset import ImageSet, SplitData, channel_stats, train_eval_sample
 from visionbench.data.loaders import LoaderFeed, Normalise
@@ -116,7 +118,8 @@ def fastest_amp(device: torch.device) -> str | None:
 
 def baseline(profile: Profile) -> Recipe:
     """The poster's baseline at the ladder's budget: Adam at the profile's LR held
-    constant, fp32, contiguous, no augmentation, images decoded from disk."""
+    constant, fp32, contiguous, no augmentation, images decoded from disk; whole epochs
+    unless the budget caps its steps."""
     budget = profile.recipe
     cfg = profile.train.with_(
         epochs=budget.epochs,
@@ -126,7 +129,7 @@ def baseline(profile: Profile) -> Recipe:
         compile=None,
         augment=None,
         precompute_augment=False,
-        max_steps=None,
+        max_steps=budget.max_steps,
         time_budget_s=None,
         early_stopping_patience=None,
         validation_fraction=0.0,
@@ -196,6 +199,14 @@ def augmentation_variants(profile: Profile, device: torch.device) -> dict[str, R
         "batched": batched,
         "precomputed": batched.with_(precompute_augment=True),
     }
+
+
+def augmentation_examples(recipe: Recipe, data: RecipeData) -> dict[str, list]:
+    """The article's grid of the recipe's augmentation on the data's training images
+    (`augment.examples`), filled with the channels' mean colour as training fills."""
+    if recipe.train.augment is None:
+        raise ValueError("augmentation_examples needs a recipe with augmentation")
+    return examples(data.train.images, recipe.train.augment, fill_colour(data.mean))
 
 
 # -- the seed talk's pipeline -----------------------------------------------------------
@@ -365,7 +376,7 @@ def build(recipe: Recipe, data: RecipeData, seed: int) -> torch.nn.Module:
 
 def figures(trained: Trained, target: float, budget_s: float) -> dict[str, Any]:
     """The recorded figures of a recipe over its seeds (metrics.py names)."""
-    out = trained.figures(target)
+    out = trained.figures(target, curves=True)
     in_budget = [accuracy_in_budget(f, budget_s) for f in trained.fits]
     out["accuracy_in_budget"] = statistics.fmean(in_budget)
     out["accuracy_in_budget_per_seed"] = in_budget
@@ -411,15 +422,17 @@ def measure(
     for _, (x, y) in zip(range(WARMUP_STEPS), epochs(10**6), strict=False):
         trainer.step(x, y)
     counter = iter(range(10**9))
+    steps = cfg.max_steps  # a budget that caps the training's steps caps a timed epoch's
+    units = len(data.train) if steps is None else min(len(data.train), steps * cfg.batch_size)
 
     def one_epoch() -> None:
-        for x, y in epochs(next(counter)):
+        for x, y in islice(epochs(next(counter)), steps):
             trainer.step(x, y)
 
     try:
         # Blocks, not pairs: a budget of a few epoch rounds gives no paired interval;
         # the ladder's verdict is time to target over its seeds.
-        timed = bench.time(benchmark, one_epoch, units=len(data.train), timing=budget.timing)
+        timed = bench.time(benchmark, one_epoch, units=units, timing=budget.timing)
         timed["paired_rounds"] = 0
     finally:
         getattr(held, "close", lambda: None)()
