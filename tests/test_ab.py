@@ -13,7 +13,7 @@ import pytest
 from ab_helpers import git, interrupt, marked, start_ab, wait_for, worktrees
 
 from visionbench import cli
-from visionbench.gate import calibration, full_runs, output, processes, worktree
+from visionbench.gate import calibration, full_runs, output, paired, processes, worktree
 from visionbench.gate.config import GateConfig
 
 BENCH = """\
@@ -212,3 +212,20 @@ def test_a_full_run_past_the_budget_is_stopped_and_said(tmp_path):
     (warning,) = runs.warnings
     assert "NOT COMPARED" in warning and "--budget" in warning
     assert store.full_run_s({"cpu": "x"}, "benches -k x") == 60.0  # remembered, a lower bound
+
+
+def test_too_few_blocks_are_said_not_provable_never_a_figure():
+    """Four blocks cannot reach p < 0.01 in the exact signed-rank test (its least p is
+    1/16): the table and the summary say "not provable", and an inconclusive verdict
+    states no other figure beside it; seven blocks give a figure."""
+    logs = {"b::x": [0.05, -0.02, 0.10, 0.01]}
+    j = paired.judge(logs, level=0.01, tolerance=0.10)
+    seq = paired.Sequential(j, {}, 4, logs)
+    (row,) = output.time_rows(seq, {"b::x": 0.2}, 0.01)
+    assert row[-2:] == ["not provable", "inconclusive"]
+    assert "none, with 4 block(s)" in output.provable_summary(seq, 0.01)
+    logs = {"b::x": [0.05, -0.02, 0.10, 0.01, 0.03, 0.00, 0.04]}
+    seq = paired.Sequential(paired.judge(logs, level=0.01, tolerance=0.10), {}, 7, logs)
+    (row,) = output.time_rows(seq, {"b::x": 0.2}, 0.01)
+    # sd 0.0389: exp((z_0.99 + z_0.9) * 0.0389 / sqrt(7 * 3/pi)) - 1
+    assert row[-2] == "5.6%"

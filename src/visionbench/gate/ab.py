@@ -393,7 +393,7 @@ class AbGate:
         print(
             f"\n{len(blocks)} A/A blocks of {self.baseline.label}; a block {cal.block_s:.1f} s, "
             f"start-up {cal.setup_s:.1f} s; smallest change provable with power "
-            f"{calibration.POWER}, one-sided alpha {self.config.alpha} shared by "
+            f"{defaults.POWER}, one-sided alpha {self.config.alpha} shared by "
             f"{len(cal.benchmarks)} benchmark(s); saved to {self.store.path}"
         )
         print(self.minutes.line(self.settings.budget_s))

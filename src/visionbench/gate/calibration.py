@@ -25,12 +25,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from visionbench.gate.config import POWER
 from visionbench.gate.exits import say, write_text_atomic
+from visionbench.gate.output import provable_pct
 from visionbench.gate.paired import pairs_needed, provable_change
 
 FILE = "visionbench-ab-calibration.json"
 MINUTES = (5, 15, 30)  # the budgets the calibration's table answers for
-POWER = 0.9  # "provable": flagged with this probability
 INSTRUCTION_MARGIN = 3.0  # a calibrated instruction tolerance: this times the A/A deviation
 
 
@@ -127,7 +128,7 @@ def provable_rows(
                 _sd(b.round_pair_sd),
                 _sd(b.block_sd),
                 b.blocks,
-                *(_pct(p) for p in provable),
+                *(provable_pct(p) for p in provable),
             ]
         )
     return rows
@@ -164,7 +165,7 @@ def plan_rows(
             continue
         need = pairs_needed(b.block_sd, tolerance[n], alpha, POWER, m)
         provable = provable_change(b.block_sd, fit, alpha, POWER, m)
-        rows.append([n.split("::")[-1], _sd(b.block_sd), need, fit, _pct(provable)])
+        rows.append([n.split("::")[-1], _sd(b.block_sd), need, fit, provable_pct(provable)])
     return rows
 
 
@@ -173,10 +174,6 @@ PLAN_HEADERS = ["benchmark", "sd block", "blocks needed", "blocks that fit", "pr
 
 def _sd(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
-
-
-def _pct(x: float) -> str:
-    return "not provable" if math.isinf(x) else f"{x:.1%}"
 
 
 def now() -> str:

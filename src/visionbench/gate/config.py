@@ -40,6 +40,7 @@ MAX_UNIT_SECONDS = {"time": 60.0, "instructions": 5.0}  # longer units are not i
 FIRST_LOOK = 7  # blocks: the fewest at which the exact signed-rank test reaches p < 0.01
 MAX_BLOCKS = 64  # default --max-blocks
 INSTRUCTION_REPEATS = 3  # counts per unit and side (the lane compares their medians)
+POWER = 0.9  # "provable": a change of that size flagged with this probability
 
 #: The gate's defaults, the only place they are written: [tool.visionbench.gate] in
 #: pyproject.toml sets only what a project changes.

@@ -18,6 +18,7 @@ from typing import Any
 from tabulate import tabulate
 
 from visionbench import report
+from visionbench.gate.config import POWER
 from visionbench.gate.exits import EXIT_PASS, EXIT_REGRESSION, say, write_text_atomic
 from visionbench.gate.paired import Sequential, provable_change
 from visionbench.gate.runs import Comparison, counts, is_failure
@@ -132,12 +133,10 @@ def interval(low: float, high: float) -> str:
     return f"{low:.3f}x to {'inf' if math.isinf(high) else f'{high:.3f}x'}"
 
 
-def pct(change: float) -> str:
-    return "no change" if math.isinf(change) else f"+{change:.0%}"
-
-
 def provable_pct(change: float) -> str:
-    return "not provable (too few blocks)" if math.isinf(change) else f"{change:.1%}"
+    """The smallest provable change, said: inf (too few samples for the exact test to
+    reject at all) is "not provable", never a figure."""
+    return "not provable" if math.isinf(change) else f"{change:.1%}"
 
 
 def finite(x: float | None) -> float | None:
@@ -157,7 +156,6 @@ TIME_HEADERS = [
     "provable",
     "verdict",
 ]
-POWER = 0.9  # "provable": flagged with this probability
 
 
 def failed_verdict(why: str) -> str:
@@ -179,9 +177,6 @@ def time_rows(
     """One row per benchmark the timing lane judged, and per failed one."""
     rows: list[list[Any]] = []
     for name, j in seq.judgements.items():
-        verdict = j.verdict
-        if j.verdict == "inconclusive" and j.detectable is not None:
-            verdict += f" (could prove {pct(j.detectable)})"
         sd = round_pair_sd.get(name)
         rows.append(
             [
@@ -193,8 +188,8 @@ def time_rows(
                 j.pairs,
                 "-" if j.sigma_d is None else f"{j.sigma_d:.3f}",
                 "-" if sd is None else f"{sd:.3f}",
-                pct(provable(seq, name, alpha)),
-                verdict,
+                provable_pct(provable(seq, name, alpha)),  # what an inconclusive one misses
+                j.verdict,
             ]
         )
     for name, why in seq.failed.items():
