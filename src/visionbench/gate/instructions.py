@@ -87,7 +87,7 @@ def count_sides(
             "node_args": worker_args(side.root, args, workdir / "tmp" / f"{tag}-valgrind", []),
             "threads": 1,
             "warmup": 1,
-            "lock": str(workdir / "valgrind.lock"),
+            "vgdb_dir": str(workdir / f"vgdb-{key}"),  # see zygote.count_instructions
             "max_unit_s": defaults.MAX_UNIT_SECONDS["instructions"],  # natively; x50 counted
             "repeats": repeats,
             "cwd": str(pinned.cwd),

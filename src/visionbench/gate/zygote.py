@@ -436,26 +436,6 @@ def under_valgrind() -> bool:
         return "vgpreload" in os.environ.get("LD_PRELOAD", "")
 
 
-class ValgrindLock:
-    """One lock file both sides' valgrind'ed interpreters share. Every talk to a callgrind
-    process goes through vgdb, and two at once (one side switching its instrumentation
-    while the other's Timer checks `callgrind_control --stat`) make the check fail: each
-    side holds the lock from its own first talk until its Timer's check is over."""
-
-    def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-
-    def acquire(self) -> None:
-        import fcntl
-
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-
-    def release(self) -> None:
-        import fcntl
-
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-
-
 def instrumentation(state: str) -> None:
     """Callgrind's instrumentation of this process on or off (`callgrind_control -i`):
     off, valgrind runs code several times faster; nothing is counted either way until
@@ -466,40 +446,28 @@ def instrumentation(state: str) -> None:
                    check=True, timeout=300)  # fmt: skip
 
 
-RELEASE = "release the lock"  # the first counted call: lets the other side on, its count dropped
-
-
 def instruction_schedule(spec_json: str) -> Callable[[], None]:
     """Inside Timer's valgrind'ed interpreter: build the side's units (instrumentation
     off while building, on again before the first count), and return the statement's
     function, which runs the next unit of the schedule on each call.
 
     The first call is Timer's warm-up of the statement and runs nothing (every unit was
-    warmed up when it was registered); Timer then checks this process with
-    callgrind_control, and the second call, the first one counted, releases the lock
-    (`ValgrindLock`) taken before it: `count_instructions` drops that count."""
+    warmed up when it was registered); each later call is counted."""
     spec = json.loads(spec_json)
     redirect(spec["log"])  # its pytest's output beside the worker's, in the worker's log
-    lock = ValgrindLock(spec["lock"])
-    lock.acquire()
     instrumentation("off")  # building is not counted: run it at valgrind's plain speed
-    lock.release()
     try:
         units, report = collect(spec)
     finally:
-        lock.acquire()  # held until Timer's own check of this process is over
-        instrumentation("on")
+        instrumentation("on")  # before Timer's check, which needs it on (`count_instructions`)
     lost = [n for n in dict.fromkeys(spec["schedule"]) if n not in units]
     if lost:
-        lock.release()
         raise RuntimeError(f"under valgrind these benches did not build: {lost}; {report}")
-    order = iter([None, RELEASE, *spec["schedule"]])
+    order = iter([None, *spec["schedule"]])
 
     def next_unit() -> None:
         name = next(order)
-        if name == RELEASE:
-            lock.release()
-        elif name is not None:
+        if name is not None:
             units[name].run()
 
     return next_unit
@@ -509,7 +477,14 @@ def count_instructions(spec: dict[str, Any], names: list[str]) -> dict[str, Any]
     """Instructions of each unit, `spec["repeats"]` times, counted by callgrind through
     torch.utils.benchmark.Timer(..., num_threads=1).collect_callgrind; denoised
     (CPython's reference counting and dictionary noise left out). The units run in
-    rounds (each unit once per round); every count is one call of one unit."""
+    rounds (each unit once per round); every count is one call of one unit.
+
+    Each side's valgrind talks to callgrind_control through vgdb files in a directory of
+    its own (TMPDIR, which valgrind, vgdb and callgrind_control all read). Timer checks
+    its process with `callgrind_control --stat`, which queries every callgrind process it
+    can see and gives up at the first whose instrumentation is off, before printing the
+    rest: with one directory for both, the other side, building with its instrumentation
+    off, failed this side's check whenever it was listed first (about half the runs)."""
     from torch.utils.benchmark import Timer
 
     schedule = [n for _ in range(int(spec["repeats"])) for n in names]
@@ -519,6 +494,8 @@ def count_instructions(spec: dict[str, Any], names: list[str]) -> dict[str, Any]
     # Timer starts `python` from PATH and checks that it is this interpreter
     bindir = os.path.dirname(sys.executable)
     os.environ["PATH"] = os.pathsep.join([bindir, os.environ.get("PATH", "")])
+    os.makedirs(spec["vgdb_dir"], exist_ok=True)
+    os.environ["TMPDIR"] = spec["vgdb_dir"]  # this side's callgrind seen by its tools only
     nodes = [os.path.join(spec["root"], n) for n in names]  # only their modules imported
     inner = {
         **spec,
@@ -531,8 +508,8 @@ def count_instructions(spec: dict[str, Any], names: list[str]) -> dict[str, Any]
     setup = SETUP.format(path=os.path.abspath(__file__), spec=json.dumps(inner))
     start = time.monotonic()
     stats = Timer(stmt="_vb_next()", setup=setup, num_threads=1).collect_callgrind(
-        number=1, repeats=1 + len(schedule), collect_baseline=False
+        number=1, repeats=len(schedule), collect_baseline=False
     )
-    for name, stat in zip(schedule, stats[1:], strict=True):  # the first: the lock's release
+    for name, stat in zip(schedule, stats, strict=True):
         counts[name].append(int(stat.counts(denoise=True)))
     return {"counts": counts, "seconds": time.monotonic() - start}
