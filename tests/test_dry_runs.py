@@ -255,9 +255,10 @@ def test_a_dry_run_keeps_what_the_profile_runs_and_shrinks_how_much(name):
     assert dry.data_parallel.max_world_size == min(real.data_parallel.max_world_size or 2, 2)
     for field in ("model", "image_size", "final_model", "augment", "time_budget_s"):
         assert getattr(dry.recipe, field) == getattr(real.recipe, field), field
-    assert dry.train.with_(batch_size=1, epochs=1, max_steps=None, bn_recalibration_batches=0) == (
-        real.train.with_(batch_size=1, epochs=1, max_steps=None, bn_recalibration_batches=0)
-    )  # the same recipe: optimiser, LR, schedule, augmentation
+    cut = dict(batch_size=1, epochs=1, max_steps=None, bn_recalibration_batches=0, eval_images=None)
+    assert dry.train.with_(**cut) == real.train.with_(**cut)
+    #   the same recipe: optimiser, LR, schedule, augmentation
+    assert dry.train.eval_images == caps.eval_images and real.train.eval_images is None
     assert dry.train.batch_size <= caps.batch_size and dry.train.max_steps == caps.max_steps
     assert dry.infer_batch_size <= caps.batch_size and dry.seeds == 1
     assert dry.timing == dry.data_path.timing == dry.recipe.timing == caps.timing
@@ -270,6 +271,7 @@ def test_a_dry_run_keeps_what_the_profile_runs_and_shrinks_how_much(name):
 
     assert recipe.baseline(dry).train.max_steps == caps.max_steps  # every rung inherits it
     assert recipe.baseline(real).train.max_steps is None  # whole epochs
+    assert recipe.baseline(dry).train.eval_images == caps.eval_images
 
 
 def test_a_dry_runs_datasets_are_cut_stratified_with_a_quarter_to_test():
