@@ -6,22 +6,22 @@ and the cases the profile cannot run here are skipped (with their reasons), ever
 of the resolution sweep is built and recorded, and the report and its summary render.
 
 `quick` runs for real in the other bench tests; here, each of the two other profiles is
-one pytest process over all the benches, both started at once on one thread each.
+one pytest process over all the benches, started when collection ends and run beside the
+rest of the suite (tests/dry_runs.py); these tests run last.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import dry_runs
 import pytest
 import torch
-from helpers import ROOT, FakeBenchmark, load_noxfile, run_pytest, saved_problems
+from dry_runs import PROFILES
+from helpers import FakeBenchmark, run_pytest, saved_problems
 
 from visionbench import cli, metrics, models, profiles, report, results
 from visionbench.data import SplitData, load_digits, split
@@ -30,7 +30,6 @@ from visionbench.report import summary
 from visionbench.report.run import DRY_RUN_NOTE
 from visionbench.runner import Bench, TrainedModels, Variant
 
-PROFILES = ("standard", "paper")
 #: Why a bench may be skipped on a CPU-only machine: what it measures needs CUDA, or more
 #: cores than the machine has, or data the profile's sweep cannot use. Anything else
 #: skipped is a path of the profile that did not run.
@@ -40,7 +39,6 @@ SKIPS_ALLOWED = (
     r"below the sweep's largest size",  # resolution on mnist5k's 28 px
     r"rung \+autocast left out: cpu has no bf16 kernels",  # a CPU without them
 )
-DRY_RUN_TIMEOUT_S = 1800
 
 
 @dataclass
@@ -52,58 +50,20 @@ class DryRun:
     report: str
 
 
-@pytest.fixture(scope="module")
-def started(request, tmp_path_factory) -> Iterator[dict[str, tuple[subprocess.Popen, Path]]]:
-    """Every selected profile's dry run started at once, each on one torch thread: two
-    single-threaded processes use two cores better than one two-threaded process after
-    the other (a step of a few images parallelises poorly), so the module takes about
-    the longer run's time instead of the sum."""
-    selected = {
-        item.callspec.params["dry_run"]
-        for item in request.session.items
-        if "dry_run" in getattr(getattr(item, "callspec", None), "params", {})
-    }
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    procs = {}
-    for name in (p for p in PROFILES if p in selected):
-        tmp = tmp_path_factory.mktemp(f"dry-{name}")
-        out = tmp / "pytest.out"
-        cmd = [
-            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "benches",
-            "--vb-profile", name, "--vb-dry-run", "--vb-device", "cpu", "--vb-threads", "1",
-            f"--benchmark-storage=file://{tmp / 'storage'}", *load_noxfile().BENCH_ARGS,
-            "-q", "-rs",
-        ]  # fmt: skip
-        with open(out, "w") as sink:
-            procs[name] = (
-                subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT),
-                tmp,
-            )
-    yield procs
-    for proc, _ in procs.values():
-        if proc.poll() is None:  # the module stopped early (a failure, Ctrl-C)
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(
     scope="module", params=[pytest.param(p, marks=pytest.mark.dry_run) for p in PROFILES]
 )
-def dry_run(request, started) -> DryRun:
+def dry_run(request) -> DryRun:
+    """The profile's dry run, started when collection ended (conftest.py), waited for."""
     name = request.param
-    proc, tmp = started[name]
-    try:
-        proc.wait(timeout=DRY_RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    stdout = (tmp / "pytest.out").read_text(encoding="utf-8", errors="replace")
-    done = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, "")
-    assert proc.returncode == 0, f"{name} dry run (exit {proc.returncode}):\n" + stdout[-8000:]
-    storage = tmp / "storage"
+    started = request.config.stash[dry_runs.STARTED][name]
+    done = started.wait()
+    assert done.returncode == 0, f"{name} dry run (exit {done.returncode}):\n" + done.stdout[-8000:]
+    storage = started.tmp / "storage"
     run = results.load_run("latest", storage)
-    assert cli.main(["report", "latest", "--storage", str(storage), "--out", str(tmp)]) == 0
-    text = (tmp / run.label / "report.md").read_text(encoding="utf-8")
+    out = started.tmp / "report"
+    assert cli.main(["report", "latest", "--storage", str(storage), "--out", str(out)]) == 0
+    text = (out / run.label / "report.md").read_text(encoding="utf-8")
     return DryRun(name, done, run.data, run, text)
 
 
@@ -295,9 +255,10 @@ def test_a_dry_run_keeps_what_the_profile_runs_and_shrinks_how_much(name):
     assert dry.data_parallel.max_world_size == min(real.data_parallel.max_world_size or 2, 2)
     for field in ("model", "image_size", "final_model", "augment", "time_budget_s"):
         assert getattr(dry.recipe, field) == getattr(real.recipe, field), field
-    assert dry.train.with_(batch_size=1, epochs=1, max_steps=None, bn_recalibration_batches=0) == (
-        real.train.with_(batch_size=1, epochs=1, max_steps=None, bn_recalibration_batches=0)
-    )  # the same recipe: optimiser, LR, schedule, augmentation
+    cut = dict(batch_size=1, epochs=1, max_steps=None, bn_recalibration_batches=0, eval_images=None)
+    assert dry.train.with_(**cut) == real.train.with_(**cut)
+    #   the same recipe: optimiser, LR, schedule, augmentation
+    assert dry.train.eval_images == caps.eval_images and real.train.eval_images is None
     assert dry.train.batch_size <= caps.batch_size and dry.train.max_steps == caps.max_steps
     assert dry.infer_batch_size <= caps.batch_size and dry.seeds == 1
     assert dry.timing == dry.data_path.timing == dry.recipe.timing == caps.timing
@@ -310,6 +271,7 @@ def test_a_dry_run_keeps_what_the_profile_runs_and_shrinks_how_much(name):
 
     assert recipe.baseline(dry).train.max_steps == caps.max_steps  # every rung inherits it
     assert recipe.baseline(real).train.max_steps is None  # whole epochs
+    assert recipe.baseline(dry).train.eval_images == caps.eval_images
 
 
 def test_a_dry_runs_datasets_are_cut_stratified_with_a_quarter_to_test():

@@ -12,6 +12,7 @@ from visionbench.train import (
     TrainConfig,
     Trainer,
     evaluate,
+    evaluation_batches,
     first_reached,
     fit,
     fitting,
@@ -227,6 +228,20 @@ def test_evaluate_counts_correct_predictions():
     labels = [torch.tensor([1, 0, 1]), torch.tensor([2, 1, 1, 1, 0])]
     batches_ = [(torch.zeros(len(y), 1, 2, 2), y) for y in labels]
     assert evaluate(Always(), batches_) == 5 / 8
+
+
+def test_an_evaluation_reads_the_first_eval_images_in_stored_order_or_all(digits):
+    mean, std = digits.stats()
+    test = digits.test
+
+    def labels(cfg):
+        return torch.cat([y for _, y in evaluation_batches(test, cfg, CPU, mean, std)])
+
+    assert torch.equal(labels(TrainConfig()), test.labels)
+    assert torch.equal(labels(TrainConfig(eval_images=7)), test.labels[:7])
+    assert torch.equal(labels(TrainConfig(eval_images=10**6)), test.labels)
+    with pytest.raises(ValueError, match="eval_images=0"):
+        TrainConfig(eval_images=0)
 
 
 def test_tf32_is_refused_off_cuda():

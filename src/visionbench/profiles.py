@@ -534,6 +534,8 @@ class DryRun:
     batch_size: int = 2  # images per training step and per inference batch (the fewest
     #   that train BatchNorm; the paper profile's 224 px models cost per image)
     max_steps: int = 3  # optimiser steps per training run (its first epoch, cut short)
+    eval_images: int = 2  # images of each split a training run evaluates (after each epoch:
+    #   at 224 px, evaluating the whole 15-image test split cost more than training)
     epochs: int = 2  # at most, wherever a budget counts epochs (timed rounds of epochs,
     #   precomputed augmentation, the ladder's and the schedules' runs)
     seeds: int = 1  # at most (several seeds run the same code as one, once more)
@@ -565,6 +567,7 @@ def dry_run(profile: Profile, caps: DryRun = DRY_RUN) -> Profile:
             batch_size=min(profile.train.batch_size, caps.batch_size),
             epochs=min(profile.train.epochs, epochs),
             max_steps=steps(profile.train.max_steps),
+            eval_images=caps.eval_images,
             bn_recalibration_batches=min(profile.train.bn_recalibration_batches, 1),
         ),
         timing=caps.timing,

@@ -48,6 +48,7 @@ from visionbench.train import (
     TrainConfig,
     Trainer,
     evaluate,
+    evaluation_batches,
     first_reached,
     fit,
     fitting,
@@ -55,7 +56,6 @@ from visionbench.train import (
 )
 
 VALIDATION_SPLIT_SEED = 0  # every seed and variant holds out the same validation images
-EVAL_BATCH = 512  # images per evaluation batch (no gradients: larger than training's)
 
 #: Set (to anything but "" or "0") by `visionbench ab` in its timing processes.
 TIMING_ONLY_ENV = "VISIONBENCH_TIMING_ONLY"
@@ -377,7 +377,7 @@ class SeedRun:
         mean, std = data.stats()
 
         def evaluation(images: ImageSet) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
-            b = Batches(images, EVAL_BATCH, device, mean=mean, std=std, shuffle=False)
+            b = evaluation_batches(images, cfg, device, mean, std)
             return _FirstBatch(b) if replay else b
 
         self.train_images = len(train_part)
@@ -470,7 +470,7 @@ class TrainedModels:
             if result.diverged:
                 self.log(f"  {run.what}: the loss diverged (NaN/inf) after {result.steps} steps")
             if trained is None:
-                trained = Trained(run.trainer.model.eval(), len(data.test))
+                trained = Trained(run.trainer.model.eval(), run.cfg.evaluated(len(data.test)))
             trained.fits.append(result)
         assert trained is not None
         if peaks:
@@ -739,7 +739,9 @@ class Bench(Runner):
         for epochs in running:  # and no teardown
             finish(epochs)
         trained = Trained(
-            runs[0].trainer.model.eval(), len(data.test), [run.finish() for run in runs]
+            runs[0].trainer.model.eval(),
+            workload.train.evaluated(len(data.test)),
+            [run.finish() for run in runs],
         )
         x, _ = next(iter(runs[0].test))
         self.record(

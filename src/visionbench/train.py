@@ -61,6 +61,8 @@ class TrainConfig:
     #   training and only read it per epoch (the "1000 seconds" article); same images as drawn
     jitter: float = 0.0  # brightness and contrast of each training image scaled by factors
     #   drawn per epoch from 1 +- jitter (the seed talk's 25%: 0.25); 0: none
+    eval_images: int | None = None  # evaluate on the first this many images of each split
+    #   (None: all of it); a dry run's cut, where evaluation at 224 px costs more than training
 
     def __post_init__(self) -> None:
         checks = {
@@ -83,11 +85,17 @@ class TrainConfig:
             raise ValueError("TrainConfig.early_stopping_patience must be at least 1 (or None)")
         if not 0.0 <= self.jitter < 1.0:
             raise ValueError(f"TrainConfig.jitter={self.jitter!r}; choose 0 <= jitter < 1")
+        if self.eval_images is not None and self.eval_images < 1:
+            raise ValueError(f"TrainConfig.eval_images={self.eval_images!r}; at least 1 (or None)")
         if self.precompute_augment and self.augment is None:
             raise ValueError("TrainConfig.precompute_augment needs an augment spec to precompute")
 
     def with_(self, **changes: object) -> TrainConfig:
         return replace(self, **changes)
+
+    def evaluated(self, images: int) -> int:
+        """How many of a split's `images` an evaluation reads (`eval_images`)."""
+        return images if self.eval_images is None else min(images, self.eval_images)
 
 
 class Batches:
@@ -361,6 +369,23 @@ class Trainer:
         self.model.eval()
         with fp32_precision(self.device, self.cfg.tf32), autocast(self.device, self.cfg.amp):
             return self.forward(self.prepare(x)).float()
+
+
+EVAL_BATCH = 512  # images per evaluation batch (no gradients: larger than training's)
+
+
+def evaluation_batches(
+    images: ImageSet,
+    cfg: TrainConfig,
+    device: torch.device,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+) -> Batches:
+    """The batches a split is evaluated on: in stored order, never augmented, all of it
+    or its first `cfg.eval_images` images."""
+    if cfg.evaluated(len(images)) < len(images):
+        images = images.subset(torch.arange(cfg.evaluated(len(images))))
+    return Batches(images, EVAL_BATCH, device, mean=mean, std=std, shuffle=False)
 
 
 @torch.no_grad()

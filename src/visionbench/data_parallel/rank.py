@@ -25,7 +25,7 @@ from visionbench.data_parallel.comm import CommMeter, bucket_bytes
 from visionbench.data_parallel.topology import backend_for, usable_cores
 from visionbench.data_parallel.variants import Variant
 from visionbench.measure import peak_memory, sync
-from visionbench.train import Batches, Trainer, autocast, evaluate
+from visionbench.train import Batches, Trainer, autocast, evaluate, evaluation_batches
 
 FAULTS = ("raise", "hang", "kill")  # injected faults (tests of the fault handling)
 
@@ -215,9 +215,9 @@ def _train_for_accuracy(job: Job, rank: int, device: torch.device) -> dict[str, 
     }
     if rank == 0:
         test = job.test_data.imageset(job.data_name)
-        tests = Batches(test, 512, device, mean=job.mean, std=job.std, shuffle=False)
+        tests = evaluation_batches(test, cfg, device, job.mean, job.std)
         judge = Trainer(runner.ddp.module, cfg, device)
-        figures.update(accuracy=evaluate(judge, tests), eval_images=len(test))
+        figures.update(accuracy=evaluate(judge, tests), eval_images=cfg.evaluated(len(test)))
     dist.barrier()
     return figures
 

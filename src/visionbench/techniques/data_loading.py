@@ -25,7 +25,7 @@ from visionbench.data.paths import DISK, REFERENCE, Cost, Prepared
 from visionbench.measure import peak_memory
 from visionbench.profiles import Timing
 from visionbench.runner import Runner, Variant
-from visionbench.train import Batches, Trainer, evaluate, fit, planned_steps
+from visionbench.train import Trainer, evaluate, evaluation_batches, fit, planned_steps
 
 TECHNIQUE = "data_loading"
 
@@ -158,7 +158,7 @@ def measure_training(benchmark: Any, runner: Runner, prepared: Prepared, variant
     test_set = ImageSet(prepared.data.name, test.images, test.labels, test.classes)
     accuracy = evaluate(
         trainer,
-        Batches(test_set, 512, runner.device, mean=prepared.mean, std=prepared.std, shuffle=False),
+        evaluation_batches(test_set, cfg, runner.device, prepared.mean, prepared.std),
     )
     runner.record(
         benchmark,
@@ -168,7 +168,7 @@ def measure_training(benchmark: Any, runner: Runner, prepared: Prepared, variant
         **figures,
         **_cost_figures(cost, feed),
         accuracy=accuracy,
-        eval_images=len(test_set),
+        eval_images=cfg.evaluated(len(test_set)),
         train_time_s=sum(r.train_time_s for r in results),
         epochs_run=len(results),
         diverged=any(r.diverged for r in results),

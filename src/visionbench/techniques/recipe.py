@@ -51,7 +51,15 @@ from visionbench.data.loaders import LoaderFeed, Normalise
 from visionbench.measure import time_once
 from visionbench.profiles import Profile, RecipeBudget
 from visionbench.runner import Trained, Variant, Workload, build_model, timing_only
-from visionbench.train import Batches, FitResult, TrainConfig, Trainer, fit, planned_steps
+from visionbench.train import (
+    Batches,
+    FitResult,
+    TrainConfig,
+    Trainer,
+    evaluation_batches,
+    fit,
+    planned_steps,
+)
 
 WARMUP_STEPS = 3  # untimed steps before the timed epochs
 LADDER = "recipe"
@@ -281,11 +289,14 @@ class RecipeData:
         batches = Batches.for_training(self.train, cfg, device, self.mean, self.std)
         return batches.epoch, batches
 
-    def evaluation(self, device: torch.device, train: bool = False) -> Batches:
+    def evaluation(
+        self, device: torch.device, train: bool = False, cfg: TrainConfig | None = None
+    ) -> Batches:
         """The test split (or the training images `train_accuracy` is measured on, as
-        every bench measures it: `train_eval_sample`), never augmented."""
+        every bench measures it: `train_eval_sample`), never augmented; as much of it as
+        `cfg` evaluates (`evaluation_batches`; no cfg: all of it)."""
         split = train_eval_sample(self.train, len(self.test)) if train else self.test
-        return Batches(split, 512, device, mean=self.mean, std=self.std, shuffle=False)
+        return evaluation_batches(split, cfg or TrainConfig(), device, self.mean, self.std)
 
 
 # -- training, cached ------------------------------------------------------------------
@@ -341,14 +352,14 @@ class RecipeRuns:
                 result = fit(
                     trainer,
                     epochs,
-                    data.evaluation(device),
+                    data.evaluation(device, cfg=cfg),
                     on_epoch=progress,
-                    train_eval=data.evaluation(device, train=True),
+                    train_eval=data.evaluation(device, train=True, cfg=cfg),
                 )
             finally:
                 getattr(held, "close", lambda: None)()
             if trained is None:
-                trained = Trained(trainer.model.eval(), len(data.test))
+                trained = Trained(trainer.model.eval(), cfg.evaluated(len(data.test)))
             trained.fits.append(result)
         assert trained is not None
         return trained

@@ -1,0 +1,83 @@
+"""The profiles' dry runs that tests/test_dry_runs.py checks, started in the background
+as soon as collection ends (tests/conftest.py), so that they run while the rest of the
+suite does; their tests run last and wait for them.
+
+Each is one pytest process over every bench on one torch thread: the suite's other
+tests and the dry runs share the cores instead of the dry runs waiting for an idle
+machine (a step of a few images parallelises poorly over threads anyway).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PROFILES = ("standard", "paper")
+PARAM = "dry_run"  # the name of test_dry_runs' parametrised fixture
+TIMEOUT_S = 1800  # a dry run that takes longer has hung
+
+
+@dataclass
+class Started:
+    name: str
+    proc: subprocess.Popen
+    tmp: Path  # its storage/, its output (pytest.out) and its report
+
+    @property
+    def output(self) -> Path:
+        return self.tmp / "pytest.out"
+
+    def wait(self) -> subprocess.CompletedProcess:
+        """Wait for it (killed after TIMEOUT_S); its exit code and output."""
+        try:
+            self.proc.wait(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        text = self.output.read_text(encoding="utf-8", errors="replace")
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, text, "")
+
+
+STARTED = pytest.StashKey[dict[str, Started]]()
+
+
+def selected(items: list[pytest.Item]) -> list[str]:
+    """The profiles whose dry-run tests are among `items`, in PROFILES' order."""
+    names = {
+        item.callspec.params[PARAM]
+        for item in items
+        if PARAM in getattr(getattr(item, "callspec", None), "params", {})
+    }
+    return [p for p in PROFILES if p in names]
+
+
+def start(name: str, bench_args: tuple[str, ...]) -> Started:
+    """`pytest benches --vb-profile NAME --vb-dry-run` on the CPU, on one thread."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"visionbench-dry-{name}-"))
+    cmd = [
+        sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "benches",
+        "--vb-profile", name, "--vb-dry-run", "--vb-device", "cpu", "--vb-threads", "1",
+        f"--benchmark-storage=file://{tmp / 'storage'}", *bench_args, "-q", "-rs",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    with open(tmp / "pytest.out", "w") as sink:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    return Started(name, proc, tmp)
+
+
+def stop(started: dict[str, Started]) -> None:
+    """Kill what still runs (the session ended early: a failure, -x, Ctrl-C), remove
+    what they wrote."""
+    for s in started.values():
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait()
+        shutil.rmtree(s.tmp, ignore_errors=True)
