@@ -40,7 +40,7 @@ def test_collection_ids_are_readable():
         "cpu",
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "bench_train_step[cpu-mnist5k-resnet9]" in proc.stdout
+    assert "bench_train_step[cpu-mnist5k-embankment_cnn]" in proc.stdout
 
 
 def test_cuda_variants_are_skipped_with_a_reason_without_cuda():
