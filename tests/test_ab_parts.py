@@ -371,3 +371,21 @@ def test_benchmarks_a_lane_could_not_compare():
     assert {(r.benchmark, r.verdict) for r in rows} == {
         ("gone", "missing"), ("new", "new"), ("ours-broke", "failed"), ("theirs-broke", "new"),
     }  # fmt: skip
+
+
+def test_the_valgrind_shim_starts_callgrind_uninstrumented_and_passes_the_rest(
+    tmp_path, monkeypatch
+):
+    # a stand-in valgrind that prints its arguments: what the shim hands to the real one
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "valgrind").write_text('#!/bin/sh\necho "$@"\n')
+    (real / "valgrind").chmod(0o755)
+    monkeypatch.setenv("PATH", str(real))
+    shim = zygote.valgrind_shim(str(tmp_path / "side"))
+    args = ["--tool=callgrind", "--instr-atstart=yes", "--collect-atstart=no", "python", "x y"]
+    out = subprocess.run([os.path.join(shim, "valgrind"), *args], capture_output=True,
+                         text=True, check=True).stdout  # fmt: skip
+    assert (
+        out.split("\n")[0] == "--tool=callgrind --instr-atstart=no --collect-atstart=no python x y"
+    )
