@@ -14,10 +14,15 @@ report marks it so.
 import pytest
 
 from conftest import profile_of
+from visionbench.data import SplitData
 from visionbench.runner import Bench, Variant
 from visionbench.techniques.recipe import TALK, grey, talk_workload
 
-_GREY: dict[int, object] = {}
+
+@pytest.fixture(scope="session")
+def grey_sets() -> dict[str, SplitData]:
+    """The talk's grey copies of the datasets, made once per session, by `SplitData.key`."""
+    return {}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -28,11 +33,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.mark.vb_datasets("gradations")
 @pytest.mark.benchmark(group=f"{TALK}:train_step")
-def bench_train_step(benchmark, vb, talk_size):
-    key = id(vb.data)
-    if key not in _GREY:
-        _GREY[key] = grey(vb.data)
-    talk = Bench(vb.profile, vb.device, _GREY[key], vb.trained, seeds=vb.requested_seeds)
+def bench_train_step(benchmark, vb, talk_size, grey_sets):
+    if vb.data.key not in grey_sets:
+        grey_sets[vb.data.key] = grey(vb.data)
+    talk = Bench(
+        vb.profile, vb.device, grey_sets[vb.data.key], vb.trained, seeds=vb.requested_seeds
+    )
     reference = f"{vb.profile.talk.sizes[0]}px"
     variant = Variant(TALK, f"{talk_size}px", reference=reference)
     talk.train_step(

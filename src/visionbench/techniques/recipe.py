@@ -33,6 +33,7 @@ decodes again every epoch; the test split is decoded the same way.
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, fields
@@ -279,6 +280,11 @@ class RecipeData:
         mean, std = channel_stats(train.images)
         return cls(name, train, decoded(test_root, "test"), Path(train_root), mean, std)
 
+    @functools.cached_property
+    def key(self) -> str:
+        """The decoded splits by value (`SplitData.key`): the training cache's key."""
+        return SplitData(self.name, self.train, self.test).key
+
     def train_epochs(self, recipe: Recipe, cfg: TrainConfig, device: torch.device):
         """The recipe's training epochs: epoch -> batches (and its feed, to close)."""
         if recipe.source == "disk":
@@ -317,7 +323,7 @@ class RecipeRuns:
         self._runs: dict[tuple, Trained] = {}
 
     def get(self, recipe: Recipe, data: RecipeData, device: torch.device, seeds: int) -> Trained:
-        key = (recipe, data.name, id(data), str(device), seeds)
+        key = (recipe, data.key, str(device), seeds)
         if key not in self._runs:
             self._runs[key] = self._train(recipe, data, device, seeds)
         return self._runs[key]
