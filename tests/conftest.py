@@ -23,5 +23,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.config.stash[dry_runs.STARTED] = {n: dry_runs.start(n, args) for n in names}
 
 
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    lines = dry_runs.timings(config.stash.get(dry_runs.STARTED, {}))
+    if lines:
+        terminalreporter.section("dry runs")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     dry_runs.stop(config.stash.get(dry_runs.STARTED, {}))

@@ -10,10 +10,12 @@ machine (a step of a few images parallelises poorly over threads anyway).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,7 @@ class Started:
     name: str
     proc: subprocess.Popen
     tmp: Path  # its storage/, its output (pytest.out) and its report
+    waited_s: float = 0.0  # how long the suite's tests waited for it to end
 
     @property
     def output(self) -> Path:
@@ -37,11 +40,13 @@ class Started:
 
     def wait(self) -> subprocess.CompletedProcess:
         """Wait for it (killed after TIMEOUT_S); its exit code and output."""
+        start = time.monotonic()
         try:
             self.proc.wait(timeout=TIMEOUT_S)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.waited_s += time.monotonic() - start
         text = self.output.read_text(encoding="utf-8", errors="replace")
         return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, text, "")
 
@@ -71,6 +76,20 @@ def start(name: str, bench_args: tuple[str, ...]) -> Started:
     with open(tmp / "pytest.out", "w") as sink:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
     return Started(name, proc, tmp)
+
+
+def timings(started: dict[str, Started]) -> list[str]:
+    """One line per finished dry run: its pytest's own time and how long the suite's tests
+    waited for it (what the dry runs add to the suite's wall time)."""
+    lines = []
+    for s in started.values():
+        if s.proc.poll() is None or not s.output.exists():
+            continue
+        took = re.findall(r" in ([\d.]+)s", s.output.read_text(encoding="utf-8", errors="replace"))
+        took_s = f"{float(took[-1]):.0f} s" if took else "(no time: it did not finish)"
+        lines.append(f"{s.name} dry run: {took_s} on one thread; the tests waited "
+                     f"{s.waited_s:.0f} s for it")  # fmt: skip
+    return lines
 
 
 def stop(started: dict[str, Started]) -> None:
