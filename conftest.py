@@ -252,7 +252,7 @@ def check_user_models_before_running(config: pytest.Config, items: list[pytest.I
         return
     from fixtures.models import check_user_models
 
-    error = check_user_models(profile_of(config), items)
+    error = check_user_models(config, profile_of(config), items)
     if error is not None:
         config.stash[STOPPED_KEY] = True
         raise pytest.UsageError(error)

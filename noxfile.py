@@ -11,8 +11,8 @@ makes a virtualenv that sees nothing of the interpreter's packages. Both
 `tests` and `bench` say first which python, pytest, pytest-benchmark and torch
 they run, and from where.
 
-    nox -s tests                          # the test suite, then its `deps` tests on the oldest
-                                          #   pytest and pytest-benchmark pyproject.toml accepts
+    nox -s tests                          # the test suite, and beside it its `deps` tests on
+                                          #   the oldest pytest and pytest-benchmark accepted
     nox -s tests_oldest                   # only those
     nox -s bench                          # every benchmark, saved to .benchmarks/
     nox -s bench -- -k resolution --vb-profile standard
@@ -158,23 +158,70 @@ def oldest_env(session: nox.Session) -> dict[str, str]:
     return {"PYTHONPATH": path}
 
 
+#: The `deps` tests under the oldest releases: no path given, so pyproject.toml's
+#: testpaths; exit 5 (none of the chosen tests is marked `deps`) is a pass.
+OLDEST_ARGS = ("-m", "pytest", "-p", "no:cacheprovider", "-m", "deps")
+OLDEST_OK = (0, 5)
+#: The niceness of the oldest run beside the suite: it takes the cores the suite leaves idle
+#: (the suite waits on its dry runs' single threads) rather than slowing the suite.
+BESIDE_NICENESS = 10
+
+
 def run_oldest(session: nox.Session) -> None:
     """The tests marked `deps` (pytest's and pytest-benchmark's own behaviour: options,
     usage errors, saving, pedantic rounds) under the oldest releases pyproject.toml accepts."""
     env = oldest_env(session)
     say_versions(session, env)
-    # no path given: pyproject.toml's testpaths; none of the chosen tests marked: exit 5
-    run(session, "python", "-m", "pytest", "-m", "deps", *session.posargs, env=env,
-        success_codes=[0, 5])  # fmt: skip
+    run(session, "python", *OLDEST_ARGS, *session.posargs, env=env, success_codes=OLDEST_OK)
+
+
+class Beside:
+    """A command run in the background, niced, while the session runs the suite; its
+    output is kept in a temporary file and printed when it is waited for."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        import subprocess
+        import tempfile
+
+        self.args = args
+        self.out = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115 (closed by wait)
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env={**os.environ, **env}, stdout=self.out,
+            stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(BESIDE_NICENESS),
+        )  # fmt: skip
+
+    def wait(self, kill: bool = False) -> tuple[int, str]:
+        """(its exit code, its output); `kill`: stop it first (the suite failed)."""
+        if kill and self.proc.poll() is None:
+            self.proc.kill()
+        code = self.proc.wait()
+        self.out.seek(0)
+        text = self.out.read()
+        self.out.close()
+        return code, text
 
 
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """The test suite (unit, property and smoke tests, every profile's dry run; CPU only)
-    with the newest pytest and pytest-benchmark, then its `deps` tests with the oldest."""
+    with the newest pytest and pytest-benchmark, and beside it its `deps` tests with the
+    oldest (niced: on the cores the suite leaves idle)."""
     say_versions(session)
-    run(session, "python", "-m", "pytest", "tests", *session.posargs)
-    run_oldest(session)
+    env = {**shared_env(session), **oldest_env(session)}
+    say_versions(session, env)
+    oldest = [str(BIN / "python"), *OLDEST_ARGS, *session.posargs]
+    session.log(f"beside the suite, under the oldest accepted releases: {' '.join(oldest)}")
+    beside = Beside(oldest, env)
+    failed = True
+    try:
+        run(session, "python", "-m", "pytest", "tests", *session.posargs)
+        failed = False
+    finally:
+        code, text = beside.wait(kill=failed)  # a failed suite is raised after this
+    session.log(f"the `deps` tests under the oldest accepted releases (exit {code}):")
+    print(text, end="", flush=True)
+    if code not in OLDEST_OK:
+        session.error(f"the `deps` tests failed under the oldest accepted releases (exit {code})")
 
 
 @nox.session(venv_backend="none")

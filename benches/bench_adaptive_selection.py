@@ -34,6 +34,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("part", (FEATURES_ONLY, PREMODEL_ONLY))
 
 
+@pytest.fixture(scope="session")
+def selection_setups() -> dict:
+    """Each dataset's selection experiment (trainings, held-out answers, premodel), built
+    once per session by the first bench that needs it (`experiment.setup`)."""
+    return {}
+
+
 def skip_where_left_out(vb, config: pytest.Config) -> None:
     reason = experiment.left_out(vb.profile, vb.data.name, bool(config.getoption("--vb-data")))
     if reason is not None:
@@ -42,13 +49,13 @@ def skip_where_left_out(vb, config: pytest.Config) -> None:
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:inference")
-def bench_inference(benchmark, vb, policy, pytestconfig):
+def bench_inference(benchmark, vb, policy, pytestconfig, selection_setups):
     skip_where_left_out(vb, pytestconfig)
-    experiment.time_policy(vb, benchmark, policy)
+    experiment.time_policy(vb, benchmark, policy, selection_setups)
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
 @pytest.mark.benchmark(group=f"{TECHNIQUE}:overhead")
-def bench_overhead(benchmark, vb, part, pytestconfig):
+def bench_overhead(benchmark, vb, part, pytestconfig, selection_setups):
     skip_where_left_out(vb, pytestconfig)
-    experiment.time_overhead(vb, benchmark, part)
+    experiment.time_overhead(vb, benchmark, part, selection_setups)

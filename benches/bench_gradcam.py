@@ -16,11 +16,12 @@ import pytest
 
 from conftest import profile_of
 from visionbench import metrics
-from visionbench.runner import Variant, batches, timing_only
-from visionbench.techniques import explain
+from visionbench.runner import Variant, timing_only
+from visionbench.techniques import explain, registry
 from visionbench.techniques.recipe import augmentation_variants
+from visionbench.workloads import batches
 
-TECHNIQUE = "gradcam"
+TECHNIQUE = registry.GRADCAM.name
 IMAGES = 8  # test images in the grid
 SEED = 0  # which ones: the same on every run
 

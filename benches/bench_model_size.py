@@ -11,8 +11,9 @@ import pytest
 
 from conftest import profile_of
 from visionbench.runner import Variant
+from visionbench.techniques import registry
 
-TECHNIQUE = "model_size"
+TECHNIQUE = registry.MODEL_SIZE.name
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -17,6 +17,7 @@ profile's budget cannot run is skipped with the reason.
 import pytest
 
 from visionbench.runner import Variant
+from visionbench.techniques import registry
 from visionbench.techniques.recipe import LADDER, RUNGS, ladder, measure, switch_text
 
 
@@ -33,8 +34,9 @@ def bench_train_epoch(benchmark, vb, recipe_data, recipe_runs, rung):
         pytest.skip(f"rung {rung} left out: {skipped[rung]}")
     index = [r.name for r in rungs].index(rung)
     previous = rungs[index - 1] if index else None
+    variant = Variant(LADDER, rung, reference=registry.RECIPE.reference)
     measure(
-        vb, benchmark, Variant(LADDER, rung, reference="baseline"), rungs[index].recipe,
+        vb, benchmark, variant, rungs[index].recipe,
         recipe_data, recipe_runs, rung=index, switch=switch_text(rungs[index], previous),
         left_out="; ".join(f"{name} ({why})" for name, why in skipped.items()),
     )  # fmt: skip

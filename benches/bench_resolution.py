@@ -14,9 +14,11 @@ would measure interpolation, not resolution.
 import pytest
 
 from conftest import profile_of
-from visionbench.runner import Variant, upsampling_reason
+from visionbench.model_bench import upsampling_reason
+from visionbench.runner import Variant
+from visionbench.techniques import registry
 
-TECHNIQUE = "resolution"
+TECHNIQUE = registry.RESOLUTION.name
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -15,7 +15,8 @@ import pytest
 
 from conftest import profile_of
 from visionbench.data import SplitData
-from visionbench.runner import Bench, Variant
+from visionbench.model_bench import ModelBench
+from visionbench.runner import Variant
 from visionbench.techniques.recipe import TALK, grey, talk_workload
 
 
@@ -36,7 +37,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def bench_train_step(benchmark, vb, talk_size, grey_sets):
     if vb.data.key not in grey_sets:
         grey_sets[vb.data.key] = grey(vb.data)
-    talk = Bench(
+    talk = ModelBench(
         vb.profile, vb.device, grey_sets[vb.data.key], vb.trained, seeds=vb.requested_seeds
     )
     reference = f"{vb.profile.talk.sizes[0]}px"

@@ -14,9 +14,11 @@ from helpers import FakeBenchmark
 from visionbench import metrics, models, profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data.augment import AugmentSpec, examples
-from visionbench.runner import Bench, TrainedModels, Variant
+from visionbench.model_bench import ModelBench
+from visionbench.runner import Variant
 from visionbench.techniques import convergence
 from visionbench.train import Batches, TrainConfig, Trainer, fit, lr_samples, planned_steps
+from visionbench.workloads import TrainedModels
 
 CPU = torch.device("cpu")
 
@@ -120,7 +122,7 @@ def test_a_training_step_records_its_curves_and_time_to_target_where_the_profile
 ):
     """Where the profile says so, a step technique's variant records its time to target
     from the trainings behind its accuracy (both seeds, paired by index); else none."""
-    vb = Bench(_profile(to_target), CPU, digits, TrainedModels(log=lambda _: None))
+    vb = ModelBench(_profile(to_target), CPU, digits, TrainedModels(log=lambda _: None))
     benchmark = FakeBenchmark()
     variant = Variant("precision", "fp32", reference="fp32")
     vb.train_step(benchmark, variant, vb.workload("small_cnn"))

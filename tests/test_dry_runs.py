@@ -26,9 +26,12 @@ from helpers import FakeBenchmark, run_pytest, saved_problems
 from visionbench import cli, metrics, models, profiles, report, results
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data.spec import load_split
+from visionbench.model_bench import ModelBench
 from visionbench.report import summary
 from visionbench.report.run import DRY_RUN_NOTE
-from visionbench.runner import Bench, TrainedModels, Variant
+from visionbench.runner import Variant
+from visionbench.techniques import registry
+from visionbench.workloads import TrainedModels
 
 #: Why a bench may be skipped on a CPU-only machine: what it measures needs CUDA, or more
 #: cores than the machine has, or data the profile's sweep cannot use. Anything else
@@ -104,6 +107,17 @@ def test_every_model_and_size_of_the_profile_ran(dry_run):
             assert info["image_size"] == profile.model_size.image_size
 
 
+def test_the_registry_names_exactly_the_techniques_the_benches_save(dry_run):
+    """One place for the techniques: a bench saving a group the registry lacks (or a
+    registered technique no bench runs) fails here."""
+    saved = {b.technique for b in dry_run.run.benchmarks.values()}
+    assert saved == set(registry.BY_NAME)
+    for b in dry_run.run.benchmarks.values():
+        fixed = registry.get(b.technique).fixed_reference
+        if fixed is not None:
+            assert b.extra_info["reference"] == fixed, b.fullname
+
+
 def test_each_size_of_the_resolution_sweep_records_the_stem_it_was_built_with(dry_run):
     """One network at every size: the largest size's stem, recorded where it is not the
     stem the size would have had on its own."""
@@ -130,7 +144,7 @@ def test_the_report_and_its_summary_render(dry_run):
     )
 
 
-STEP_TECHNIQUES = ("precision", "grad_zeroing", "memory_format", "compile")
+STEP_TECHNIQUES = registry.of_kind("step")  # precision, grad zeroing, memory format, compile
 
 
 def test_the_step_techniques_record_time_to_target_and_the_summary_states_it(dry_run):
@@ -181,7 +195,7 @@ def test_a_descriptor_missing_from_the_schema_fails_the_bench_that_records_it(mo
     """What the resolution sweep of `standard` and `paper` did before `stem_size` joined the
     schema: every size whose stem differs from its own raised, and was recorded failed."""
     train, test = split(load_digits(), 0.2, seed=0)
-    vb = Bench(profiles.get("standard"), torch.device("cpu"), SplitData("digits", train, test),
+    vb = ModelBench(profiles.get("standard"), torch.device("cpu"), SplitData("digits", train, test),
                TrainedModels(log=lambda _: None))  # fmt: skip
     workload = vb.workload("resnet18", 16, stem_size=128)
     assert workload.stem_size == 128

@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from helpers import load_noxfile
 
 noxfile = load_noxfile()
+REAL_BESIDE = noxfile.Beside  # before the autouse fixture below replaces it
 
 
 @pytest.mark.parametrize(
@@ -39,6 +41,32 @@ class RecordingSession:
     def log(self, *args, **kwargs):
         pass
 
+    def error(self, message):
+        raise RuntimeError(message)
+
+
+class RecordedBeside:
+    """noxfile.Beside, recorded instead of started: (args, env) of each, and the exit
+    code and output `wait` gives back."""
+
+    started: ClassVar[list[tuple[list[str], dict]]] = []
+    code, output = 0, "21 passed\n"
+
+    def __init__(self, args, env):
+        RecordedBeside.started.append((args, env))
+        self.killed = False
+
+    def wait(self, kill=False):
+        self.killed = kill
+        return RecordedBeside.code, RecordedBeside.output
+
+
+@pytest.fixture(autouse=True)
+def no_background_runs(monkeypatch):
+    RecordedBeside.started = []
+    RecordedBeside.code = 0
+    monkeypatch.setattr(noxfile, "Beside", RecordedBeside)
+
 
 @pytest.mark.parametrize("name", ["tests", "tests_oldest", "bench", "gate", "report", "ab"])
 def test_sessions_run_the_shared_virtualenvs_programs_by_path(name, monkeypatch, tmp_path):
@@ -49,7 +77,7 @@ def test_sessions_run_the_shared_virtualenvs_programs_by_path(name, monkeypatch,
     session = RecordingSession()
     getattr(noxfile, name).func(session)
     assert session.commands
-    for program, *_ in session.commands:
+    for program, *_ in session.commands + [args for args, _ in RecordedBeside.started]:
         assert Path(program).parent == noxfile.BIN, program
         assert Path(program).name in {"python", "visionbench"}
 
@@ -125,8 +153,59 @@ def test_the_oldest_run_takes_pyprojects_lower_bounds_and_only_the_deps_tests(
     noxfile.tests_oldest.func(session)
     install, _, pytest_run = session.commands
     assert install[-len(pins) :] == tuple(pins) and "--target" in install
-    assert pytest_run[1:] == ("-m", "pytest", "-m", "deps", "-x")
+    assert pytest_run[1:] == ("-m", "pytest", "-p", "no:cacheprovider", "-m", "deps", "-x")
     # a second run finds them installed
     session = RecordingSession()
     noxfile.tests_oldest.func(session)
     assert len(session.commands) == 2
+
+
+def test_tests_runs_the_oldest_deps_tests_beside_the_suite_and_fails_with_them(
+    monkeypatch, tmp_path
+):
+    """`nox -s tests`: the oldest releases installed first, their `deps` run started in the
+    background (with the oldest first on PYTHONPATH and the session's arguments), the suite
+    run, then the oldest run's exit code decides too (5, no test selected, passes)."""
+    monkeypatch.setattr(noxfile, "shared_env", lambda session: {})
+    monkeypatch.setattr(noxfile, "OLDEST", tmp_path / "oldest")
+    session = RecordingSession(["-k", "saving"])
+    noxfile.tests.func(session)
+    ((args, env),) = RecordedBeside.started
+    assert args[1:] == [*noxfile.OLDEST_ARGS, "-k", "saving"]
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == str(tmp_path / "oldest")
+    install = next(c for c in session.commands if "--target" in c)
+    suite = next(c for c in session.commands if c[1:4] == ("-m", "pytest", "tests"))
+    assert session.commands.index(install) < session.commands.index(suite)
+    RecordedBeside.code = 5
+    noxfile.tests.func(RecordingSession())
+    RecordedBeside.code = 1
+    with pytest.raises(RuntimeError, match="under the oldest accepted releases"):
+        noxfile.tests.func(RecordingSession())
+
+
+def test_a_failing_suite_stops_the_oldest_run_beside_it(monkeypatch, tmp_path):
+    monkeypatch.setattr(noxfile, "shared_env", lambda session: {})
+    monkeypatch.setattr(noxfile, "OLDEST", tmp_path / "oldest")
+    waited = []
+    monkeypatch.setattr(
+        RecordedBeside, "wait", lambda self, kill=False: waited.append(kill) or (0, "")
+    )
+
+    class FailingSession(RecordingSession):
+        def run(self, *args, **kwargs):
+            super().run(*args, **kwargs)
+            if args[1:4] == ("-m", "pytest", "tests"):
+                raise RuntimeError("the suite failed")
+
+    with pytest.raises(RuntimeError, match="the suite failed"):
+        noxfile.tests.func(FailingSession())
+    assert waited == [True]
+
+
+def test_the_background_run_is_niced_and_its_output_kept(tmp_path):
+    """The real Beside: a child at a higher niceness than this process, its output read
+    back after it ends."""
+    script = "import os; print('niceness', os.nice(0))"
+    code, text = REAL_BESIDE([sys.executable, "-c", script], {}).wait()
+    assert code == 0
+    assert text.strip() == f"niceness {min(os.nice(0) + noxfile.BESIDE_NICENESS, 19)}"

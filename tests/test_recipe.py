@@ -122,7 +122,7 @@ def test_a_recipe_trains_once_per_session_and_records_train_accuracy(digit_folde
 
 def test_augmentation_reaches_training_batches_and_never_evaluation(digit_folders):
     from visionbench.data.augment import AugmentSpec
-    from visionbench.runner import batches
+    from visionbench.workloads import batches
 
     cfg = TrainConfig(batch_size=64, augment=AugmentSpec(pad=1, flip=False, cutout=2))
     recipe = Recipe("small_cnn", 8, "resident", cfg)

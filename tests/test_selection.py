@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from visionbench import metrics, profiles
 from visionbench.data import SplitData, load_digits, split
-from visionbench.runner import Bench, TrainedModels
+from visionbench.model_bench import ModelBench
 from visionbench.selection import CASCADE, ORACLE, PREMODEL, PREMODEL_ONLY, experiment, features
 from visionbench.selection.cascade import choose_thresholds, evaluate, final_stage, reach
 from visionbench.selection.experiment import Selection
@@ -37,6 +37,7 @@ from visionbench.selection.routing import (
     run_chosen,
 )
 from visionbench.selection.verdict import statement, statements
+from visionbench.workloads import TrainedModels
 
 # -- features ------------------------------------------------------------------------
 
@@ -524,15 +525,16 @@ def test_every_variant_records_valid_figures_on_real_trained_models():
         infer_batch_size=64,
     )
     logs: list[str] = []
-    vb = Bench(
+    vb = ModelBench(
         profile,
         torch.device("cpu"),
         SplitData("digits", *split(load_digits(), 0.2, 0)),
         TrainedModels(log=logs.append),
     )
+    setups: dict = {}
     for name in experiment.variants(profile.selection.models):
         bench = FakeBenchmark()
-        sel = experiment.time_policy(vb, bench, name)
+        sel = experiment.time_policy(vb, bench, name, setups)
         info = bench.extra_info
         metrics.validate(info)
         assert info["variant"] == name and info["reference"] == "small_cnn"
@@ -552,7 +554,8 @@ def test_every_variant_records_valid_figures_on_real_trained_models():
     assert len(evaluation.test) + len(validation) == len(vb.data.test)
     assert sel.evaluate(ORACLE)[0] >= max(sel.evaluate(m)[0] for m in sel.names)
     bench = FakeBenchmark()
-    experiment.time_overhead(vb, bench, PREMODEL_ONLY)
+    assert len(setups) == 1  # set up once for every policy
+    experiment.time_overhead(vb, bench, PREMODEL_ONLY, setups)
     metrics.validate(bench.extra_info)
     assert bench.extra_info["latency_per_image_s"] > 0
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from visionbench import measure, metrics, models, profiles
 from visionbench.data import SplitData, load_digits, split
+from visionbench.model_bench import ModelBench
 from visionbench.report import sections
-from visionbench.runner import Bench, Trained, TrainedModels, Workload
 from visionbench.techniques import convergence
 from visionbench.train import (
     Batches,
@@ -26,6 +26,7 @@ from visionbench.train import (
     first_reached,
     fit,
 )
+from visionbench.workloads import Trained, TrainedModels, Workload
 
 CPU = torch.device("cpu")
 MiB = 1 << 20
@@ -119,13 +120,13 @@ def tiny_net() -> nn.Module:
 def test_compile_gives_the_same_results_and_its_time_is_kept_apart(digits, monkeypatch):
     """One test for torch.compile (a compile costs seconds): same outputs and step as
     eager, and the bench records the compile before, not inside, its timed rounds."""
-    monkeypatch.setattr("visionbench.runner.build_model", lambda w, d, seed: tiny_net())
+    monkeypatch.setattr("visionbench.workloads.build_model", lambda w, d, seed: tiny_net())
     cfg = TrainConfig(compile="default", batch_size=32)
     cached = Trained(
         tiny_net(), 100, [FitResult(accuracy=0.9, train_time_s=1.0, epochs_run=1, steps=9)]
     )
     trained = SimpleNamespace(get=lambda *args, **kwargs: cached)
-    vb = Bench(profiles.get("quick"), CPU, digits, trained)
+    vb = ModelBench(profiles.get("quick"), CPU, digits, trained)
     bench = CompileCountingBenchmark()
     variant = SimpleNamespace(technique="compile", name="default", reference="eager")
     vb.train_step(bench, variant, Workload("tiny", 8, cfg), allocator_memory=True)
@@ -198,7 +199,7 @@ def test_the_validation_split_is_held_out_of_the_training_split(digits, monkeypa
             seen.update(train=train, test=test, validation=validation)
         return FitResult(accuracy=0.5, train_time_s=0.1, epochs_run=1, steps=1)
 
-    monkeypatch.setattr("visionbench.runner.fit", fake_fit)
+    monkeypatch.setattr("visionbench.workloads.fit", fake_fit)
     cfg = TrainConfig(validation_fraction=0.25, early_stopping_patience=1)
     TrainedModels(log=lambda m: None).get(Workload("small_cnn", 8, cfg), digits, CPU)
     train, validation, test = seen["train"], seen["validation"], seen["test"]
@@ -374,7 +375,7 @@ class LoggingBenchmark(FakeBenchmark):
 
 def test_time_to_target_times_each_seed_up_to_the_target_and_finishes_untimed(digits):
     log: list[str] = []
-    vb = Bench(profiles.get("quick"), CPU, digits, TrainedModels(log=log.append))
+    vb = ModelBench(profiles.get("quick"), CPU, digits, TrainedModels(log=log.append))
     cfg = TrainConfig(epochs=2, batch_size=64)
     bench = LoggingBenchmark(log)
     variant = SimpleNamespace(technique="lr_schedule", name="constant", reference="constant")
@@ -417,8 +418,8 @@ def test_trained_models_train_equal_data_once_and_other_data_again(digits, monke
         trainings.append(len(train.labels))
         return FitResult(accuracy=0.5, train_time_s=0.1, epochs_run=1, steps=1, train_accuracy=0.6)
 
-    monkeypatch.setattr("visionbench.runner.fit", fake_fit)
-    monkeypatch.setattr("visionbench.runner.replay_peak_memory", lambda *args: 1)
+    monkeypatch.setattr("visionbench.workloads.fit", fake_fit)
+    monkeypatch.setattr("visionbench.workloads.replay_peak_memory", lambda *args: 1)
     cache = TrainedModels(log=lambda m: None)
     workload = Workload("small_cnn", 8, TrainConfig())
     first = cache.get(workload, digits, CPU)
@@ -431,7 +432,7 @@ def test_trained_models_train_equal_data_once_and_other_data_again(digits, monke
 
 
 def test_a_sweep_refuses_data_smaller_than_its_largest_size(digits):
-    from visionbench.runner import upsampling_reason
+    from visionbench.model_bench import upsampling_reason
 
     assert upsampling_reason(digits, 8) is None  # digits are 8 px
     assert "8 px, below the sweep's largest size 28 px" in upsampling_reason(digits, 28)

@@ -10,7 +10,8 @@ from helpers import FakeBenchmark
 from visionbench import profiles, runner
 from visionbench.data import SplitData, load_digits, split
 from visionbench.gate import ab
-from visionbench.runner import Bench, Variant
+from visionbench.model_bench import ModelBench
+from visionbench.runner import Variant
 
 CPU = torch.device("cpu")
 
@@ -28,7 +29,7 @@ def never_trains(*args, **kwargs):
 @pytest.mark.parametrize("unit", ["train_step", "inference"])
 def test_timing_only_times_without_training(digits, monkeypatch, unit):
     monkeypatch.setenv(runner.TIMING_ONLY_ENV, "1")
-    vb = Bench(profiles.get("quick"), CPU, digits, SimpleNamespace(get=never_trains))
+    vb = ModelBench(profiles.get("quick"), CPU, digits, SimpleNamespace(get=never_trains))
     bench = FakeBenchmark()
     variant = Variant("model_size", "small_cnn", reference="small_cnn")
     assert getattr(vb, unit)(bench, variant, vb.workload("small_cnn", 8)) is None

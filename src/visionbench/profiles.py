@@ -16,6 +16,7 @@ import torch
 
 from visionbench import models
 from visionbench.data.augment import AugmentSpec
+from visionbench.techniques import registry
 from visionbench.train import TrainConfig
 
 
@@ -433,18 +434,11 @@ PROFILES: dict[str, Profile] = {
 
 
 #: The benches that train one model the profile names, by technique: where the profile
-#: names it. `--vb-model-for TECHNIQUE=NAME` puts another model there for a session, so a
-#: bench that reads its model from the profile trains that one; a new such bench adds its
-#: line here.
+#: names it (`registry.Technique.model_field`). `--vb-model-for TECHNIQUE=NAME` puts
+#: another model there for a session, so a bench that reads its model from the profile
+#: trains that one. The recipe's line serves the ladder and the augmentation bench.
 MODEL_FIELDS: dict[str, str] = {
-    "precision": "step_techniques.precision_model",
-    "grad_zeroing": "step_techniques.zeroing_model",
-    "memory_format": "step_techniques.memory_format_model",
-    "compile": "step_techniques.compile_model",
-    "lr_schedule": "schedules.model",
-    "resolution": "resolution.model",
-    "data_loading": "data_path.model",
-    "recipe": "recipe.model",  # the ladder and the augmentation bench (its trainings)
+    t.name: t.model_field for t in registry.TECHNIQUES if t.model_field is not None
 }
 ALL_TECHNIQUES = "all"  # --vb-model-for all=NAME: every technique of MODEL_FIELDS
 

@@ -59,8 +59,9 @@ from visionbench.data.loaders import (
 from visionbench.data.spec import DataSpec, load_split
 from visionbench.measure import time_once
 from visionbench.profiles import DataPathBudget, Profile
+from visionbench.techniques import registry
 
-REFERENCE = "disk_png-w0"
+REFERENCE = registry.DATA_LOADING.reference  # the disk path of PNG files, no workers
 FORMATS = ("png", "jpeg")
 DISK = re.compile(r"disk_(png|jpeg)-w(\d+)$")
 Log = Callable[[str], None]

@@ -17,8 +17,10 @@ from visionbench.data_parallel.rank import Job, Shard
 from visionbench.data_parallel.topology import torchrun_topology, under_torchrun
 from visionbench.data_parallel.variants import REFERENCE, TECHNIQUE, Variant
 from visionbench.measure import count_params
-from visionbench.runner import Bench, Workload, build_model, replay
+from visionbench.model_bench import ModelBench
 from visionbench.runner import Variant as Measured
+from visionbench.runner import replay
+from visionbench.workloads import Workload, build_model
 
 
 def scaling_efficiency(samples_per_s: float, world_size: int, single: float | None) -> float | None:
@@ -35,7 +37,7 @@ def throughput(samples_per_step: int, times: Sequence[float]) -> float:
 
 
 def measure(
-    bench: Bench,
+    bench: ModelBench,
     benchmark: Any,
     variant: Variant,
     world_size: int,

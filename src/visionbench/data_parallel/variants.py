@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TECHNIQUE = "data_parallel"
+from visionbench.techniques import registry
+
+TECHNIQUE = registry.DATA_PARALLEL.name
 HOOKS = ("allreduce", "bf16", "fp16")  # DDP communication hooks a variant may use
-REFERENCE = "ddp"
+REFERENCE = registry.DATA_PARALLEL.reference
 
 
 @dataclass(frozen=True)

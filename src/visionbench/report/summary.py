@@ -43,6 +43,7 @@ from visionbench.gate.equivalence import (
 )
 from visionbench.report.format import fmt_bytes, fmt_times
 from visionbench.results import Bench, Run
+from visionbench.techniques import registry
 from visionbench.techniques.convergence import paired_interval
 from visionbench.techniques.pareto import Front, Point, pareto
 
@@ -51,7 +52,7 @@ UNIT_ORDER = ("train_epoch", "train_step", "infer_batch", "epoch", "augmented_ep
 #: Units that explain rather than speed up (Grad-CAM): no summary row.
 NOT_TECHNIQUES = ("explain_batch",)
 #: Sweeps: a trade-off between time, memory and accuracy, stated as a Pareto front.
-SWEEPS = ("model_size", "resolution")
+SWEEPS = registry.of_kind("sweep")
 #: Confidence of the time-to-target ratio's interval over paired seeds.
 SEED_CONFIDENCE = 0.95
 

@@ -31,8 +31,9 @@ import torch
 
 from visionbench.data import ImageSet, SplitData, split
 from visionbench.measure import count_flops, time_once
+from visionbench.model_bench import ModelBench
 from visionbench.profiles import Profile
-from visionbench.runner import Bench, Variant, batches
+from visionbench.runner import Variant
 from visionbench.selection import (
     CASCADE,
     FEATURES_ONLY,
@@ -56,6 +57,7 @@ from visionbench.selection.routing import (
     Single,
 )
 from visionbench.train import Trainer
+from visionbench.workloads import batches
 
 
 def left_out(profile: Profile, data_name: str, chosen_data: bool) -> str | None:
@@ -129,8 +131,6 @@ class Selection:
 
 # -- setting up ----------------------------------------------------------------------
 
-_SETUPS: dict[tuple, Selection] = {}
-
 
 def held_out(data: SplitData, fraction: float, seed: int) -> tuple[SplitData, ImageSet]:
     """(the data with `fraction` of its test split taken out for the choices, the
@@ -158,12 +158,13 @@ def _answers(
     return correct, confidence
 
 
-def setup(vb: Bench) -> Selection:
-    """The experiment for vb's dataset and device (built once per session)."""
+def setup(vb: ModelBench, setups: dict[tuple, Selection]) -> Selection:
+    """The experiment for vb's dataset and device, built once per session: `setups` is
+    the session's (a session fixture of the bench), keyed by value."""
     budget = vb.profile.selection
-    key = (vb.data.key, vb.profile, str(vb.device), vb.seeds)  # by value
-    if key in _SETUPS:
-        return _SETUPS[key]
+    key = (vb.data.key, vb.profile, str(vb.device), vb.seeds)
+    if key in setups:
+        return setups[key]
     log = vb.trained.log
     start, training = time.perf_counter(), 0.0
     size = vb.profile.model_size.image_size
@@ -232,7 +233,7 @@ def setup(vb: Bench) -> Selection:
     )
     _log(log, vb.data.name, validation, correct, selection)
     log(f"  set up in {time.perf_counter() - start - training:.1f} s beyond training")
-    _SETUPS[key] = selection
+    setups[key] = selection
     return selection
 
 
@@ -256,7 +257,7 @@ def _log(log: Callable[[str], None], name: str, validation, correct, sel: Select
 
 
 def _record(
-    vb: Bench,
+    vb: ModelBench,
     benchmark: Any,
     sel: Selection,
     variant: Variant,
@@ -274,10 +275,12 @@ def _record(
     vb.record(benchmark, described, **timed, latency_per_image_s=latency, **figures)
 
 
-def time_policy(vb: Bench, benchmark: Any, name: str) -> Selection:
+def time_policy(
+    vb: ModelBench, benchmark: Any, name: str, setups: dict[tuple, Selection]
+) -> Selection:
     """Time one policy on the fixed batch (features and premodel included where it
     uses them) and record its latency, accuracy on the whole evaluation part and shares."""
-    sel = setup(vb)
+    sel = setup(vb, setups)
     variant = Variant(TECHNIQUE, name, reference=sel.names[-1])
     accuracy, shares = sel.evaluate(name)
     if name == PREMODEL:
@@ -307,10 +310,12 @@ def time_policy(vb: Bench, benchmark: Any, name: str) -> Selection:
     return sel
 
 
-def time_overhead(vb: Bench, benchmark: Any, part: str) -> Selection:
+def time_overhead(
+    vb: ModelBench, benchmark: Any, part: str, setups: dict[tuple, Selection]
+) -> Selection:
     """Time what routing adds before any CNN runs: the features alone, or the
     features and the premodel's picks, on the same fixed batch."""
-    sel = setup(vb)
+    sel = setup(vb, setups)
     images = sel.images[: sel.batch_size]
     if part == FEATURES_ONLY:
 

@@ -25,9 +25,10 @@ from visionbench.data.paths import DISK, REFERENCE, Cost, Prepared
 from visionbench.measure import peak_memory
 from visionbench.profiles import Timing
 from visionbench.runner import Runner, Variant
+from visionbench.techniques import registry
 from visionbench.train import Trainer, evaluate, evaluation_batches, fit, planned_steps
 
-TECHNIQUE = "data_loading"
+TECHNIQUE = registry.DATA_LOADING.name
 
 
 def run_epoch(feed: Feed, epoch: int) -> int:

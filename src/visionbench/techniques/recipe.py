@@ -51,7 +51,8 @@ from visionbench.data.imageset import ImageSet, SplitData, channel_stats, train_
 from visionbench.data.loaders import LoaderFeed, Normalise
 from visionbench.measure import time_once
 from visionbench.profiles import Profile, RecipeBudget
-from visionbench.runner import Trained, Variant, Workload, build_model, timing_only
+from visionbench.runner import Variant, timing_only
+from visionbench.techniques import registry
 from visionbench.train import (
     Batches,
     FitResult,
@@ -61,10 +62,11 @@ from visionbench.train import (
     fit,
     planned_steps,
 )
+from visionbench.workloads import Trained, Workload, build_model
 
 WARMUP_STEPS = 3  # untimed steps before the timed epochs
-LADDER = "recipe"
-AUGMENTATION = "augmentation"
+LADDER = registry.RECIPE.name
+AUGMENTATION = registry.AUGMENTATION.name
 SOURCES = ("disk", "resident")
 Log = Callable[[str], None]
 
@@ -220,7 +222,7 @@ def augmentation_examples(recipe: Recipe, data: RecipeData) -> dict[str, list]:
 
 # -- the seed talk's pipeline -----------------------------------------------------------
 
-TALK = "talk_pipeline"
+TALK = registry.TALK.name
 
 
 def grey(data: SplitData) -> SplitData:
@@ -373,7 +375,7 @@ class RecipeRuns:
 
 @dataclass
 class _SplitShape:
-    """What runner.build_model reads of a dataset: classes and channels."""
+    """What workloads.build_model reads of a dataset: classes and channels."""
 
     data: RecipeData
 

@@ -31,11 +31,13 @@ import torch
 
 from visionbench import metrics
 from visionbench.measure import count_params
-from visionbench.runner import Variant, batches, build_model
+from visionbench.runner import Variant
+from visionbench.techniques import registry
 from visionbench.train import Trainer
+from visionbench.workloads import batches, build_model
 
-TECHNIQUE = "framework_switches"
-REFERENCE = "default"
+TECHNIQUE = registry.SWITCHES.name
+REFERENCE = registry.SWITCHES.reference
 VARIANTS = ("default", "anomaly_detection", "autograd_profiler", "cudnn_benchmark", "pinned_copy")
 CUDA_ONLY = ("cudnn_benchmark", "pinned_copy")
 

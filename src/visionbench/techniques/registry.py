@@ -1,0 +1,89 @@
+"""Every technique the suite measures, written once: its name (the benchmark group and
+`extra_info["technique"]` of its figures), its kind (how the summary and report judge
+it), its reference variant and where a profile names the model it trains.
+
+Benches take their group and reference from here; `profiles.MODEL_FIELDS`, the
+summary's sweeps and the step techniques timed to a target are read from here; a test
+checks that the profiles' dry runs save exactly these techniques. A new bench adds its
+line here first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: What a technique's kind tells its readers.
+KINDS = {
+    "sweep": "a trade-off between time, memory and accuracy: the summary names its Pareto front",
+    "step": "a switch of the training step: its step ratio, and its time to the profile's "
+    "target accuracy where the profile says step_to_target",
+    "switch": "framework-wide settings (cudnn, determinism, anomaly detection...): one "
+    "training step's ratio",
+    "schedule": "how training runs over epochs: time to a target accuracy, epochs saved",
+    "data": "how images reach the model: epochs of the same data through each path",
+    "recipe": "trainings under a recipe's switches, epochs timed whole",
+    "inference": "which model answers each image: time and accuracy of the whole test split",
+    "scaling": "ranks training together: throughput against one rank",
+    "explanation": "what the trained models look at (Grad-CAM): no speed-up to judge",
+}
+
+
+@dataclass(frozen=True)
+class Technique:
+    name: str  # the benchmark group, e.g. "precision"
+    kind: str  # a key of KINDS
+    reference: str  # the variant the others are compared with: its name, or (where the
+    #   profile picks it) how, starting "the " (e.g. "the profile's first model")
+    model_field: str | None = None  # "budget.attribute": where a profile names the model
+    #   it trains (`--vb-model-for NAME=MODEL` replaces it); None: not one model
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"technique {self.name!r}: unknown kind {self.kind!r}")
+
+    @property
+    def fixed_reference(self) -> str | None:
+        """The reference variant's name where every profile uses the same; None where
+        the profile picks it (a model of its sweep, a size)."""
+        return None if self.reference.startswith("the ") else self.reference
+
+
+MODEL_SIZE = Technique("model_size", "sweep", "the profile's first model")
+RESOLUTION = Technique("resolution", "sweep", "the sweep's largest size", "resolution.model")
+PRECISION = Technique("precision", "step", "fp32", "step_techniques.precision_model")
+GRAD_ZEROING = Technique("grad_zeroing", "step", "set_to_none", "step_techniques.zeroing_model")
+MEMORY_FORMAT = Technique(
+    "memory_format", "step", "contiguous", "step_techniques.memory_format_model"
+)
+COMPILE = Technique("compile", "step", "eager", "step_techniques.compile_model")
+SWITCHES = Technique("framework_switches", "switch", "default")
+LR_SCHEDULE = Technique("lr_schedule", "schedule", "constant", "schedules.model")
+DATA_LOADING = Technique("data_loading", "data", "disk_png-w0", "data_path.model")
+RECIPE = Technique("recipe", "recipe", "baseline", "recipe.model")
+AUGMENTATION = Technique("augmentation", "recipe", "none")  # trains the recipe's model
+TALK = Technique("talk_pipeline", "recipe", "the talk's smallest size")
+SELECTION = Technique("adaptive_selection", "inference", "the profile's last model")
+DATA_PARALLEL = Technique("data_parallel", "scaling", "ddp")
+GRADCAM = Technique("gradcam", "explanation", "the profile's first model")
+
+TECHNIQUES: tuple[Technique, ...] = (
+    MODEL_SIZE, RESOLUTION, PRECISION, GRAD_ZEROING, MEMORY_FORMAT, COMPILE, SWITCHES,
+    LR_SCHEDULE, DATA_LOADING, RECIPE, AUGMENTATION, TALK, SELECTION, DATA_PARALLEL, GRADCAM,
+)  # fmt: skip
+BY_NAME = {t.name: t for t in TECHNIQUES}
+assert len(BY_NAME) == len(TECHNIQUES), "a technique is registered twice"
+
+
+def of_kind(kind: str) -> tuple[str, ...]:
+    """The names of the techniques of one kind, in registry order."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
+    return tuple(t.name for t in TECHNIQUES if t.kind == kind)
+
+
+def get(name: str) -> Technique:
+    """The registered technique `name` (a clear error naming the known ones)."""
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown technique {name!r}; known: {', '.join(BY_NAME)}") from None

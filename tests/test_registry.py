@@ -1,0 +1,41 @@
+"""The technique registry: one place for each technique's name, kind, reference and the
+profile field naming its model (the profiles' dry runs check that the benches save
+exactly these techniques: tests/test_dry_runs.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from visionbench import models, profiles
+from visionbench.report import summary
+from visionbench.techniques import registry
+
+
+@pytest.mark.parametrize("name", profiles.PROFILES)
+def test_every_model_field_names_a_registered_model_in_every_profile(name):
+    """A field path with a typo, or a profile without that budget, fails here rather than
+    at `--vb-model-for` time."""
+    profile = profiles.get(name)
+    for technique in profiles.MODEL_FIELDS:
+        assert profiles.model_of(profile, technique) in models.names(), technique
+
+
+def test_model_fields_and_sweeps_are_read_from_the_registry():
+    fields = {t.name: t.model_field for t in registry.TECHNIQUES if t.model_field}
+    assert fields == profiles.MODEL_FIELDS
+    assert tuple(t.name for t in registry.TECHNIQUES if t.kind == "sweep") == summary.SWEEPS
+    assert registry.of_kind("step") == ("precision", "grad_zeroing", "memory_format", "compile")
+
+
+def test_a_reference_picked_by_the_profile_is_not_taken_for_a_variant_name():
+    assert registry.PRECISION.fixed_reference == "fp32"
+    assert registry.MODEL_SIZE.fixed_reference is None  # the profile's first model
+
+
+def test_unknown_names_and_kinds_are_clear_errors():
+    with pytest.raises(ValueError, match=r"unknown technique 'presicion'.*precision"):
+        registry.get("presicion")
+    with pytest.raises(ValueError, match=r"unknown kind 'sweeps'.*sweep"):
+        registry.of_kind("sweeps")
+    with pytest.raises(ValueError, match="unknown kind"):
+        registry.Technique("x", "speedup", "y")
