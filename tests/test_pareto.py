@@ -121,6 +121,35 @@ def test_the_report_draws_the_front_the_curves_and_a_readable_accuracy_axis(tmp_
     assert curves.shape[1] < 2.8 * curves.shape[0]
 
 
+def test_the_time_axis_labels_a_range_narrower_than_one_step_at_the_variants(
+    tmp_path, monkeypatch
+):
+    """Two variants at 0.566x and 1x: a 1-2-5 log axis labels only "1x", and the other
+    point's time cannot be read. Such a range is ticked at the variants' own times; a
+    range spanning 1-2-5 steps keeps them."""
+    from matplotlib.figure import Figure
+
+    drawn: list = []
+    monkeypatch.setattr(Figure, "savefig", lambda fig, path, **kw: drawn.append(fig))
+
+    def labels(times):
+        runs = [
+            bench(name, steady(ms), technique="model_size", reference="a", accuracy=acc,
+                  eval_images=1000, dataset="mnist5k", device="cpu")
+            for name, ms, acc in zip("abc", times, (0.96, 0.78, 0.90), strict=False)
+        ]  # fmt: skip
+        (t,) = summary.trade_offs(as_run(run_data(runs)))
+        plots.plot_pareto(t, tmp_path / "p.png")
+        fig = drawn.pop()
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        low, high = ax.get_xlim()
+        return {x.get_text() for x in ax.get_xticklabels() if low <= x.get_position()[0] <= high}
+
+    assert labels((10, 5.66)) == {"0.566×", "1×"}
+    assert {"0.2×", "0.5×", "1×"} <= labels((10, 2, 4))
+
+
 def test_the_accuracy_panel_starts_where_the_differences_show(tmp_path):
     """95.1% and 98.2% on an axis from 0 to 100 would differ by a few pixels; the panel's
     axis spans the intervals instead (89.5% over two seeds: Student's t with one degree

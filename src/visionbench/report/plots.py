@@ -10,7 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import (
+    FixedLocator,
+    FuncFormatter,
+    LogLocator,
+    MaxNLocator,
+    NullFormatter,
+)
 
 from visionbench.data_parallel.variants import REFERENCE as DDP
 from visionbench.gate.equivalence import Figure
@@ -280,8 +286,14 @@ def plot_pareto(t: TradeOff, path: Path) -> Path:
     ax.plot([p.time for p in front], [p.accuracy * 100 for p in front], "-", color=FRONT,
             lw=1.2, zorder=0)  # fmt: skip
     ax.set_xscale("log")
-    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    times = sorted({p.time for p in t.points})
+    steps = LogLocator(subs=(1.0, 2.0, 5.0)).tick_values(times[0], times[-1])
+    if sum(times[0] <= v <= times[-1] for v in steps) >= 2:
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    else:  # a range within one 1-2-5 step (0.57x to 1x): tick the variants' own times
+        ax.xaxis.set_major_locator(FixedLocator(times))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}×"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(f"{t.measure} (log scale)")
     ax.set_ylabel("test accuracy (%), bar: 95% interval")
