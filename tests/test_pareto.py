@@ -121,9 +121,7 @@ def test_the_report_draws_the_front_the_curves_and_a_readable_accuracy_axis(tmp_
     assert curves.shape[1] < 2.8 * curves.shape[0]
 
 
-def test_the_time_axis_labels_a_range_narrower_than_one_step_at_the_variants(
-    tmp_path, monkeypatch
-):
+def test_the_time_axis_labels_a_range_narrower_than_one_step_at_the_variants(tmp_path, monkeypatch):
     """Two variants at 0.566x and 1x: a 1-2-5 log axis labels only "1x", and the other
     point's time cannot be read. Such a range is ticked at the variants' own times; a
     range spanning 1-2-5 steps keeps them."""
