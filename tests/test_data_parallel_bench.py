@@ -2,6 +2,7 @@
 saves world sizes 1 and 2 with every figure, rank 0's rounds as the samples, and
 the topology in the fingerprint; the report shows the scaling section."""
 
+import matplotlib.image
 import pytest
 import torch
 from helpers import run_benches
@@ -79,4 +80,6 @@ def test_the_report_shows_scaling_and_the_all_reduce_share(dp_run, tmp_path):
     assert "no speed-up is expected" in text and "all-reduce was in flight for" in text
     assert "data_parallel:train_step (digits, cpu, world size 2)" in text
     assert "![data_parallel: samples/s by world size](data_parallel_scaling.png)" in text
-    assert (tmp_path / "data_parallel_scaling.png").stat().st_size > 0
+    picture = matplotlib.image.imread(tmp_path / "data_parallel_scaling.png")
+    assert picture.shape[0] > 200 and picture.shape[1] > 300  # a figure, not a stub
+    assert picture[..., :3].std() > 0.05  # something drawn on it, not a blank canvas

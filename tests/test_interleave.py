@@ -175,4 +175,6 @@ def test_the_variants_samples_are_pytest_benchmarks_own(tmp_path):
     samples = bench["stats"]["data"]
     assert len(samples) == 12 and min(samples) >= 0.003  # the variant's rounds only
     assert bench["extra_info"]["paired_rounds"] == 12
-    assert bench["extra_info"]["ratio_vs_ref"] > 0  # its value is the fake clocks' business
+    # 3 ms spins against 2 ms ones: about 1.5 (a ratio of the variant with itself gives 1,
+    # one the wrong way round 0.67); wide bounds, as a loaded machine stretches spins
+    assert 1.2 < bench["extra_info"]["ratio_vs_ref"] < 2.5
