@@ -82,3 +82,15 @@ def test_units_that_cannot_be_matched_to_names_are_refused():
     rows = [HEADER, "|---|---|---|", "| `a`, `b` | s, B, J | x |"]
     with pytest.raises(AssertionError, match="3 units for 2 names"):
         units_by_name(table_rows("\n".join(rows)))
+
+
+def test_the_readme_names_every_technique_vb_model_for_takes():
+    """The options table's `--vb-model-for` row lists exactly `profiles.MODEL_FIELDS` (read
+    from the technique registry) and `all` (it had drifted: `recipe` was missing)."""
+    from visionbench import profiles
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    (row,) = [line for line in text.splitlines() if line.startswith("| `--vb-model-for` |")]
+    values = row.split("|")[2]
+    named = {name for name in re.findall(r"`([^`]+)`", values) if "=" not in name}
+    assert named == {*profiles.MODEL_FIELDS, profiles.ALL_TECHNIQUES}
