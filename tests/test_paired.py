@@ -175,3 +175,30 @@ def test_a_failed_benchmark_is_reported_not_judged():
     result = run_looks(["ok", "bad"], measure, paired.Looks((4,), 0.05), {"ok": 0.1, "bad": 0.1})
     assert result.failed == {"bad": "CUDA out of memory"}
     assert set(result.judgements) == {"ok"}
+
+
+def test_the_ab_lanes_tolerance_lets_its_tight_blocks_prove_8_percent():
+    """Measured here (a 2-core Intel Xeon, quick model-size, +0.5 conv batches): the small
+    CNN's train step +8.5%, a block's spread 0.034, 64 blocks. Under the run-against-run
+    gate's 10% such a change is never a regression (it reads "unchanged" or, with the
+    real blocks' heavier tails, "inconclusive"); under the A/B lane's own tolerance
+    (`ab_time`, 5%) it is, and an A/A with the same spread is not."""
+    from visionbench.gate.config import DEFAULTS, GateConfig
+
+    config = GateConfig()
+    assert config.tolerance_for("x", "ab_time") == DEFAULTS["tolerance"]["ab_time"] == 0.05
+    assert config.tolerance_for("x", "time") == 0.10
+
+    def verdict(shift, tolerance, seed):
+        rng = np.random.default_rng(seed)
+
+        def measure(i, active):
+            return {"step": shift + rng.normal(0, 0.034)}, {}
+
+        looks = paired.Looks.growing(64, 0.01, first=7)
+        return run_looks(["step"], measure, looks, {"step": tolerance}).judgements["step"].verdict
+
+    slowed = math.log(1.085)
+    assert {verdict(slowed, 0.10, s) for s in range(5)} <= {"unchanged", "inconclusive"}
+    assert [verdict(slowed, 0.05, s) for s in range(5)] == ["regression"] * 5
+    assert "regression" not in [verdict(0.0, 0.05, s) for s in range(20)]

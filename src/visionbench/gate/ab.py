@@ -214,7 +214,7 @@ class AbGate:
         self.outcome.rows += unpaired_rows(base.units, cand.units, base.failed, cand.failed, set())
         if not gated:
             return base, cand
-        tolerance = {n: self.config.tolerance_for(n, "time") for n in gated}
+        tolerance = {n: self.config.tolerance_for(n, "ab_time") for n in gated}
         planned = self.plan(gated, tolerance, deadline, last_block[0])
         looks = _looks(planned, self.config.alpha)
         say(
