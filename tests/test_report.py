@@ -59,6 +59,20 @@ def test_report_of_a_named_run_into_another_folder(storage, tmp_path):
     assert (tmp_path / "elsewhere" / "0002_c2" / "report.md").is_file()
 
 
+def test_an_interrupted_report_leaves_the_last_one_whole(storage, tmp_path, monkeypatch):
+    out = tmp_path / "reports" / "0004_c4" / "report.md"
+    assert cli.main(["report", "--storage", str(storage)]) == 0
+    out.write_text("the last report, whole")
+    before = out.read_text()
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("visionbench.gate.exits.os.replace", interrupted)
+    assert cli.main(["report", "--storage", str(storage)]) == 130  # Ctrl-C's exit code
+    assert out.read_text() == before
+
+
 def test_history_table_has_one_row_per_benchmark_and_a_column_per_run(storage):
     runs = list(results.load_history(storage / MACHINE))
     headers, rows = report.history_table(runs, "time", "resnet")

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from visionbench.gate.config import GateConfig
+from visionbench.gate.exits import write_text_atomic
 from visionbench.report import plots, sections
 from visionbench.report.ladder import ladder_markdown
 from visionbench.report.summary import bf16_paragraph, summary_markdown, trade_offs
@@ -120,5 +121,5 @@ def write_report(
         png = plots.plot_scaling(everything, out_dir / "data_parallel_scaling.png")
         lines += [text, f"![data_parallel: samples/s by world size]({png.name})", ""]
     path = out_dir / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_text_atomic(path, "\n".join(lines))  # an interrupted report leaves the last one whole
     return path
