@@ -175,6 +175,10 @@ def run_oldest(session: nox.Session) -> None:
     run(session, "python", *OLDEST_ARGS, *session.posargs, env=env, success_codes=OLDEST_OK)
 
 
+def _niced() -> None:
+    os.nice(BESIDE_NICENESS)
+
+
 class Beside:
     """A command run in the background, niced, while the session runs the suite; its
     output is kept in a temporary file and printed when it is waited for."""
@@ -187,7 +191,7 @@ class Beside:
         self.out = tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace")  # noqa: SIM115 (closed by wait)
         self.proc = subprocess.Popen(
             args, cwd=ROOT, env={**os.environ, **env}, stdout=self.out,
-            stderr=subprocess.STDOUT, preexec_fn=lambda: os.nice(BESIDE_NICENESS),
+            stderr=subprocess.STDOUT, preexec_fn=_niced if hasattr(os, "nice") else None,
         )  # fmt: skip
 
     def wait(self, kill: bool = False) -> tuple[int, str]:
