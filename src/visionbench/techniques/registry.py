@@ -66,10 +66,24 @@ SELECTION = Technique("adaptive_selection", "inference", "the profile's last mod
 DATA_PARALLEL = Technique("data_parallel", "scaling", "ddp")
 GRADCAM = Technique("gradcam", "explanation", "the profile's first model")
 
+#: In this order --vb-model-for lists its techniques (help, errors).
 TECHNIQUES: tuple[Technique, ...] = (
-    MODEL_SIZE, RESOLUTION, PRECISION, GRAD_ZEROING, MEMORY_FORMAT, COMPILE, SWITCHES,
-    LR_SCHEDULE, DATA_LOADING, RECIPE, AUGMENTATION, TALK, SELECTION, DATA_PARALLEL, GRADCAM,
-)  # fmt: skip
+    MODEL_SIZE,
+    PRECISION,
+    GRAD_ZEROING,
+    MEMORY_FORMAT,
+    COMPILE,
+    SWITCHES,
+    LR_SCHEDULE,
+    RESOLUTION,
+    DATA_LOADING,
+    RECIPE,
+    AUGMENTATION,
+    TALK,
+    SELECTION,
+    DATA_PARALLEL,
+    GRADCAM,
+)
 BY_NAME = {t.name: t for t in TECHNIQUES}
 assert len(BY_NAME) == len(TECHNIQUES), "a technique is registered twice"
 
