@@ -113,7 +113,7 @@ def test_the_registry_names_exactly_the_techniques_the_benches_save(dry_run):
     saved = {b.technique for b in dry_run.run.benchmarks.values()}
     assert saved == set(registry.BY_NAME)
     for b in dry_run.run.benchmarks.values():
-        fixed = registry.get(b.technique).fixed_reference
+        fixed = registry.get(b.technique).reference
         if fixed is not None:
             assert b.extra_info["reference"] == fixed, b.fullname
 

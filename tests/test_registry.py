@@ -28,8 +28,14 @@ def test_model_fields_and_sweeps_are_read_from_the_registry():
 
 
 def test_a_reference_picked_by_the_profile_is_not_taken_for_a_variant_name():
-    assert registry.PRECISION.fixed_reference == "fp32"
-    assert registry.MODEL_SIZE.fixed_reference is None  # the profile's first model
+    assert registry.PRECISION.reference == "fp32"
+    assert registry.MODEL_SIZE.reference is None  # the profile's first model
+    assert registry.MODEL_SIZE.picked_by == "the profile's first model"
+    # a technique names its reference variant or how the profile picks it: exactly one
+    with pytest.raises(ValueError, match="either its reference variant or how"):
+        registry.Technique("x", "sweep", None)
+    with pytest.raises(ValueError, match="either its reference variant or how"):
+        registry.Technique("x", "step", "fp32", picked_by="the profile's first model")
 
 
 def test_unknown_names_and_kinds_are_clear_errors():

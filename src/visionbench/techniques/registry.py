@@ -32,24 +32,26 @@ KINDS = {
 class Technique:
     name: str  # the benchmark group, e.g. "precision"
     kind: str  # a key of KINDS
-    reference: str  # the variant the others are compared with: its name, or (where the
-    #   profile picks it) how, starting "the " (e.g. "the profile's first model")
+    reference: str | None  # the variant the others are compared with, where every
+    #   profile uses the same; None where the profile picks it (a model, a size)
     model_field: str | None = None  # "budget.attribute": where a profile names the model
     #   it trains (`--vb-model-for NAME=MODEL` replaces it); None: not one model
+    picked_by: str | None = None  # where `reference` is None: how the profile picks it
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"technique {self.name!r}: unknown kind {self.kind!r}")
+        if (self.reference is None) == (self.picked_by is None):
+            raise ValueError(
+                f"technique {self.name!r}: give either its reference variant or how the "
+                "profile picks it (picked_by), not both or neither"
+            )
 
-    @property
-    def fixed_reference(self) -> str | None:
-        """The reference variant's name where every profile uses the same; None where
-        the profile picks it (a model of its sweep, a size)."""
-        return None if self.reference.startswith("the ") else self.reference
 
-
-MODEL_SIZE = Technique("model_size", "sweep", "the profile's first model")
-RESOLUTION = Technique("resolution", "sweep", "the sweep's largest size", "resolution.model")
+MODEL_SIZE = Technique("model_size", "sweep", None, picked_by="the profile's first model")
+RESOLUTION = Technique(
+    "resolution", "sweep", None, "resolution.model", picked_by="the sweep's largest size"
+)
 PRECISION = Technique("precision", "step", "fp32", "step_techniques.precision_model")
 GRAD_ZEROING = Technique("grad_zeroing", "step", "set_to_none", "step_techniques.zeroing_model")
 MEMORY_FORMAT = Technique(
@@ -61,10 +63,10 @@ LR_SCHEDULE = Technique("lr_schedule", "schedule", "constant", "schedules.model"
 DATA_LOADING = Technique("data_loading", "data", "disk_png-w0", "data_path.model")
 RECIPE = Technique("recipe", "recipe", "baseline", "recipe.model")
 AUGMENTATION = Technique("augmentation", "recipe", "none")  # trains the recipe's model
-TALK = Technique("talk_pipeline", "recipe", "the talk's smallest size")
-SELECTION = Technique("adaptive_selection", "inference", "the profile's last model")
+TALK = Technique("talk_pipeline", "recipe", None, picked_by="the talk's smallest size")
+SELECTION = Technique("adaptive_selection", "inference", None, picked_by="the profile's last model")
 DATA_PARALLEL = Technique("data_parallel", "scaling", "ddp")
-GRADCAM = Technique("gradcam", "explanation", "the profile's first model")
+GRADCAM = Technique("gradcam", "explanation", None, picked_by="the profile's first model")
 
 #: In this order --vb-model-for lists its techniques (help, errors).
 TECHNIQUES: tuple[Technique, ...] = (
