@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import pytest
 
-from visionbench import fingerprint, profiles
+from visionbench import profiles
+from visionbench.measure import fingerprint
 
 pytest_plugins = [
     "fixtures.devices",
@@ -190,7 +191,7 @@ def check_data(text: str, profile: profiles.Profile) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """NVML was initialised at most once this session (energy, the driver's version);
     shut it down once, at the end."""
-    from visionbench.measure import NVML
+    from visionbench.measure.meters import NVML
 
     NVML.close()
 

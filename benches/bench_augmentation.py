@@ -20,8 +20,8 @@ report).
 
 import pytest
 
-from visionbench import metrics
-from visionbench.runner import Variant
+from visionbench.measure import metrics
+from visionbench.measure.runner import Variant
 from visionbench.techniques import registry
 from visionbench.techniques.recipe import (
     AUGMENTATION,

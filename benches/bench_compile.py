@@ -14,7 +14,7 @@ kernels allocate where a dispatch-level count cannot see them.
 import pytest
 
 from conftest import profile_of
-from visionbench.runner import Variant
+from visionbench.measure.runner import Variant
 from visionbench.techniques import registry
 
 TECHNIQUE = registry.COMPILE.name

@@ -25,7 +25,7 @@ import pytest
 from conftest import profile_of
 from visionbench.data_parallel import figures, topology, variants
 from visionbench.data_parallel.launch import DataParallelError
-from visionbench.runner import replay_clock
+from visionbench.measure.runner import replay_clock
 
 TECHNIQUE = variants.TECHNIQUE
 

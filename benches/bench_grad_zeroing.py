@@ -12,9 +12,9 @@ percent at most, often inside the noise.
 
 import pytest
 
-from visionbench.runner import Variant
+from visionbench.measure.runner import Variant
 from visionbench.techniques import registry
-from visionbench.train import ZERO_MODES
+from visionbench.training.train import ZERO_MODES
 
 TECHNIQUE = registry.GRAD_ZEROING.name
 

@@ -15,11 +15,11 @@ training set.
 import pytest
 
 from conftest import profile_of
-from visionbench import metrics
-from visionbench.runner import Variant, timing_only
+from visionbench.measure import metrics
+from visionbench.measure.runner import Variant, timing_only
 from visionbench.techniques import explain, registry
 from visionbench.techniques.recipe import augmentation_variants
-from visionbench.workloads import batches
+from visionbench.training.workloads import batches
 
 TECHNIQUE = registry.GRADCAM.name
 IMAGES = 8  # test images in the grid

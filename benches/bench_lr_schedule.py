@@ -21,7 +21,7 @@ constant reference it shows the epochs saved and the accuracy given up.
 
 import pytest
 
-from visionbench.runner import Variant
+from visionbench.measure.runner import Variant
 from visionbench.techniques import registry
 
 TECHNIQUE = registry.LR_SCHEDULE.name

@@ -9,7 +9,7 @@ conversion each way (e.g. pooling or linear layers between convolutions).
 
 import pytest
 
-from visionbench.runner import Variant
+from visionbench.measure.runner import Variant
 from visionbench.techniques import registry
 
 TECHNIQUE = registry.MEMORY_FORMAT.name

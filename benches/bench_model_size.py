@@ -10,7 +10,7 @@ the most accurate and the small CNN the cheapest).
 import pytest
 
 from conftest import profile_of
-from visionbench.runner import Variant
+from visionbench.measure.runner import Variant
 from visionbench.techniques import registry
 
 TECHNIQUE = registry.MODEL_SIZE.name

@@ -17,9 +17,9 @@ infinite is recorded as `diverged`.
 
 import pytest
 
-from visionbench.runner import Variant
+from visionbench.measure.runner import Variant
 from visionbench.techniques import registry
-from visionbench.train import amp_unsupported, tf32_unsupported
+from visionbench.training.train import amp_unsupported, tf32_unsupported
 
 TECHNIQUE = registry.PRECISION.name
 PRECISIONS = {  # variant -> TrainConfig changes

@@ -16,7 +16,7 @@ profile's budget cannot run is skipped with the reason.
 
 import pytest
 
-from visionbench.runner import Variant
+from visionbench.measure.runner import Variant
 from visionbench.techniques import registry
 from visionbench.techniques.recipe import LADDER, RUNGS, ladder, measure, switch_text
 

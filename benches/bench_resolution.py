@@ -14,9 +14,9 @@ would measure interpolation, not resolution.
 import pytest
 
 from conftest import profile_of
-from visionbench.model_bench import upsampling_reason
-from visionbench.runner import Variant
+from visionbench.measure.runner import Variant
 from visionbench.techniques import registry
+from visionbench.training.model_bench import upsampling_reason
 
 TECHNIQUE = registry.RESOLUTION.name
 

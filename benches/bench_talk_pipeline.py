@@ -15,9 +15,9 @@ import pytest
 
 from conftest import profile_of
 from visionbench.data import SplitData
-from visionbench.model_bench import ModelBench
-from visionbench.runner import Variant
+from visionbench.measure.runner import Variant
 from visionbench.techniques.recipe import TALK, grey, talk_workload
+from visionbench.training.model_bench import ModelBench
 
 
 @pytest.fixture(scope="session")

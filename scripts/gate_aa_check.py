@@ -36,10 +36,11 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from visionbench import report, results
+from visionbench import report
 from visionbench.gate import runs as gate_runs
 from visionbench.gate.config import load_config
 from visionbench.gate.machines import comparable_history
+from visionbench.measure import results
 
 
 def between_run_spread(runs: list[results.Run]) -> list[list[object]]:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from visionbench import results
 from visionbench.gate.config import load_config
+from visionbench.measure import results
 from visionbench.report import time_verdict
 
 

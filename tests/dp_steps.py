@@ -8,7 +8,7 @@ import torch
 import torch.distributed as dist
 
 from visionbench.data_parallel.rank import DDPStep, Job, announce, micro_batches
-from visionbench.train import Batches
+from visionbench.training.train import Batches
 
 
 def global_batch(job: Job) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from pytest_benchmark.utils import get_machine_id
 
-from visionbench.results import Run
+from visionbench.measure.results import Run
 
 MACHINE = get_machine_id()  # pytest-benchmark's storage folder for this machine
 FINGERPRINT = {

@@ -89,7 +89,7 @@ def saved_problems(data: dict) -> list[str]:
     """What is wrong with a saved run, one line each: a benchmark recorded failed
     (`visionbench_failed`: an exception, e.g. a figure missing from the schema), or one
     whose figures break the schema (`metrics.validate`). Empty when all is well."""
-    from visionbench import metrics
+    from visionbench.measure import metrics
 
     problems = [
         f"{failed['name']}: failed: {failed['extra_info'].get('error')}"

@@ -5,7 +5,7 @@ import pytest
 import torch
 from helpers import run_benches
 
-from visionbench import metrics
+from visionbench.measure import metrics
 
 TRAIN_FIGURES = {
     "samples_per_s",

@@ -11,14 +11,15 @@ import pytest
 import torch
 from helpers import FakeBenchmark
 
-from visionbench import metrics, models, profiles
+from visionbench import models, profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data.augment import AugmentSpec, examples
-from visionbench.model_bench import ModelBench
-from visionbench.runner import Variant
+from visionbench.measure import metrics
+from visionbench.measure.runner import Variant
 from visionbench.techniques import convergence
-from visionbench.train import Batches, TrainConfig, Trainer, fit, lr_samples, planned_steps
-from visionbench.workloads import TrainedModels
+from visionbench.training.model_bench import ModelBench
+from visionbench.training.train import Batches, TrainConfig, Trainer, fit, lr_samples, planned_steps
+from visionbench.training.workloads import TrainedModels
 
 CPU = torch.device("cpu")
 

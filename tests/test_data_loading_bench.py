@@ -5,7 +5,7 @@ training from disk and from the cache is the same training is test_loaders'.)"""
 import pytest
 from helpers import run_benches
 
-from visionbench import metrics
+from visionbench.measure import metrics
 
 EPOCH_FIGURES = {
     "samples_per_s",

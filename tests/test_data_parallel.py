@@ -20,17 +20,18 @@ import torch
 import torch.nn.functional as F
 from helpers import ROOT
 
-from visionbench import fingerprint, metrics, models
+from visionbench import models
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data_parallel.comm import bucket_bytes, merged_length
 from visionbench.data_parallel.launch import DataParallelError, alive, launch
 from visionbench.data_parallel.rank import Fault, Job, Shard, micro_batches
 from visionbench.data_parallel.topology import devices_available, topology, unavailable, world_sizes
 from visionbench.data_parallel.variants import REFERENCE, Variant, variants
+from visionbench.measure import fingerprint, metrics
+from visionbench.measure.results import Bench
+from visionbench.measure.runner import replay, replay_clock
 from visionbench.report.sections import scaling
-from visionbench.results import Bench
-from visionbench.runner import replay, replay_clock
-from visionbench.train import TrainConfig
+from visionbench.training.train import TrainConfig
 
 PLAIN = Variant("ddp")
 BF16 = Variant("bf16_compress", hook="bf16")
@@ -287,7 +288,7 @@ def test_replayed_samples_are_pytest_benchmark_samples(benchmark):
 def test_replay_refuses_a_bench_timed_by_another_clock(benchmark):
     if benchmark.disabled:
         pytest.skip("pytest-benchmark is disabled in this run")
-    with pytest.raises(RuntimeError, match=r"timer=visionbench\.runner\.replay_clock"):
+    with pytest.raises(RuntimeError, match=r"timer=visionbench\.measure\.runner\.replay_clock"):
         replay(benchmark, [0.25, 0.5])
 
 

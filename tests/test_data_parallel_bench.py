@@ -7,8 +7,9 @@ import pytest
 import torch
 from helpers import run_benches
 
-from visionbench import metrics, profiles, report, results
+from visionbench import profiles, report
 from visionbench.data_parallel import topology
+from visionbench.measure import metrics, results
 
 QUICK_ROUNDS = profiles.get("quick").timing.rounds  # rank 0's timed steps, replayed
 

@@ -23,15 +23,16 @@ import torch
 from dry_runs import PROFILES
 from helpers import FakeBenchmark, run_pytest, saved_problems
 
-from visionbench import cli, metrics, models, profiles, report, results
+from visionbench import cli, models, profiles, report
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data.spec import load_split
-from visionbench.model_bench import ModelBench
+from visionbench.measure import metrics, results
+from visionbench.measure.runner import Variant
 from visionbench.report import summary
 from visionbench.report.run import DRY_RUN_NOTE
-from visionbench.runner import Variant
 from visionbench.techniques import registry
-from visionbench.workloads import TrainedModels
+from visionbench.training.model_bench import ModelBench
+from visionbench.training.workloads import TrainedModels
 
 #: Why a bench may be skipped on a CPU-only machine: what it measures needs CUDA, or more
 #: cores than the machine has, or data the profile's sweep cannot use. Anything else

@@ -4,8 +4,9 @@ target class, come from a fixed image set, and fit the schema and the report gri
 import pytest
 import torch
 
-from visionbench import metrics, models
+from visionbench import models
 from visionbench.data import load_digits
+from visionbench.measure import metrics
 from visionbench.report.plots import plot_grid
 from visionbench.techniques import explain
 

@@ -4,7 +4,7 @@ them are told apart."""
 import pytest
 import torch
 
-from visionbench import fingerprint
+from visionbench.measure import fingerprint
 
 SWITCHES = ("tf32_matmul", "tf32_cudnn", "cudnn_benchmark", "deterministic")
 

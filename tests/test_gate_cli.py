@@ -9,7 +9,8 @@ import textwrap
 import pytest
 from gate_helpers import FINGERPRINT, MACHINE, bench, run_data, save, snapshot, stats_of, steady
 
-from visionbench import cli, results
+from visionbench import cli
+from visionbench.measure import results
 
 MIB = 1 << 20
 

@@ -13,9 +13,10 @@ import pytest
 from gate_helpers import MACHINE
 from history_helpers import OTHER_FOLDER, TECHNIQUES, saved_history, write
 
-from visionbench import cli, results
+from visionbench import cli
 from visionbench.history import series as hseries
 from visionbench.history import site
+from visionbench.measure import results
 from visionbench.report import summary
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ from helpers import FakeBenchmark, run_pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visionbench.interleave import REFERENCE_FIRST, VARIANT_FIRST, Pairing
+from visionbench.measure.interleave import REFERENCE_FIRST, VARIANT_FIRST, Pairing
 
 
 def time_interleaved(benchmark, unit, reference, *, rounds, warmup_rounds, seed=0, clock=None):
@@ -146,7 +146,7 @@ PAIRED_BENCH = textwrap.dedent(
     """
     import time
 
-    from visionbench.interleave import Pairing
+    from visionbench.measure.interleave import Pairing
 
 
     def spin(seconds):

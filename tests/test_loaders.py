@@ -22,7 +22,7 @@ from visionbench.data.loaders import (
 )
 from visionbench.data.paths import Prepared, augmented_variants, plain_variants
 from visionbench.profiles import DataPathBudget, Timing
-from visionbench.train import TrainConfig, Trainer, fit, planned_steps
+from visionbench.training.train import TrainConfig, Trainer, fit, planned_steps
 
 CPU = torch.device("cpu")
 MEAN, STD = (0.13,), (0.31,)
@@ -235,7 +235,7 @@ def test_a_data_path_epoch_is_paired_with_the_reference_when_the_budget_says_so(
     from helpers import FakeBenchmark
 
     from visionbench import profiles
-    from visionbench.runner import Runner
+    from visionbench.measure.runner import Runner
     from visionbench.techniques import data_loading
 
     train, test = split(digits, 0.2, seed=0)

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 from helpers import CUDA_MARKS, needs_cuda
 
-from visionbench import measure
+from visionbench.measure import meters
 
 MiB = 1 << 20
 
@@ -21,7 +21,7 @@ def test_peak_memory_counts_resident_and_transient_tensors():
         b = torch.ones(3 * MiB // 4)  # 3 MiB
         return b.sum()
 
-    peak = measure.peak_memory(work, "cpu", resident=[resident])
+    peak = meters.peak_memory(work, "cpu", resident=[resident])
     assert 4 * MiB <= peak < 4 * MiB + 64 * 1024  # 1 resident + 3 (the 2 was freed first)
 
 
@@ -31,7 +31,7 @@ def test_peak_memory_sees_what_is_alive_at_once():
         b = torch.ones(3 * MiB // 4)
         return (a.sum() + b.sum()).item()
 
-    assert 5 * MiB <= measure.peak_memory(work, "cpu") < 5 * MiB + 64 * 1024
+    assert 5 * MiB <= meters.peak_memory(work, "cpu") < 5 * MiB + 64 * 1024
 
 
 def test_peak_memory_of_a_training_step_includes_model_and_optimiser():
@@ -46,7 +46,7 @@ def test_peak_memory_of_a_training_step_includes_model_and_optimiser():
 
     step()
     params = sum(p.numel() * 4 for p in model.parameters())
-    peak = measure.peak_memory(step, "cpu", resident=[model, opt, x])
+    peak = meters.peak_memory(step, "cpu", resident=[model, opt, x])
     # parameters + gradients + two Adam moments at least
     assert peak >= 4 * params
     assert peak < 12 * params + x.numel() * 4 * 4
@@ -54,19 +54,19 @@ def test_peak_memory_of_a_training_step_includes_model_and_optimiser():
 
 def test_resident_tensors_are_not_counted_twice():
     t = torch.zeros(MiB // 4)
-    peak = measure.peak_memory(lambda: None, "cpu", resident=[t, t, [t], {"a": t}, t[:10]])
+    peak = meters.peak_memory(lambda: None, "cpu", resident=[t, t, [t], {"a": t}, t[:10]])
     assert peak == MiB
 
 
 def test_flops_of_a_linear_layer():
     layer = nn.Linear(100, 10)
-    assert measure.count_flops(layer, torch.randn(4, 100)) == 2 * 100 * 10
+    assert meters.count_flops(layer, torch.randn(4, 100)) == 2 * 100 * 10
 
 
 def test_flops_of_a_conv_grow_with_pixels():
     conv = nn.Conv2d(3, 8, 3, padding=1)
-    small = measure.count_flops(conv, torch.randn(2, 3, 8, 8))
-    large = measure.count_flops(conv, torch.randn(2, 3, 16, 16))
+    small = meters.count_flops(conv, torch.randn(2, 3, 8, 8))
+    large = meters.count_flops(conv, torch.randn(2, 3, 16, 16))
     assert small == 2 * 3 * 8 * 9 * 8 * 8
     assert large == 4 * small
 
@@ -74,32 +74,32 @@ def test_flops_of_a_conv_grow_with_pixels():
 def test_flops_leave_the_training_mode_alone():
     model = nn.Sequential(nn.Linear(4, 4), nn.Dropout())
     model.train()
-    measure.count_flops(model, torch.randn(1, 4))
+    meters.count_flops(model, torch.randn(1, 4))
     assert model.training
 
 
 def test_params():
-    assert measure.count_params(nn.Linear(10, 5)) == 55
+    assert meters.count_params(nn.Linear(10, 5)) == 55
 
 
 def test_synced_returns_the_result_and_times_once():
     calls = []
-    fn = measure.synced(lambda: calls.append(1) or 42, "cpu")
+    fn = meters.synced(lambda: calls.append(1) or 42, "cpu")
     assert fn() == 42 and calls == [1]
-    elapsed, out = measure.time_once(lambda: calls.append(2) or 7, "cpu")
+    elapsed, out = meters.time_once(lambda: calls.append(2) or 7, "cpu")
     assert out == 7 and calls == [1, 2] and elapsed > 0
 
 
 def test_model_bytes_counts_parameters_and_buffers():
     model = nn.Sequential(nn.Linear(10, 5), nn.BatchNorm1d(5))
     # 55 + 10 float32 parameters; running mean and var (5 + 5 float32), batch count (int64)
-    assert measure.model_bytes(model) == (55 + 10) * 4 + 10 * 4 + 8
+    assert meters.model_bytes(model) == (55 + 10) * 4 + 10 * 4 + 8
 
 
 def step_of(name: str, device: torch.device):
     """A real training step of a registry model at 16 px, and what it holds."""
     from visionbench import models
-    from visionbench.train import TrainConfig, Trainer
+    from visionbench.training.train import TrainConfig, Trainer
 
     torch.manual_seed(0)
     model = models.build(name, num_classes=10, in_channels=1, image_size=16)
@@ -121,19 +121,19 @@ def test_a_variants_peak_memory_ignores_models_cached_before_it(where):
     """peak_mem_bytes is the variant's own: the same with other models resident."""
     device = torch.device(where)
     step, resident = step_of("small_cnn", device)
-    alone = measure.peak_memory(step, device, resident=resident)
+    alone = meters.peak_memory(step, device, resident=resident)
     cached = [step_of("resnet18", device) for _ in range(2)]  # others' models and optimisers
-    beside = measure.peak_memory(step, device, resident=resident)
+    beside = meters.peak_memory(step, device, resident=resident)
     assert cached and alone > 0
     # the CPU count is exact; the CUDA allocator rounds each block up to 512 bytes
     assert abs(beside - alone) <= (0 if device.type == "cpu" else 64 * 1024)
-    own = measure.resident_bytes(device, resident)
+    own = meters.resident_bytes(device, resident)
     assert own < alone < own + 16 * MiB  # its own tensors and activations, nothing of resnet18
 
 
 def test_run_memory_counts_what_the_run_allocates_and_holds():
     held = torch.zeros(MiB // 4)  # 1 MiB the run reads in place
-    with measure.RunMemory("cpu") as run:
+    with meters.RunMemory("cpu") as run:
         run.hold(held)
         a = torch.ones(2 * MiB // 4)
         b = torch.ones(MiB // 4)
@@ -175,7 +175,7 @@ class FakeNvml:
 def test_nvml_handle_is_the_gpu_on_the_same_pci_bus_not_the_same_index():
     # CUDA_VISIBLE_DEVICES=2 makes NVML's third GPU torch's cuda:0
     fake = FakeNvml([(0, 0x17, 0), (0, 0x65, 0), (0, 0xCA, 0)])
-    nvml = measure.Nvml(fake)
+    nvml = meters.Nvml(fake)
     assert nvml.handle("cuda:0", bus_id=(0, 0xCA, 0)) == "handle2"
     assert nvml.handle("cuda:0", bus_id=(0, 0x65, 0)) == "handle1"
     assert nvml.handle("cuda:0", bus_id=(1, 0x65, 0)) is None  # another domain: no match
@@ -191,14 +191,14 @@ def test_without_nvml_there_is_no_handle_and_no_error():
         def nvmlInit(self):
             raise OSError("libnvidia-ml.so.1: cannot open shared object file")
 
-    nvml = measure.Nvml(Missing([]))
+    nvml = meters.Nvml(Missing([]))
     assert nvml.handle("cuda:0", bus_id=(0, 1, 0)) is None
     assert nvml.driver_version() is None
     nvml.close()
 
 
 def test_energy_is_absent_on_the_cpu():
-    meter = measure.EnergyMeter("cpu")
+    meter = meters.EnergyMeter("cpu")
     with meter.span(units=10) as reading:
         torch.ones(10).sum()
     assert reading.energy_j is None and reading.power_w is None
@@ -211,12 +211,12 @@ def test_cuda_peak_memory_uses_the_allocator_peak():
     def work():
         return torch.ones(4 * MiB // 4, device=device).sum()
 
-    assert measure.peak_memory(work, device) >= 4 * MiB
+    assert meters.peak_memory(work, device) >= 4 * MiB
 
 
 @needs_cuda
 def test_cuda_energy_is_measured_where_nvml_counts_it():
-    meter = measure.EnergyMeter("cuda")
+    meter = meters.EnergyMeter("cuda")
     if meter.handle is None:
         pytest.skip("this GPU or driver does not expose NVML's total-energy counter")
     with meter.span(units=1) as reading:
@@ -228,7 +228,7 @@ def test_cuda_energy_is_measured_where_nvml_counts_it():
 
 @needs_cuda
 def test_nvml_finds_the_gpu_torch_calls_cuda0():
-    nvml = measure.Nvml()
+    nvml = meters.Nvml()
     handle = nvml.handle("cuda:0")
     if handle is None:
         pytest.skip("NVML does not answer on this machine")

@@ -5,7 +5,7 @@ import math
 import pytest
 from helpers import FakeBenchmark
 
-from visionbench import metrics
+from visionbench.measure import metrics
 
 
 def test_every_metric_is_fully_described():

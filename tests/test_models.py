@@ -79,7 +79,8 @@ def test_embankment_cnn_has_no_softmax_before_the_loss():
 def test_a_resolution_sweep_is_one_network_whose_cost_follows_the_pixels(profile):
     """Built from the registry as the bench builds it (the stem of the sweep's
     largest size), every size has the same parameters and more pixels cost more."""
-    from visionbench import measure, profiles
+    from visionbench import profiles
+    from visionbench.measure import meters
 
     budget = profiles.get(profile).resolution
     largest = max(budget.sizes)
@@ -88,8 +89,8 @@ def test_a_resolution_sweep_is_one_network_whose_cost_follows_the_pixels(profile
         model = models.build(
             budget.model, num_classes=5, in_channels=3, image_size=size, stem_size=largest
         )
-        params.add(measure.count_params(model))
-        flops.append(measure.count_flops(model, torch.randn(1, 3, size, size)))
+        params.add(meters.count_params(model))
+        flops.append(meters.count_flops(model, torch.randn(1, 3, size, size)))
     assert len(params) == 1, params
     assert all(a < b for a, b in itertools.pairwise(flops)), flops
 

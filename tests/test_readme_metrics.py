@@ -9,7 +9,7 @@ import re
 import pytest
 from helpers import ROOT
 
-from visionbench.metrics import METRICS
+from visionbench.measure.metrics import METRICS
 
 HEADER = "| name | unit | meaning |"
 

@@ -6,9 +6,10 @@ import itertools
 import pytest
 import torch
 
-from visionbench import fingerprint, profiles
+from visionbench import profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data.formats import write_imagefolder
+from visionbench.measure import fingerprint
 from visionbench.techniques.recipe import (
     RUNGS,
     Recipe,
@@ -19,7 +20,7 @@ from visionbench.techniques.recipe import (
     differences,
     ladder,
 )
-from visionbench.train import FitResult, TrainConfig
+from visionbench.training.train import FitResult, TrainConfig
 
 CPU = torch.device("cpu")
 
@@ -122,7 +123,7 @@ def test_a_recipe_trains_once_per_session_and_records_train_accuracy(digit_folde
 
 def test_augmentation_reaches_training_batches_and_never_evaluation(digit_folders):
     from visionbench.data.augment import AugmentSpec
-    from visionbench.workloads import batches
+    from visionbench.training.workloads import batches
 
     cfg = TrainConfig(batch_size=64, augment=AugmentSpec(pad=1, flip=False, cutout=2))
     recipe = Recipe("small_cnn", 8, "resident", cfg)

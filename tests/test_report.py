@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from gate_helpers import MACHINE, bench, run_data, save, steady
 
-from visionbench import cli, report, results
+from visionbench import cli, report
+from visionbench.measure import results
 from visionbench.report import format, sections
 
 MIB = 1 << 20

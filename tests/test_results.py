@@ -7,8 +7,8 @@ import json
 import pytest
 from gate_helpers import MACHINE, bench, run_data, save, snapshot, steady
 
-from visionbench import results
-from visionbench.results import ResultsError
+from visionbench.measure import results
+from visionbench.measure.results import ResultsError
 
 
 @pytest.fixture

@@ -16,9 +16,9 @@ from helpers import FakeBenchmark
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visionbench import metrics, profiles
+from visionbench import profiles
 from visionbench.data import SplitData, load_digits, split
-from visionbench.model_bench import ModelBench
+from visionbench.measure import metrics
 from visionbench.selection import CASCADE, ORACLE, PREMODEL, PREMODEL_ONLY, experiment, features
 from visionbench.selection.cascade import choose_thresholds, evaluate, final_stage, reach
 from visionbench.selection.experiment import Selection
@@ -37,7 +37,8 @@ from visionbench.selection.routing import (
     run_chosen,
 )
 from visionbench.selection.verdict import statement, statements
-from visionbench.workloads import TrainedModels
+from visionbench.training.model_bench import ModelBench
+from visionbench.training.workloads import TrainedModels
 
 # -- features ------------------------------------------------------------------------
 

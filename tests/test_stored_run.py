@@ -16,7 +16,8 @@ import shutil
 import pytest
 from helpers import ROOT
 
-from visionbench import cli, metrics, report, results
+from visionbench import cli, report
+from visionbench.measure import metrics, results
 
 STORED = ROOT / "tests" / "data" / "0001_c167359.json"
 NAMES = {

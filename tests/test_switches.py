@@ -45,7 +45,7 @@ def test_the_variant_runs_under_its_switch_and_the_paired_reference_does_not():
     from helpers import FakeBenchmark
 
     from visionbench import profiles
-    from visionbench.runner import Runner
+    from visionbench.measure.runner import Runner
 
     seen: list[tuple[str, bool]] = []
     runner = Runner(profiles.get("quick"), CPU)

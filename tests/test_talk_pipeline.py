@@ -7,7 +7,7 @@ import torch
 from visionbench import profiles
 from visionbench.data import SplitData, make_gradations, split
 from visionbench.techniques.recipe import grey, talk_workload
-from visionbench.train import Batches, TrainConfig, jittered
+from visionbench.training.train import Batches, TrainConfig, jittered
 
 CPU = torch.device("cpu")
 

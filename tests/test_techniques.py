@@ -12,12 +12,13 @@ from helpers import FakeBenchmark
 from hypothesis import given
 from hypothesis import strategies as st
 
-from visionbench import measure, metrics, models, profiles
+from visionbench import models, profiles
 from visionbench.data import SplitData, load_digits, split
-from visionbench.model_bench import ModelBench
+from visionbench.measure import meters, metrics
 from visionbench.report import sections
 from visionbench.techniques import convergence
-from visionbench.train import (
+from visionbench.training.model_bench import ModelBench
+from visionbench.training.train import (
     Batches,
     FitResult,
     TrainConfig,
@@ -26,7 +27,7 @@ from visionbench.train import (
     first_reached,
     fit,
 )
-from visionbench.workloads import Trained, TrainedModels, Workload
+from visionbench.training.workloads import Trained, TrainedModels, Workload
 
 CPU = torch.device("cpu")
 MiB = 1 << 20
@@ -120,7 +121,7 @@ def tiny_net() -> nn.Module:
 def test_compile_gives_the_same_results_and_its_time_is_kept_apart(digits, monkeypatch):
     """One test for torch.compile (a compile costs seconds): same outputs and step as
     eager, and the bench records the compile before, not inside, its timed rounds."""
-    monkeypatch.setattr("visionbench.workloads.build_model", lambda w, d, seed: tiny_net())
+    monkeypatch.setattr("visionbench.training.workloads.build_model", lambda w, d, seed: tiny_net())
     cfg = TrainConfig(compile="default", batch_size=32)
     cached = Trained(
         tiny_net(), 100, [FitResult(accuracy=0.9, train_time_s=1.0, epochs_run=1, steps=9)]
@@ -155,7 +156,7 @@ def test_allocator_peak_counts_resident_and_what_is_alive_at_once():
         c = torch.ones(MiB // 4)
         return b.sum() + c.sum()
 
-    peak = measure.allocator_peak_memory(work, CPU, resident=[resident])
+    peak = meters.allocator_peak_memory(work, CPU, resident=[resident])
     assert 6 * MiB <= peak < 6 * MiB + 64 * 1024  # 1 resident + 2 + 3 alive at once
 
 
@@ -165,7 +166,9 @@ def test_allocator_peak_counts_resident_and_what_is_alive_at_once():
 def scripted_evaluate(monkeypatch, test, validation, test_scores, val_scores):
     """evaluate() returns the next scripted score of whichever split it is given."""
     scores = {id(test): iter(test_scores), id(validation): iter(val_scores)}
-    monkeypatch.setattr("visionbench.train.evaluate", lambda trainer, b: next(scores[id(b)]))
+    monkeypatch.setattr(
+        "visionbench.training.train.evaluate", lambda trainer, b: next(scores[id(b)])
+    )
 
 
 def test_early_stopping_stops_on_the_validation_split(digits, monkeypatch):
@@ -199,7 +202,7 @@ def test_the_validation_split_is_held_out_of_the_training_split(digits, monkeypa
             seen.update(train=train, test=test, validation=validation)
         return FitResult(accuracy=0.5, train_time_s=0.1, epochs_run=1, steps=1)
 
-    monkeypatch.setattr("visionbench.workloads.fit", fake_fit)
+    monkeypatch.setattr("visionbench.training.workloads.fit", fake_fit)
     cfg = TrainConfig(validation_fraction=0.25, early_stopping_patience=1)
     TrainedModels(log=lambda m: None).get(Workload("small_cnn", 8, cfg), digits, CPU)
     train, validation, test = seen["train"], seen["validation"], seen["test"]
@@ -418,8 +421,8 @@ def test_trained_models_train_equal_data_once_and_other_data_again(digits, monke
         trainings.append(len(train.labels))
         return FitResult(accuracy=0.5, train_time_s=0.1, epochs_run=1, steps=1, train_accuracy=0.6)
 
-    monkeypatch.setattr("visionbench.workloads.fit", fake_fit)
-    monkeypatch.setattr("visionbench.workloads.replay_peak_memory", lambda *args: 1)
+    monkeypatch.setattr("visionbench.training.workloads.fit", fake_fit)
+    monkeypatch.setattr("visionbench.training.workloads.replay_peak_memory", lambda *args: 1)
     cache = TrainedModels(log=lambda m: None)
     workload = Workload("small_cnn", 8, TrainConfig())
     first = cache.get(workload, digits, CPU)
@@ -432,7 +435,7 @@ def test_trained_models_train_equal_data_once_and_other_data_again(digits, monke
 
 
 def test_a_sweep_refuses_data_smaller_than_its_largest_size(digits):
-    from visionbench.model_bench import upsampling_reason
+    from visionbench.training.model_bench import upsampling_reason
 
     assert upsampling_reason(digits, 8) is None  # digits are 8 px
     assert "8 px, below the sweep's largest size 28 px" in upsampling_reason(digits, 28)

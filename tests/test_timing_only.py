@@ -7,11 +7,12 @@ import pytest
 import torch
 from helpers import FakeBenchmark
 
-from visionbench import profiles, runner
+from visionbench import profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.gate import ab
-from visionbench.model_bench import ModelBench
-from visionbench.runner import Variant
+from visionbench.measure import runner
+from visionbench.measure.runner import Variant
+from visionbench.training.model_bench import ModelBench
 
 CPU = torch.device("cpu")
 

@@ -7,7 +7,7 @@ from helpers import needs_cuda
 
 from visionbench import models
 from visionbench.data import SplitData, load_digits, split
-from visionbench.train import (
+from visionbench.training.train import (
     Batches,
     TrainConfig,
     Trainer,
@@ -213,7 +213,8 @@ def test_bn_recalibration_replaces_running_statistics(digits):
 def test_fit_recalibrates_when_asked(digits, monkeypatch):
     calls = []
     monkeypatch.setattr(
-        "visionbench.train.recalibrate_bn", lambda model, batches, count: calls.append(count)
+        "visionbench.training.train.recalibrate_bn",
+        lambda model, batches, count: calls.append(count),
     )
     cfg = TrainConfig(epochs=2, bn_recalibration_batches=5, max_steps=100)
     fit(small_trainer(cfg, digits), batches(digits, cfg), batches(digits, cfg, False))

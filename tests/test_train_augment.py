@@ -9,7 +9,7 @@ from visionbench import models
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data.augment import AugmentSpec, augment_one, draw, fill_colour
 from visionbench.data.loaders import DeviceResidentFeed, Normalise
-from visionbench.train import Batches, TrainConfig, Trainer, evaluate, fit, planned_steps
+from visionbench.training.train import Batches, TrainConfig, Trainer, evaluate, fit, planned_steps
 
 CPU = torch.device("cpu")
 SPEC = AugmentSpec(pad=2, flip=True, cutout=3)

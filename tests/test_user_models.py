@@ -16,10 +16,10 @@ from helpers import ROOT, run_benches, run_pytest
 from visionbench import cli, models, profiles, report
 from visionbench.gate.config import GateConfig
 from visionbench.gate.runs import compare_runs
+from visionbench.measure.results import Bench, Run
 from visionbench.models import user
 from visionbench.models.user import ModelError
 from visionbench.report.sections import models_line
-from visionbench.results import Bench, Run
 
 NETS = '''
 import torch.nn as nn

@@ -26,15 +26,16 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from visionbench import report, results
+from visionbench import report
 from visionbench.gate import config as gate_defaults
 from visionbench.gate.config import ConfigError, load_config
 from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PASS, BadInput, say
 from visionbench.gate.machines import machine_differences
 from visionbench.gate.run_gate import run_gate
 from visionbench.history import commands as history_commands
-from visionbench.metrics import METRICS
-from visionbench.results import ResultsError
+from visionbench.measure import results
+from visionbench.measure.metrics import METRICS
+from visionbench.measure.results import ResultsError
 
 
 def cmd_gate(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ import torch
 from visionbench import models
 from visionbench.data.augment import AugmentSpec
 from visionbench.techniques import registry
-from visionbench.train import TrainConfig
+from visionbench.training.train import TrainConfig
 
 
 @dataclass(frozen=True)

@@ -57,7 +57,7 @@ from visionbench.data.loaders import (
     precompute_epochs,
 )
 from visionbench.data.spec import DataSpec, load_split
-from visionbench.measure import time_once
+from visionbench.measure.meters import time_once
 from visionbench.profiles import DataPathBudget, Profile
 from visionbench.techniques import registry
 

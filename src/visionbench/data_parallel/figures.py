@@ -11,16 +11,16 @@ from typing import Any
 
 import numpy as np
 
-from visionbench import metrics
 from visionbench.data_parallel.launch import launch, run_in_process
 from visionbench.data_parallel.rank import Job, Shard
 from visionbench.data_parallel.topology import torchrun_topology, under_torchrun
 from visionbench.data_parallel.variants import REFERENCE, TECHNIQUE, Variant
-from visionbench.measure import count_params
-from visionbench.model_bench import ModelBench
-from visionbench.runner import Variant as Measured
-from visionbench.runner import replay
-from visionbench.workloads import Workload, build_model
+from visionbench.measure import metrics
+from visionbench.measure.meters import count_params
+from visionbench.measure.runner import Variant as Measured
+from visionbench.measure.runner import replay
+from visionbench.training.model_bench import ModelBench
+from visionbench.training.workloads import Workload, build_model
 
 
 def scaling_efficiency(samples_per_s: float, world_size: int, single: float | None) -> float | None:

@@ -24,8 +24,8 @@ from visionbench.data.imageset import ImageSet
 from visionbench.data_parallel.comm import CommMeter, bucket_bytes
 from visionbench.data_parallel.topology import backend_for, usable_cores
 from visionbench.data_parallel.variants import Variant
-from visionbench.measure import peak_memory, sync
-from visionbench.train import Batches, Trainer, autocast, evaluate, evaluation_batches
+from visionbench.measure.meters import peak_memory, sync
+from visionbench.training.train import Batches, Trainer, autocast, evaluate, evaluation_batches
 
 FAULTS = ("raise", "hang", "kill")  # injected faults (tests of the fault handling)
 

@@ -49,7 +49,6 @@ from typing import Any
 
 from tabulate import tabulate
 
-from visionbench import results
 from visionbench.gate import calibration, gpu, instructions
 from visionbench.gate import config as defaults
 from visionbench.gate.ab_output import report
@@ -78,7 +77,8 @@ from visionbench.gate.worktree import (
     resolve_rev,
     toplevel,
 )
-from visionbench.results import Run
+from visionbench.measure import results
+from visionbench.measure.results import Run
 
 LANES = ("time", "instructions")
 UNKNOWN_TRAINING_SHARE = 0.5  # of the budget left for the full runs when never timed here
@@ -163,7 +163,7 @@ class AbGate:
                 f"ASLR {self.pinned.aslr}"
             )
             zygote = stack.enter_context(Zygote(self.pinned, self.workdir))
-            from visionbench.fingerprint import cpu_model  # torch: after the zygote started
+            from visionbench.measure.fingerprint import cpu_model  # torch: after the zygote started
 
             self.machine = calibration.machine_key(
                 cpu_model(),

@@ -20,8 +20,8 @@ from visionbench.gate.exits import say
 from visionbench.gate.machines import machine_differences
 from visionbench.gate.processes import Pytest, Side
 from visionbench.gate.runs import Comparison, compare_runs
-from visionbench.metrics import METRICS
-from visionbench.results import Run
+from visionbench.measure.metrics import METRICS
+from visionbench.measure.results import Run
 
 DETERMINISTIC_KINDS = ("memory", "accuracy", "flag")  # compared once per side
 

@@ -32,7 +32,7 @@ REASONS = {
 
 def _nvml() -> Any:
     """pynvml, initialised, or None without NVML (no GPU, no driver)."""
-    from visionbench.measure import NVML
+    from visionbench.measure.meters import NVML
 
     return NVML.library()
 

@@ -1,6 +1,6 @@
 """Which runs may be compared: the machine fingerprints of two runs, and the history.
 
-Runs are compared only when their fingerprints (`visionbench.fingerprint`)
+Runs are compared only when their fingerprints (`visionbench.measure.fingerprint`)
 match; runs made outside this repository's conftest fall back to
 pytest-benchmark's own machine_info fields.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from visionbench.fingerprint import differences
-from visionbench.results import Run
+from visionbench.measure.fingerprint import differences
+from visionbench.measure.results import Run
 
 # pytest-benchmark's own machine_info fields, compared when a run lacks the
 # visionbench fingerprint (runs made outside this repository's conftest).

@@ -22,7 +22,7 @@ from visionbench.gate.config import POWER
 from visionbench.gate.exits import EXIT_PASS, EXIT_REGRESSION, say, write_text_atomic
 from visionbench.gate.paired import Sequential, provable_change
 from visionbench.gate.runs import Comparison, counts, is_failure
-from visionbench.results import Run
+from visionbench.measure.results import Run
 
 
 def publish(

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from visionbench import results
 from visionbench.gate.worktree import AbError
-from visionbench.results import Run
+from visionbench.measure import results
+from visionbench.measure.results import Run
 
-TIMING_ONLY_ENV = "VISIONBENCH_TIMING_ONLY"  # read by visionbench.runner.timing_only
+TIMING_ONLY_ENV = "VISIONBENCH_TIMING_ONLY"  # read by visionbench.measure.runner.timing_only
 PYTEST_BAD_INPUT = (2, 3, 4, 5)  # interrupted, internal error, usage error, nothing collected
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from visionbench import results
 from visionbench.gate.config import ConfigError, GateConfig, load_config
 from visionbench.gate.exits import BadInput, say
 from visionbench.gate.machines import comparable_history, machine_differences
 from visionbench.gate.output import comparison_table, gate_markdown, gate_verdict, publish
 from visionbench.gate.runs import compare_runs, pair_shifts
-from visionbench.results import ResultsError, Run
+from visionbench.measure import results
+from visionbench.measure.results import ResultsError, Run
 
 
 def with_alpha(config: GateConfig, alpha: float | None) -> GateConfig:

@@ -29,8 +29,8 @@ from visionbench.gate.stats import (
     history_noise,
     log_spread,
 )
-from visionbench.metrics import METRICS, Metric
-from visionbench.results import Bench, Run
+from visionbench.measure.metrics import METRICS, Metric
+from visionbench.measure.results import Bench, Run
 
 VERDICTS = ("regression", "improvement", "unchanged", "inconclusive", "missing", "new", "failed")
 FAILING = ("regression", "failed", "missing")  # "missing" only unless allowed

@@ -60,7 +60,7 @@ import numpy as np
 from scipy import stats
 
 from visionbench.gate.config import DEFAULTS
-from visionbench.metrics import Metric
+from visionbench.measure.metrics import Metric
 
 
 def log_spread(samples: Sequence[float] | None) -> float:

@@ -37,10 +37,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from visionbench import results
 from visionbench.gate.machines import machine_differences
 from visionbench.history.series import folder_name, machine_label
-from visionbench.results import ResultsError, Run
+from visionbench.measure import results
+from visionbench.measure.results import ResultsError, Run
 
 DEFAULT_BRANCH = "benchmark-history"
 

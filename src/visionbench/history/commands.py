@@ -19,11 +19,11 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from visionbench import results
 from visionbench.gate.config import load_config
 from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_PASS, say, write_text_atomic
 from visionbench.history.branch import DEFAULT_BRANCH
-from visionbench.results import ResultsError
+from visionbench.measure import results
+from visionbench.measure.results import ResultsError
 
 
 def _size(path: Path) -> int:

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from visionbench import results
-from visionbench.fingerprint import FIELDS
 from visionbench.gate.machines import FALLBACK_FIELDS, machine_differences
+from visionbench.measure import results
+from visionbench.measure.fingerprint import FIELDS
+from visionbench.measure.results import Bench, ResultsError, Run
 from visionbench.report import history as report_history
 from visionbench.report import sections
-from visionbench.results import Bench, ResultsError, Run
 
 #: The figures of the history, in page order: metric name -> what the axis shows.
 FIGURES = {

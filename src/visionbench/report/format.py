@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from visionbench.gate.runs import Comparison
-from visionbench.metrics import METRICS
-from visionbench.results import Bench
+from visionbench.measure.metrics import METRICS
+from visionbench.measure.results import Bench
 
 
 def _digits(number: float) -> str:

@@ -21,11 +21,11 @@ from matplotlib.ticker import (
 from visionbench.data_parallel.variants import REFERENCE as DDP
 from visionbench.gate.equivalence import Figure
 from visionbench.gate.runs import network_differences
-from visionbench.metrics import METRICS
+from visionbench.measure.metrics import METRICS
+from visionbench.measure.results import Bench, Run
 from visionbench.report.format import fmt_value, short_name
 from visionbench.report.sections import data_parallel, reference_of, time_vs_ref
 from visionbench.report.summary import TradeOff
-from visionbench.results import Bench, Run
 
 
 def _figure(width: float, height: float):

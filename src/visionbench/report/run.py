@@ -17,10 +17,10 @@ from pathlib import Path
 
 from visionbench.gate.config import GateConfig
 from visionbench.gate.exits import write_text_atomic
+from visionbench.measure.results import Run
 from visionbench.report import plots, sections
 from visionbench.report.ladder import ladder_markdown
 from visionbench.report.summary import bf16_paragraph, summary_markdown, trade_offs
-from visionbench.results import Run
 
 DRY_RUN_NOTE = (
     "**A dry run** (`--vb-dry-run`): every variant, model, input size and dataset of the "

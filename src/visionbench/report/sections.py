@@ -25,7 +25,8 @@ from visionbench.data_parallel.variants import REFERENCE as DDP
 from visionbench.data_parallel.variants import TECHNIQUE as DATA_PARALLEL
 from visionbench.gate.config import DEFAULTS, GateConfig
 from visionbench.gate.equivalence import BETTER, WORSE, infos_difference, judge
-from visionbench.metrics import accuracy_noise
+from visionbench.measure.metrics import accuracy_noise
+from visionbench.measure.results import Bench, Run
 from visionbench.report.format import (
     fmt_bytes,
     fmt_number,
@@ -36,7 +37,6 @@ from visionbench.report.format import (
     time_summary,
 )
 from visionbench.report.summary import TimeEvidence, number
-from visionbench.results import Bench, Run
 from visionbench.selection.verdict import statements as selection_statements
 from visionbench.techniques.convergence import compare_to_reference, stopped_early
 from visionbench.techniques.knee import knee

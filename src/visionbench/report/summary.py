@@ -41,8 +41,8 @@ from visionbench.gate.equivalence import (
     infos_difference,
     judge,
 )
+from visionbench.measure.results import Bench, Run
 from visionbench.report.format import fmt_bytes, fmt_times
-from visionbench.results import Bench, Run
 from visionbench.techniques import registry
 from visionbench.techniques.convergence import paired_interval
 from visionbench.techniques.pareto import Front, Point, pareto

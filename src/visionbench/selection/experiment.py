@@ -30,10 +30,9 @@ import numpy as np
 import torch
 
 from visionbench.data import ImageSet, SplitData, split
-from visionbench.measure import count_flops, time_once
-from visionbench.model_bench import ModelBench
+from visionbench.measure.meters import count_flops, time_once
+from visionbench.measure.runner import Variant
 from visionbench.profiles import Profile
-from visionbench.runner import Variant
 from visionbench.selection import (
     CASCADE,
     FEATURES_ONLY,
@@ -56,8 +55,9 @@ from visionbench.selection.routing import (
     Routed,
     Single,
 )
-from visionbench.train import Trainer
-from visionbench.workloads import batches
+from visionbench.training.model_bench import ModelBench
+from visionbench.training.train import Trainer
+from visionbench.training.workloads import batches
 
 
 def left_out(profile: Profile, data_name: str, chosen_data: bool) -> str | None:

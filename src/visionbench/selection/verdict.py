@@ -1,7 +1,7 @@
 """Does routing pay here? A statement read from saved adaptive_selection figures.
 
 Pure: it takes saved benchmarks (objects with `variant`, `extra_info`, `stats`
-and `error`, as `visionbench.results.Bench`) and returns markdown text. It
+and `error`, as `visionbench.measure.results.Bench`) and returns markdown text. It
 compares the premodel and the cascade with the best single model (the most
 accurate; ties: the faster) and measures what they capture of the oracle's
 headroom (the oracle is the bound: a perfect premodel that costs nothing).

@@ -22,11 +22,11 @@ from visionbench import models
 from visionbench.data.imageset import ImageSet
 from visionbench.data.loaders import Feed
 from visionbench.data.paths import DISK, REFERENCE, Cost, Prepared
-from visionbench.measure import peak_memory
+from visionbench.measure.meters import peak_memory
+from visionbench.measure.runner import Runner, Variant
 from visionbench.profiles import Timing
-from visionbench.runner import Runner, Variant
 from visionbench.techniques import registry
-from visionbench.train import Trainer, evaluate, evaluation_batches, fit, planned_steps
+from visionbench.training.train import Trainer, evaluate, evaluation_batches, fit, planned_steps
 
 TECHNIQUE = registry.DATA_LOADING.name
 

@@ -1,7 +1,7 @@
 """The resolution sweep's knee, read from saved figures: how small can the input get?
 
 Pure: it takes saved benchmarks of one resolution section (objects with
-`variant`, `extra_info`, `stats` and `error`, as `visionbench.results.Bench`);
+`variant`, `extra_info`, `stats` and `error`, as `visionbench.measure.results.Bench`);
 the report states it (`visionbench.report.sections.knee_statement`). The knee
 is the smallest input size whose accuracy is within the noise of the largest
 size's (the reference): a drop no larger than the 95% interval of the

@@ -43,17 +43,17 @@ from typing import Any
 
 import torch
 
-from visionbench import fingerprint, metrics
 from visionbench.data import cache
 from visionbench.data.augment import examples, fill_colour
 from visionbench.data.formats import folder_bytes, folder_dataset
 from visionbench.data.imageset import ImageSet, SplitData, channel_stats, train_eval_sample
 from visionbench.data.loaders import LoaderFeed, Normalise
-from visionbench.measure import time_once
+from visionbench.measure import fingerprint, metrics
+from visionbench.measure.meters import time_once
+from visionbench.measure.runner import Variant, timing_only
 from visionbench.profiles import Profile, RecipeBudget
-from visionbench.runner import Variant, timing_only
 from visionbench.techniques import registry
-from visionbench.train import (
+from visionbench.training.train import (
     Batches,
     FitResult,
     TrainConfig,
@@ -62,7 +62,7 @@ from visionbench.train import (
     fit,
     planned_steps,
 )
-from visionbench.workloads import Trained, Workload, build_model
+from visionbench.training.workloads import Trained, Workload, build_model
 
 WARMUP_STEPS = 3  # untimed steps before the timed epochs
 LADDER = registry.RECIPE.name

@@ -29,12 +29,12 @@ from typing import Any
 
 import torch
 
-from visionbench import metrics
-from visionbench.measure import count_params
-from visionbench.runner import Variant
+from visionbench.measure import metrics
+from visionbench.measure.meters import count_params
+from visionbench.measure.runner import Variant
 from visionbench.techniques import registry
-from visionbench.train import Trainer
-from visionbench.workloads import batches, build_model
+from visionbench.training.train import Trainer
+from visionbench.training.workloads import batches, build_model
 
 TECHNIQUE = registry.SWITCHES.name
 REFERENCE = registry.SWITCHES.reference

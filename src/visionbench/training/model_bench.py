@@ -17,9 +17,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from visionbench import models, workloads
+from visionbench import models
 from visionbench.data import SplitData
-from visionbench.measure import (
+from visionbench.measure.meters import (
     allocator_peak_memory,
     count_flops,
     count_params,
@@ -27,10 +27,11 @@ from visionbench.measure import (
     peak_memory,
     time_once,
 )
+from visionbench.measure.runner import Runner, Variant, time_rounds, timing_only
 from visionbench.profiles import Profile, Timing
-from visionbench.runner import Runner, Variant, time_rounds, timing_only
-from visionbench.train import FitResult, Trainer
-from visionbench.workloads import SeedRun, Trained, TrainedModels, Workload, batches
+from visionbench.training import workloads
+from visionbench.training.train import FitResult, Trainer
+from visionbench.training.workloads import SeedRun, Trained, TrainedModels, Workload, batches
 
 
 def upsampling_reason(data: SplitData, largest: int) -> str | None:

@@ -21,9 +21,9 @@ import torch.nn as nn
 from visionbench import models
 from visionbench.data import ImageSet, SplitData, split
 from visionbench.data.imageset import train_eval_sample
-from visionbench.measure import RunMemory
+from visionbench.measure.meters import RunMemory
 from visionbench.techniques import convergence
-from visionbench.train import (
+from visionbench.training.train import (
     Batches,
     FitResult,
     TrainConfig,

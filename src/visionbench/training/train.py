@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from visionbench.data.augment import AugmentSpec, augment_padded, draw, fill_colour, pad
 from visionbench.data.imageset import ImageSet, channel_stats
-from visionbench.measure import sync
+from visionbench.measure.meters import sync
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 ZERO_MODES = ("set_to_none", "zero", "assign_none")

@@ -24,9 +24,9 @@ from typing import Any
 
 import torch
 
-from visionbench import metrics
-from visionbench.interleave import Pairing
-from visionbench.measure import EnergyMeter, synced
+from visionbench.measure import metrics
+from visionbench.measure.interleave import Pairing
+from visionbench.measure.meters import EnergyMeter, synced
 from visionbench.profiles import Profile, Timing
 
 #: Set (to anything but "" or "0") by `visionbench ab` in its timing processes.
@@ -242,5 +242,5 @@ def replay(benchmark: Any, samples: list[float]) -> None:
     if low is not None and not math.isclose(low, min(samples), rel_tol=1e-6):
         raise RuntimeError(
             "replayed samples were timed by another clock: mark the bench with "
-            "@pytest.mark.benchmark(timer=visionbench.runner.replay_clock)"
+            "@pytest.mark.benchmark(timer=visionbench.measure.runner.replay_clock)"
         )

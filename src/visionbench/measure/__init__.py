@@ -1,0 +1,12 @@
+"""How a figure is taken and kept, whatever the technique:
+
+- `meters`: clocks read after a device sync, peak memory, FLOPs, NVML energy;
+- `runner`: the one timing routine (`Runner`, `Variant`, `time_rounds`) and the replay
+  of ranks' clocks;
+- `interleave`: a variant's rounds paired with its reference's, in a random balanced
+  order;
+- `metrics`: every figure's name, unit, direction and noise, and the schema a saved
+  benchmark must pass;
+- `results`: the one reader of saved runs (`Run`, `Bench`);
+- `fingerprint`: what a run records of its machine and software.
+"""

@@ -1,0 +1,28 @@
+"""The package shows its kinds by folder: a module added at the top of
+`src/visionbench/` (where measurement, training, techniques, the gate and the report
+once lay side by side) fails here until it finds its folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import visionbench
+
+PACKAGE = Path(visionbench.__file__).parent
+#: The folders of the package, one per kind, and the two modules of no kind.
+KINDS = {"measure", "training", "techniques", "data", "models", "selection",
+         "data_parallel", "gate", "report", "history"}  # fmt: skip
+TOP_MODULES = {"__init__.py", "cli.py", "profiles.py"}
+
+
+def test_the_top_of_the_package_holds_only_the_cli_and_the_profiles():
+    modules = {p.name for p in PACKAGE.glob("*.py")}
+    assert modules == TOP_MODULES
+
+
+def test_every_folder_is_a_package_of_its_kind():
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders == KINDS
+    for folder in folders:
+        init = PACKAGE / folder / "__init__.py"
+        assert init.is_file(), f"{folder}/ is not a package"
