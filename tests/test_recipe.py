@@ -21,6 +21,7 @@ from visionbench.techniques.recipe import (
     ladder,
 )
 from visionbench.training.train import FitResult, TrainConfig
+from visionbench.training.workloads import TrainedModels
 
 CPU = torch.device("cpu")
 
@@ -114,10 +115,13 @@ def test_disk_and_resident_rungs_train_on_the_same_batches(digit_folders):
 
 
 def test_a_recipe_trains_once_per_session_and_records_train_accuracy(digit_folders):
-    runs = RecipeRuns(log=lambda _: None)
+    logs: list[str] = []
+    cache = TrainedModels(log=logs.append)
     recipe = Recipe("small_cnn", 8, "resident", TrainConfig(batch_size=64, epochs=1, lr=3e-3))
-    trained = runs.get(recipe, digit_folders, CPU, seeds=2)
-    assert runs.get(recipe, digit_folders, CPU, seeds=2) is trained
+    trained = RecipeRuns(cache).get(recipe, digit_folders, CPU, seeds=2)
+    # another bench's RecipeRuns over the session's one cache finds the same training
+    assert RecipeRuns(cache).get(recipe, digit_folders, CPU, seeds=2) is trained
+    assert sum(line.startswith("training recipe small_cnn") for line in logs) == 2  # 2 seeds
     assert [f.train_accuracy is not None for f in trained.fits] == [True, True]
 
 

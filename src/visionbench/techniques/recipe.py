@@ -62,7 +62,7 @@ from visionbench.training.train import (
     fit,
     planned_steps,
 )
-from visionbench.training.workloads import Trained, Workload, build_model
+from visionbench.training.workloads import Trained, TrainedModels, Workload, build_model
 
 WARMUP_STEPS = 3  # untimed steps before the timed epochs
 LADDER = registry.RECIPE.name
@@ -318,17 +318,17 @@ def accuracy_in_budget(fit_result: FitResult, budget_s: float) -> float:
 
 
 class RecipeRuns:
-    """Recipes trained once per session, over seeds (benches that share a recipe share it)."""
+    """Recipes trained over seeds, kept in the session's one training cache
+    (`TrainedModels`): benches that share a recipe share its training."""
 
-    def __init__(self, log: Log = print) -> None:
-        self.log = log
-        self._runs: dict[tuple, Trained] = {}
+    def __init__(self, trainings: TrainedModels) -> None:
+        self.trainings = trainings
 
     def get(self, recipe: Recipe, data: RecipeData, device: torch.device, seeds: int) -> Trained:
-        key = (recipe, data.key, str(device), seeds)
-        if key not in self._runs:
-            self._runs[key] = self._train(recipe, data, device, seeds)
-        return self._runs[key]
+        return self.trainings.cached(
+            (recipe, data.key, str(device), seeds),
+            lambda: self._train(recipe, data, device, seeds),
+        )
 
     def model_and_figures(
         self, recipe: Recipe, data: RecipeData, device: torch.device, seeds: int
@@ -347,14 +347,8 @@ class RecipeRuns:
             model = build(recipe, data, cfg.seed)
             trainer = Trainer(model, cfg, device, planned_steps(cfg, len(data.train)))
             what = f"{recipe.model} from {recipe.source} on {data.name} ({device}, seed {cfg.seed})"
-            self.log(f"training recipe {what}: {cfg.epochs} epochs")
+            progress = self.trainings.progress(f"recipe {what}", cfg.epochs)
             epochs, held = data.train_epochs(recipe, cfg, device)
-
-            def progress(row: dict[str, float], what: str = what, total: int = cfg.epochs) -> None:
-                self.log(
-                    f"  {what}: epoch {int(row['epoch'])}/{total}, "
-                    f"accuracy {row['accuracy']:.3f}, {row['train_time_s']:.1f} s"
-                )
 
             try:
                 result = fit(

@@ -267,7 +267,9 @@ class ModelBench(Runner):
         def setup() -> tuple[tuple, dict]:
             run = SeedRun(workload, data, self.device, len(runs))
             runs.append(run)
-            running.append(run.epochs(self.trained.progress(run)))
+            running.append(
+                run.epochs(self.trained.progress(run.what, run.cfg.epochs, run.train_images))
+            )
             return (running[-1],), {}
 
         def to_target(epochs: Iterator[FitResult]) -> None:

@@ -222,29 +222,39 @@ def replay_peak_memory(workload: Workload, data: SplitData, device: torch.device
 
 
 class TrainedModels:
-    """Session cache of trained workloads: benches that share a configuration
-    (the same model, data, size, recipe, device and seeds) train it once.
-    Keyed by value: the workload, the data's content (`SplitData.key`), the
-    device and the seed count."""
+    """The session's one cache of trainings: benches that share a configuration (the
+    same model, data, size, recipe, device and seeds) train it once. Keyed by value:
+    what is trained (a `Workload` here, a recipe for the recipe benches, which keep
+    theirs here too), the data's content (`SplitData.key`), the device and the seed
+    count."""
 
     def __init__(self, log: Log = print) -> None:
         self.log = log
         self._runs: dict[tuple, Trained] = {}
 
+    def cached(self, key: tuple, train: Callable[[], Trained]) -> Trained:
+        """The training `key` names, run by `train()` the first time it is asked for."""
+        if key not in self._runs:
+            self._runs[key] = train()
+        return self._runs[key]
+
     def get(
         self, workload: Workload, data: SplitData, device: torch.device, seeds: int = 1
     ) -> Trained:
-        key = (workload, data.key, str(device), seeds)
-        if key not in self._runs:
-            self._runs[key] = self._train(workload, data.at(workload.image_size), device, seeds)
-        return self._runs[key]
+        return self.cached(
+            (workload, data.key, str(device), seeds),
+            lambda: self._train(workload, data.at(workload.image_size), device, seeds),
+        )
 
-    def progress(self, run: SeedRun) -> Callable[[dict[str, float]], None]:
-        self.log(f"training {run.what}: {run.cfg.epochs} epochs of {run.train_images} images")
+    def progress(
+        self, what: str, epochs: int, images: int | None = None
+    ) -> Callable[[dict[str, float]], None]:
+        """Says a training starts, and returns what logs each of its epochs."""
+        self.log(f"training {what}: {epochs} epochs" + (f" of {images} images" if images else ""))
 
         def log_epoch(row: dict[str, float]) -> None:
             self.log(
-                f"  {run.what}: epoch {int(row['epoch'])}/{run.cfg.epochs}, "
+                f"  {what}: epoch {int(row['epoch'])}/{epochs}, "
                 f"accuracy {row['accuracy']:.3f}, {row['train_time_s']:.1f} s"
             )
 
@@ -259,7 +269,7 @@ class TrainedModels:
             # CUDA: the allocator's peak over the real run, above what was there before.
             with RunMemory(device) if device.type == "cuda" else nullcontext() as memory:
                 run = SeedRun(workload, data, device, i)
-                result = run.fit(self.progress(run))
+                result = run.fit(self.progress(run.what, run.cfg.epochs, run.train_images))
             if memory is not None:
                 peaks.append(memory.peak)
             if result.diverged:
