@@ -45,8 +45,14 @@ def test_the_switch_is_read_from_the_environment(monkeypatch, value, expected):
     assert runner.timing_only() is expected
 
 
-def test_the_gate_sets_the_switch_the_runner_reads():
-    assert ab.TIMING_ONLY_ENV == runner.TIMING_ONLY_ENV
+def test_the_gate_sets_the_switch_the_runner_reads(monkeypatch, tmp_path):
+    """The A/B gate's timing workers run under the pinned environment: it makes the
+    runner time only."""
+    from visionbench.gate import processes
+
+    env = processes.pin(1, tmp_path, "m1").env
+    monkeypatch.setenv(ab.TIMING_ONLY_ENV, env[ab.TIMING_ONLY_ENV])
+    assert runner.timing_only()
 
 
 def test_timing_only_gradcam_benches_train_nothing(monkeypatch, tmp_path):

@@ -28,10 +28,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from visionbench.gate.worktree import AbError
-from visionbench.measure import results
+from visionbench.measure import TIMING_ONLY_ENV, results
 from visionbench.measure.results import Run
 
-TIMING_ONLY_ENV = "VISIONBENCH_TIMING_ONLY"  # read by visionbench.measure.runner.timing_only
 PYTEST_BAD_INPUT = (2, 3, 4, 5)  # interrupted, internal error, usage error, nothing collected
 
 

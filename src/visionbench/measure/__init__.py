@@ -10,3 +10,7 @@
 - `results`: the one reader of saved runs (`Run`, `Bench`);
 - `fingerprint`: what a run records of its machine and software.
 """
+
+#: Set (to anything but "" or "0") by `visionbench ab` in its timing processes, read by
+#: `runner.timing_only`. Here, where importing it loads no torch, for the gate's processes.
+TIMING_ONLY_ENV = "VISIONBENCH_TIMING_ONLY"

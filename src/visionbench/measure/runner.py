@@ -24,13 +24,10 @@ from typing import Any
 
 import torch
 
-from visionbench.measure import metrics
+from visionbench.measure import TIMING_ONLY_ENV, metrics
 from visionbench.measure.interleave import Pairing
 from visionbench.measure.meters import EnergyMeter, synced
 from visionbench.profiles import Profile, Timing
-
-#: Set (to anything but "" or "0") by `visionbench ab` in its timing processes.
-TIMING_ONLY_ENV = "VISIONBENCH_TIMING_ONLY"
 
 
 def timing_only() -> bool:
