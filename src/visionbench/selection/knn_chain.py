@@ -81,15 +81,7 @@ class KnnChain(Premodel):
         return f"KnnChain({state}, models={list(self.models)})"
 
     def fit(self, features: np.ndarray, correct: np.ndarray, costs: Sequence[float]) -> KnnChain:
-        x = self._check_features(features)
-        correct = np.asarray(correct, dtype=bool)
-        if correct.shape != (len(x), len(self.models)):
-            raise PremodelError(
-                f"correct must be {len(x)} images x {len(self.models)} models "
-                f"({', '.join(self.models)}), got {correct.shape}"
-            )
-        if len(costs) != len(self.models):
-            raise PremodelError(f"{len(costs)} costs for {len(self.models)} models")
+        x, correct = self._check_training(features, correct, costs)
         folds = min(self.folds, len(x))
         if folds < 2:
             raise PremodelError(f"cross-validation needs at least 2 images, got {len(x)}")

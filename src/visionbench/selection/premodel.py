@@ -144,15 +144,7 @@ class Premodel:
     def fit(self, features: np.ndarray, correct: np.ndarray, costs: Sequence[float]) -> Premodel:
         """Train on validation images: features N x F, correct N x M (model j
         right on image i), costs M (per image, cheapest first)."""
-        x = self._check_features(features)
-        correct = np.asarray(correct, dtype=bool)
-        if correct.shape != (len(x), len(self.models)):
-            raise PremodelError(
-                f"correct must be {len(x)} images x {len(self.models)} models "
-                f"({', '.join(self.models)}), got {correct.shape}"
-            )
-        if len(costs) != len(self.models):
-            raise PremodelError(f"{len(costs)} costs for {len(self.models)} models")
+        x, correct = self._check_training(features, correct, costs)
         y = cheapest_correct(correct)
         counts = np.bincount(y)
         present = counts[counts > 0]
@@ -196,6 +188,21 @@ class Premodel:
         if self._clf is None:
             raise PremodelError("the premodel is not trained; call fit() first")
         return np.asarray(self._clf.predict(self._check_features(features)), dtype=np.int64)
+
+    def _check_training(
+        self, features: np.ndarray, correct: np.ndarray, costs: Sequence[float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`fit`'s inputs checked against the models: (features, correct as bools)."""
+        x = self._check_features(features)
+        correct = np.asarray(correct, dtype=bool)
+        if correct.shape != (len(x), len(self.models)):
+            raise PremodelError(
+                f"correct must be {len(x)} images x {len(self.models)} models "
+                f"({', '.join(self.models)}), got {correct.shape}"
+            )
+        if len(costs) != len(self.models):
+            raise PremodelError(f"{len(costs)} costs for {len(self.models)} models")
+        return x, correct
 
     def _check_features(self, features: np.ndarray) -> np.ndarray:
         x = np.asarray(features, dtype=np.float64)
