@@ -22,6 +22,7 @@ from visionbench.measure import metrics
 from visionbench.selection import CASCADE, ORACLE, PREMODEL, PREMODEL_ONLY, experiment, features
 from visionbench.selection.cascade import choose_thresholds, evaluate, final_stage, reach
 from visionbench.selection.experiment import Selection
+from visionbench.selection.knn_chain import KnnChain
 from visionbench.selection.premodel import (
     Premodel,
     PremodelError,
@@ -198,13 +199,16 @@ def test_mismatched_premodel_names_what_differs(models, feats, classes, what):
         pm.check(models, feats, classes)
 
 
-def test_premodel_rejects_wrong_shapes():
+@pytest.mark.parametrize("kind", [Premodel, KnnChain])
+def test_premodel_rejects_wrong_shapes(kind):
     x, correct = separable()
-    pm = Premodel(NAMES, FEATS, CLASSES, folds=3)
+    pm = kind(NAMES, FEATS, CLASSES, folds=3)
     with pytest.raises(PremodelError, match="2 features"):
         pm.fit(x[:, :1], correct, [1.0, 2.0, 3.0])
     with pytest.raises(PremodelError, match="3 models"):
         pm.fit(x, correct[:, :2], [1.0, 2.0, 3.0])
+    with pytest.raises(PremodelError, match="2 costs for 3 models"):
+        pm.fit(x, correct, [1.0, 2.0])
     pm.fit(x, correct, [1.0, 2.0, 3.0])
     with pytest.raises(PremodelError, match="2 features"):
         pm.predict(np.zeros((4, 3)))
