@@ -138,6 +138,7 @@ def test_the_ladder_is_in_rung_order_with_speedups_and_a_plain_verdict():
     row = summary.technique_rows(run)[0]
     assert row.variant == "+onecycle" and row.time.what == "time to 97.0%, paired over 3 seeds"
     assert row.time.low is not None and row.time.high < 1  # every seed's ratio about 0.26
+    assert row.note == ""  # both reached the target on every seed: nothing to add
 
 
 def test_seeds_without_an_epoch_in_the_budget_are_counted_not_averaged():
@@ -156,6 +157,8 @@ def test_a_ladder_whose_last_rung_misses_the_target_says_so():
     assert "n/a (1/3 vs 3/3 seeds reached)" in text
     (row,) = summary.technique_rows(as_run(run_data(benches)))
     assert row.time.what.endswith("time to target not comparable: 1/3 vs 3/3 seeds reached it")
+    # the verdict itself says the faster epochs never got there on two seeds of three
+    assert row.verdict().endswith("(reached 97.0% in 1/3 seeds, the reference in 3/3)")
 
 
 def test_the_report_opens_with_the_summary_then_the_ladder(tmp_path):

@@ -273,10 +273,27 @@ class Row:
         return f"{said} ({self.note})" if self.note else said
 
 
+def target_note(bench: Bench, ref: Bench) -> str:
+    """Where the variant and its reference reached the target in different numbers of
+    seeds, that count: the verdict then judges the step or epoch time alone, and a
+    variant that is faster per epoch but never got there must not read as the one to
+    switch on."""
+    a, b = bench.extra_info, ref.extra_info
+    if "time_to_target_s_per_seed" not in a or "time_to_target_s_per_seed" not in b:
+        return ""
+    got, ref_got = len(reached(a)), len(reached(b))
+    if got == ref_got:
+        return ""
+    target = a.get("target_accuracy")
+    to = f"{target:.1%}" if isinstance(target, float) else "the target"
+    return f"reached {to} in {got}/{seeds_run(a)} seeds, the reference in {ref_got}/{seeds_run(b)}"
+
+
 def _row(bench: Bench, ref: Bench, where: str) -> Row:
     return Row(
         bench.technique, where, bench.variant, ref.variant, time_evidence(bench, ref),
         accuracy_difference(bench, ref), memory_ratio(bench, ref), bench.fullname,
+        target_note(bench, ref),
     )  # fmt: skip
 
 
@@ -421,7 +438,8 @@ def technique_rows(run: Run, config: GateConfig | None = None) -> list[Row]:
         if row is None:
             continue
         if any(emulated_bf16(run, b) for b in benches if b.variant in (row.variant, row.reference)):
-            row = dataclasses.replace(row, note=NO_BF16_KERNELS)
+            note = "; ".join(x for x in (row.note, NO_BF16_KERNELS) if x)
+            row = dataclasses.replace(row, note=note)
         rows.append(row)
     return rows
 
