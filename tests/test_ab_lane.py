@@ -27,6 +27,8 @@ from ab_helpers import (
 
 from visionbench import cli
 
+pytestmark = pytest.mark.quiet  # real timings judged: after the dry runs (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["--times-only", "--alpha", "0.05", "--seed", "3"]
 
