@@ -1,4 +1,4 @@
-"""Measuring: device-synchronised timing, peak memory, FLOPs, parameters, energy.
+"""Measuring: device-synchronised timing, peak memory, FLOPs, parameters (energy: `energy`).
 
 CUDA work is asynchronous: a clock read right after a launch measures the
 launch, not the work. Everything timed here ends with `sync(device)`.
@@ -6,11 +6,9 @@ launch, not the work. Everything timed here ends with `sync(device)`.
 
 from __future__ import annotations
 
-import contextlib
 import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -257,126 +255,3 @@ def count_flops(model: nn.Module, sample: torch.Tensor) -> int:
     finally:
         model.train(was_training)
     return int(counter.get_total_flops() // sample.shape[0])
-
-
-# -- energy ----------------------------------------------------------------------
-
-
-@dataclass
-class EnergyReading:
-    energy_j: float | None = None
-    power_w: float | None = None
-
-
-class Nvml:
-    """NVML for this session: initialised once on first use, shut down once at the
-    end (`close`, called by the root conftest when pytest ends).
-
-    `handle(device)` finds the NVML device that *is* the torch device: matched by
-    PCI bus id (domain, bus, device), since torch's index counts only the
-    devices CUDA_VISIBLE_DEVICES shows, in CUDA's order, and NVML's counts every
-    GPU of the machine in its own. `lib` replaces pynvml (tests pass a fake).
-    """
-
-    def __init__(self, lib: Any = None) -> None:
-        self._lib = lib
-        self._state: str = "closed"  # "closed", "open" or "absent" (no NVML here)
-
-    def library(self) -> Any:
-        """pynvml, initialised; None where NVML cannot be loaded or started."""
-        if self._state == "absent":
-            return None
-        if self._state == "closed":
-            try:
-                if self._lib is None:
-                    import pynvml
-
-                    self._lib = pynvml
-                self._lib.nvmlInit()
-            except Exception:  # no NVML library, no driver, or no GPU
-                self._state = "absent"
-                return None
-            self._state = "open"
-        return self._lib
-
-    def handle(self, device: torch.device | str, bus_id: tuple[int, int, int] | None = None) -> Any:
-        """The NVML handle of a CUDA device, or None where there is none.
-
-        `bus_id` (domain, bus, device) defaults to torch's for `device`."""
-        lib = self.library()
-        if lib is None:
-            return None
-        if bus_id is None:
-            props = torch.cuda.get_device_properties(torch.device(device))
-            bus_id = (props.pci_domain_id, props.pci_bus_id, props.pci_device_id)
-        try:
-            for i in range(lib.nvmlDeviceGetCount()):
-                handle = lib.nvmlDeviceGetHandleByIndex(i)
-                pci = lib.nvmlDeviceGetPciInfo(handle)
-                if (pci.domain, pci.bus, pci.device) == tuple(bus_id):
-                    return handle
-        except Exception:
-            return None
-        return None
-
-    def driver_version(self) -> str | None:
-        lib = self.library()
-        if lib is None:
-            return None
-        try:
-            version = lib.nvmlSystemGetDriverVersion()
-        except Exception:
-            return None
-        return version.decode() if isinstance(version, bytes) else str(version)
-
-    def close(self) -> None:
-        """nvmlShutdown, once, if this session initialised NVML."""
-        if self._state == "open":
-            with contextlib.suppress(Exception):
-                self._lib.nvmlShutdown()
-        self._state = "closed" if self._state == "open" else self._state
-
-
-#: The session's NVML (closed by the root conftest's pytest_unconfigure).
-NVML = Nvml()
-
-
-class EnergyMeter:
-    """GPU energy over a span of work, from NVML's total-energy counter.
-
-    Present only on a CUDA device whose NVML answers (Volta and newer); on the
-    CPU or without NVML the reading stays None, recorded as absent.
-    """
-
-    def __init__(self, device: torch.device | str, nvml: Nvml | None = None) -> None:
-        self.device = torch.device(device)
-        self.handle = None
-        self.nvml = nvml or NVML
-        self.reading = EnergyReading()
-        if self.device.type != "cuda":
-            return
-        handle = self.nvml.handle(self.device)
-        if handle is None:
-            return
-        try:
-            self.nvml.library().nvmlDeviceGetTotalEnergyConsumption(handle)  # supported?
-        except Exception:  # the GPU cannot count energy
-            return
-        self.handle = handle
-
-    @contextlib.contextmanager
-    def span(self, units: int = 1) -> Iterator[EnergyReading]:
-        """Measure the block; `energy_j` is per unit of work (e.g. per step)."""
-        if self.handle is None:
-            yield self.reading
-            return
-        lib = self.nvml.library()
-        sync(self.device)
-        start_mj = lib.nvmlDeviceGetTotalEnergyConsumption(self.handle)
-        start = time.perf_counter()
-        yield self.reading
-        sync(self.device)
-        elapsed = time.perf_counter() - start
-        joules = (lib.nvmlDeviceGetTotalEnergyConsumption(self.handle) - start_mj) / 1000.0
-        self.reading.energy_j = joules / max(units, 1)
-        self.reading.power_w = joules / elapsed if elapsed > 0 else None

@@ -25,8 +25,9 @@ from typing import Any
 import torch
 
 from visionbench.measure import TIMING_ONLY_ENV, metrics
+from visionbench.measure.energy import EnergyMeter
 from visionbench.measure.interleave import Pairing
-from visionbench.measure.meters import EnergyMeter, synced
+from visionbench.measure.meters import synced
 from visionbench.profiles import Profile, Timing
 
 
@@ -114,8 +115,9 @@ class Runner:
         With `reference` (the technique's reference unit, ready to run), each
         round is paired with a round of the reference, in a random, balanced
         order (`interleave.Pairing`): `ratio_vs_ref` with its interval. Energy
-        then comes from a block of the variant's rounds alone, after the timed
-        rounds (NVML cannot split a round's energy from its partner's).
+        comes from a block of the variant's units alone after the timed rounds
+        (NVML cannot split a round's energy from its partner's), at least
+        `energy.ENERGY_MIN_SPAN_S` long (the counter's resolution).
 
         `around` is a setting the variant's rounds run under and the
         reference's do not (a framework switch): entered in each round's
@@ -132,16 +134,17 @@ class Runner:
         def leave(*_: Any) -> None:
             held.close()
 
+        def energy() -> dict[str, Any]:
+            def unit() -> None:
+                with around():
+                    fn()
+
+            reading = meter.over(unit)
+            return {"energy_j": reading.energy_j, "power_w": reading.power_w}
+
         if reference is None:
-            with meter.span(units=timing.rounds + timing.warmup_rounds) as energy:
-                median = time_rounds(
-                    benchmark, fn, self.device, timing, setup=enter, teardown=leave
-                )
-            return {
-                "samples_per_s": units / median if median else None,
-                "energy_j": energy.energy_j,
-                "power_w": energy.power_w,
-            }
+            median = time_rounds(benchmark, fn, self.device, timing, setup=enter, teardown=leave)
+            return {"samples_per_s": units / median if median else None, **energy()}
         pairing = Pairing(
             synced(reference, self.device),
             rounds=timing.rounds,
@@ -158,15 +161,9 @@ class Runner:
 
         median = time_rounds(benchmark, fn, self.device, timing, setup=setup, teardown=teardown)
         paired = pairing.result(benchmark)
-        with meter.span(units=timing.rounds) as energy:
-            if meter.handle is not None:
-                for _ in range(timing.rounds):
-                    with around():
-                        synced(fn, self.device)()
         return {
             "samples_per_s": units / median if median else None,
-            "energy_j": energy.energy_j,
-            "power_w": energy.power_w,
+            **energy(),
             **(paired.figures() if paired is not None else {}),
         }
 
