@@ -144,6 +144,93 @@ def test_run_memory_counts_what_the_run_allocates_and_holds():
     assert 4 * MiB <= run.peak < 4 * MiB + 64 * 1024
 
 
+# -- CUDA graphs' pools, over faked allocator reports -----------------------------------------
+
+MiB2 = 2 * MiB  # the allocator's segment size for small blocks
+
+
+def test_a_graph_pool_counts_whole_and_a_gradient_inside_it_counts_once():
+    pools = [(0x7F00_0000_0000, 4 * MiB2), (0x7F10_0000_0000, MiB2)]
+    storages = {
+        0x7E00_0000_0000: 3 * MiB,  # the parameters, outside any pool
+        0x7F00_0000_0000 + 8192: MiB,  # a gradient the recorded backward wrote in a pool
+    }
+    assert meters.graph_peak(storages, above=512, pools=pools) == 3 * MiB + 5 * MiB2 + 512
+    assert meters.graph_peak(storages, above=512, pools=[]) == 4 * MiB + 512  # eager: both
+
+
+def snapshot(*segments):
+    """torch.cuda.memory_snapshot()'s segments: (device, pool id, address, bytes)."""
+    return [
+        {"device": d, "segment_pool_id": pool, "address": a, "total_size": n}
+        for d, pool, a, n in segments
+    ]
+
+
+class FakeAllocator:
+    """torch.cuda's allocator figures for `meters.peak_memory` on a device with no GPU:
+    allocated bytes before and at the peak, and the segments, which `during` may change."""
+
+    def __init__(self, monkeypatch, before, peak, segments) -> None:
+        self.segments = segments
+        monkeypatch.setattr(meters, "sync", lambda device: None)
+        monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device=None: before)
+        monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda device=None: peak)
+        monkeypatch.setattr(torch.cuda, "reset_peak_memory_stats", lambda device=None: None)
+        monkeypatch.setattr(torch.cuda, "memory_snapshot", lambda: self.segments)
+
+
+def test_the_pools_of_a_variants_graphs_are_those_new_since_it_was_built(monkeypatch):
+    old = ((0, 0), (3, 1))
+    fake = FakeAllocator(monkeypatch, 0, 0, snapshot((0, old[1], 0x10, MiB2)))
+    before = meters.graph_pool_ids("cuda:0")
+    fake.segments = snapshot(
+        (0, (0, 0), 0x00, MiB2),  # the default pool: never a graph's
+        (0, old[1], 0x10, MiB2),  # another variant's graphs, there before
+        (0, (4, 1), 0x20, 3 * MiB2),  # this variant's
+        (1, (5, 1), 0x30, MiB2),  # a graph on another GPU
+    )
+    assert before == {old[1]}
+    assert meters.new_graph_pools(before, "cuda:0") == {(4, 1)}
+    assert meters.pool_segments(torch.device("cuda:0"), {(4, 1)}) == [(0x20, 3 * MiB2)]
+
+
+def test_peak_memory_of_a_graph_replay_adds_its_pool(monkeypatch):
+    pool = (4, 1)
+    segments = snapshot((0, (0, 0), 0x00, MiB2), (0, pool, 0x20, 3 * MiB2))
+    FakeAllocator(monkeypatch, before=10 * MiB, peak=10 * MiB + 4096, segments=segments)
+    cuda = torch.device("cuda:0")
+    assert meters.peak_memory(lambda: None, cuda) == 4096  # the replay alone: pool missed
+    assert meters.peak_memory(lambda: None, cuda, graph_pools={pool}) == 3 * MiB2 + 4096
+
+
+def test_peak_memory_is_left_out_when_the_unit_records_its_graphs_again(monkeypatch):
+    pool = (4, 1)
+    fake = FakeAllocator(monkeypatch, 0, 4096, snapshot((0, pool, 0x20, MiB2)))
+
+    def recording_again():
+        fake.segments = snapshot((0, pool, 0x20, MiB2), (0, pool, 0x40, MiB2))
+
+    assert meters.peak_memory(recording_again, "cuda:0", graph_pools={pool}) is None
+
+
+@pytest.mark.parametrize(
+    ("mode", "where", "replays"),
+    [
+        ("reduce-overhead", "cuda", True),
+        ("max-autotune", "cuda:1", True),
+        ("default", "cuda", False),
+        ("max-autotune-no-cudagraphs", "cuda", False),
+        (None, "cuda", False),
+        ("reduce-overhead", "cpu", False),
+    ],
+)
+def test_which_compile_modes_replay_cuda_graphs(mode, where, replays):
+    from visionbench.training.train import cuda_graphs
+
+    assert cuda_graphs(mode, torch.device(where)) is replays
+
+
 # -- energy ----------------------------------------------------------------------------------
 
 
@@ -189,6 +276,39 @@ def test_cuda_peak_memory_uses_the_allocator_peak():
         return torch.ones(4 * MiB // 4, device=device).sum()
 
     assert meters.peak_memory(work, device) >= 4 * MiB
+
+
+@needs_cuda
+def test_a_reduce_overhead_step_counts_its_cuda_graph_pool():
+    """torch.compile's reduce-overhead on the GPU, through the bench's own path: the
+    step's graphs recorded into a pool of their own before its peak memory is taken
+    (not again while it is), that peak holding the pool whole, the compile apart."""
+    from types import SimpleNamespace
+
+    from helpers import FakeBenchmark
+
+    from visionbench import profiles
+    from visionbench.data import SplitData, load_digits, split
+    from visionbench.training.model_bench import ModelBench
+    from visionbench.training.train import FitResult, TrainConfig
+    from visionbench.training.workloads import Trained, Workload
+
+    cuda = torch.device("cuda")
+    digits = SplitData("digits", *split(load_digits(), 0.2, seed=0))
+    fit = FitResult(accuracy=0.9, train_time_s=1.0, epochs_run=1, steps=9)
+    cached = SimpleNamespace(get=lambda *args, **kwargs: Trained(nn.Linear(1, 1), 100, [fit]))
+    vb = ModelBench(profiles.get("quick"), cuda, digits, cached)
+    before = meters.graph_pool_ids(cuda)
+    bench = FakeBenchmark()
+    variant = SimpleNamespace(technique="compile", name="reduce-overhead", reference="eager")
+    workload = Workload("small_cnn", 8, TrainConfig(compile="reduce-overhead", batch_size=32))
+    vb.train_step(bench, variant, workload, allocator_memory=True)
+    pools = meters.new_graph_pools(before, cuda)
+    pool_bytes = sum(n for _, n in meters.pool_segments(cuda, pools))
+    assert pools and pool_bytes > 0  # its graphs have a pool of their own
+    peak = bench.extra_info["peak_mem_bytes"]
+    assert peak is not None and peak >= pool_bytes  # None: recorded again while measured
+    assert bench.extra_info["compile_time_s"] > 0
 
 
 @needs_cuda

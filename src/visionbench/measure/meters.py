@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -118,8 +118,11 @@ def resident_bytes(device: torch.device | str, resident: Iterable[Any]) -> int:
 
 
 def peak_memory(
-    fn: Callable[[], Any], device: torch.device | str, resident: Iterable[Any] = ()
-) -> int:
+    fn: Callable[[], Any],
+    device: torch.device | str,
+    resident: Iterable[Any] = (),
+    graph_pools: Collection[tuple[int, int]] | None = None,
+) -> int | None:
     """Peak bytes of the variant's own tensors while `fn` runs once: what
     `resident` holds (model, gradients, optimiser state, inputs) plus what `fn`
     allocates at its peak, whatever else is in memory (other variants' cached
@@ -127,7 +130,11 @@ def peak_memory(
 
     CUDA: the caching allocator's peak above what was allocated when `fn`
     started (`max_memory_allocated` after a reset, minus `memory_allocated`
-    before), plus the bytes of `resident`'s tensors on the device.
+    before), plus the bytes of `resident`'s tensors on the device. A unit that
+    replays CUDA graphs allocates nothing while it replays: `graph_pools`, the
+    private pools its graphs were recorded into (`new_graph_pools`), count whole
+    (`graph_peak`); None when the unit recorded again into them as it ran, and the
+    figure would count that memory twice.
     CPU: live torch storages counted through a dispatch mode, starting from the
     tensors in `resident`. Process RSS would mix in the interpreter, other
     variants and the allocator's cache. Run it outside the timed rounds: on the
@@ -135,19 +142,83 @@ def peak_memory(
     """
     device = torch.device(device)
     if device.type == "cuda":
+        pools_before = pool_segments(device, graph_pools) if graph_pools else []
         sync(device)
         before = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
         fn()
         sync(device)
-        above = torch.cuda.max_memory_allocated(device) - before
-        return int(resident_bytes(device, resident) + max(0, above))
+        above = max(0, torch.cuda.max_memory_allocated(device) - before)
+        if not graph_pools:
+            return int(resident_bytes(device, resident) + above)
+        pools = pool_segments(device, graph_pools)
+        if pools != pools_before:
+            return None
+        return graph_peak(resident_storages(device, resident), above, pools)
     tracker = _LiveStorages(device.type)
     for tensor in resident_tensors(*resident):
         tracker.add(tensor)
     with tracker:
         fn()
     return tracker.peak
+
+
+# -- CUDA graphs' memory pools ---------------------------------------------------------------
+# A model compiled to replay CUDA graphs (torch.compile's reduce-overhead and max-autotune)
+# records them into a private memory pool of the caching allocator; a replay writes into
+# the pool's fixed addresses without allocating, so an allocator peak taken around it misses
+# the graphs' activations. The pool is the variant's for as long as its graphs live.
+
+Segments = list[tuple[int, int]]  # (address, bytes) of the allocator's segments
+
+
+def graph_pool_ids(device: torch.device | str) -> set[tuple[int, int]]:
+    """Ids of the private pools (CUDA graphs') that hold memory on `device` now."""
+    return {pool for pool, _, _ in _segments(torch.device(device)) if tuple(pool) != (0, 0)}
+
+
+def new_graph_pools(before: Collection[tuple[int, int]], device: torch.device | str) -> set:
+    """The private pools on `device` that did not exist `before` (`graph_pool_ids`):
+    those of the graphs recorded since."""
+    return graph_pool_ids(device) - set(before)
+
+
+def pool_segments(device: torch.device, pools: Collection[tuple[int, int]]) -> Segments:
+    """(address, bytes) of every segment of `pools` on `device`, in address order."""
+    wanted = {tuple(p) for p in pools}
+    return sorted((a, n) for pool, a, n in _segments(device) if tuple(pool) in wanted)
+
+
+def _segments(device: torch.device) -> list[tuple[tuple[int, int], int, int]]:
+    """(pool id, address, bytes) of the caching allocator's segments on `device`."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return [
+        (tuple(s["segment_pool_id"]), s["address"], s["total_size"])
+        for s in torch.cuda.memory_snapshot()
+        if s["device"] == index
+    ]
+
+
+def resident_storages(device: torch.device | str, resident: Iterable[Any]) -> dict[int, int]:
+    """Address -> bytes of the distinct storages `resident` holds on `device`'s type."""
+    kind = torch.device(device).type
+    storages = (t.untyped_storage() for t in resident_tensors(*resident) if t.device.type == kind)
+    return {s.data_ptr(): s.nbytes() for s in storages}
+
+
+def graph_peak(storages: Mapping[int, int], above: int, pools: Segments) -> int:
+    """Peak bytes of a variant whose unit replays CUDA graphs: its resident storages
+    (address -> bytes) outside the graphs' pools, the pools' segments whole (a replay
+    may write anywhere in them; they count at the allocator's reserved size, rounded to
+    its 2 MiB segments, where a tensor counts at its own size), and what the unit
+    allocated `above` that outside the pools. A gradient that a recorded backward
+    wrote into a pool counts once, as part of the pool."""
+
+    def in_pool(address: int) -> bool:
+        return any(start <= address < start + size for start, size in pools)
+
+    outside = sum(n for address, n in storages.items() if not in_pool(address))
+    return int(outside + sum(size for _, size in pools) + max(0, above))
 
 
 class RunMemory:
@@ -193,8 +264,11 @@ class RunMemory:
 
 
 def allocator_peak_memory(
-    fn: Callable[[], Any], device: torch.device | str, resident: Iterable[Any] = ()
-) -> int:
+    fn: Callable[[], Any],
+    device: torch.device | str,
+    resident: Iterable[Any] = (),
+    graph_pools: Collection[tuple[int, int]] | None = None,
+) -> int | None:
     """Peak bytes like `peak_memory`, but on the CPU counted at the allocator.
 
     torch.compile runs its model eagerly under a TorchDispatchMode, so
@@ -204,11 +278,11 @@ def allocator_peak_memory(
     the profiler and the peak is taken over the second call: frees of blocks
     allocated before profiling are invisible, and the first call frees those
     (e.g. the gradients of the previous step). Compare it only with itself.
-    CUDA: the caching allocator's peak, as `peak_memory`.
+    CUDA: the caching allocator's peak, as `peak_memory` (with its `graph_pools`).
     """
     device = torch.device(device)
     if device.type != "cpu":
-        return peak_memory(fn, device, resident)
+        return peak_memory(fn, device, resident, graph_pools)
     from torch.profiler import ProfilerActivity, profile, record_function
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:

@@ -342,6 +342,16 @@ def fp32_precision(device: torch.device, tf32: bool) -> Iterator[None]:
             setattr(obj, name, value)
 
 
+def cuda_graphs(compile_mode: str | None, device: torch.device) -> bool:
+    """Whether a model compiled in `compile_mode` replays CUDA graphs on `device`:
+    Inductor's `triton.cudagraphs` option for the mode (reduce-overhead, max-autotune)."""
+    if compile_mode is None or device.type != "cuda":
+        return False
+    from torch._inductor import list_mode_options
+
+    return bool(list_mode_options(compile_mode).get("triton.cudagraphs"))
+
+
 def autocast(device: torch.device, amp: str | None):
     """torch.autocast for the config's dtype, or a disabled one for fp32."""
     dtype = AMP_DTYPES.get(amp or "", torch.float32)
