@@ -1,18 +1,20 @@
 """The CUDA path's decisions, held without a GPU: whether bf16 and TF32 are native on a
 GPU (asked of the bench's own device), which TF32 switches torch gets, that DDP's ranks
-train in strict fp32. The GPUs are faked as torch reports them: an H100, an A100, a
-V100, a T4."""
+train in strict fp32, and which framework switch is timed in a process of its own. The
+GPUs are faked as torch reports them: an H100, an A100, a V100, a T4."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 from types import SimpleNamespace
 
 import pytest
 import torch
 from fake_nvml import A100, H100, T4, V100
 
-from visionbench.techniques import recipe
+from visionbench.measure.runner import in_fresh_process
+from visionbench.techniques import recipe, switches
 from visionbench.training import train
 
 CUDA = torch.device("cuda")
@@ -167,3 +169,16 @@ def test_a_ddp_step_runs_forward_and_backward_in_strict_fp32(monkeypatch):
         torch.distributed.destroy_process_group()
     assert seen == [("cpu", False)]
     assert phases == [("fwd", True), ("bwd", True)]
+
+
+# -- the framework switches: which one needs a process of its own ---------------------------
+
+
+def test_only_cudnn_benchmark_is_timed_in_a_process_of_its_own():
+    assert [v for v in switches.VARIANTS if switches.own_process(v)] == ["cudnn_benchmark"]
+
+
+def test_a_fresh_process_is_another_process_and_its_errors_come_back():
+    assert in_fresh_process(os.getpid) != os.getpid()
+    with pytest.raises(ValueError, match="invalid literal"):
+        in_fresh_process(int, "not a number")

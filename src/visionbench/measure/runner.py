@@ -6,7 +6,8 @@ Every bench goes through one small base, `Runner`: `describe` names the unit
 (the one place a unit is timed: warm-up rounds, then rounds that each end with a
 device synchronisation), and `record` validates every figure against the
 schema (`metrics.record`). Rounds measured in other processes (the ranks of a
-data-parallel launch) reach pytest-benchmark through `replay`.
+data-parallel launch, a unit that needs a process of its own: `in_fresh_process`)
+reach pytest-benchmark through `replay`.
 
 The model benches' context (`model_bench.ModelBench`) and the trained-model
 cache (`workloads.TrainedModels`) build on this base; so do the data-path
@@ -204,6 +205,28 @@ class Runner:
 
 
 # -- samples measured in other processes -------------------------------------------------
+
+#: Seconds a unit's process of its own may take (`in_fresh_process`) before it is killed.
+FRESH_PROCESS_TIMEOUT_S = 900.0
+
+
+def in_fresh_process(fn: Callable[..., Any], *args: Any, timeout_s: float | None = None) -> Any:
+    """`fn(*args)` in a fresh Python process, its result returned here and what it raised
+    raised here. Spawned, not forked: it starts with none of this process's state (its
+    CUDA context, cuDNN's and Inductor's caches, torch's settings) and pays the import of
+    torch. Killed after `timeout_s` (FRESH_PROCESS_TIMEOUT_S), with TimeoutError."""
+    import multiprocessing
+
+    timeout_s = FRESH_PROCESS_TIMEOUT_S if timeout_s is None else timeout_s
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # its exit kills the worker
+        try:
+            return pool.apply_async(fn, args).get(timeout_s)
+        except multiprocessing.TimeoutError:
+            raise TimeoutError(
+                f"{getattr(fn, '__qualname__', fn)} ran past {timeout_s:.0f} s in its own "
+                "process and was killed"
+            ) from None
+
 
 _REPLAYED = [0.0]  # the replay clock's reading, in seconds
 
