@@ -64,24 +64,27 @@ def test_the_variant_runs_under_its_switch_and_the_paired_reference_does_not():
     assert not torch.is_anomaly_enabled()
 
 
-def own_process_job(variant="cudnn_benchmark") -> switches.HostStep:
-    """A small CNN's step on a batch of 16 grey 8 px images."""
+def own_process_job(batch: int = 16) -> switches.HostStep:
+    """A small CNN's cudnn_benchmark step on a batch of grey 8 px images."""
     from visionbench.training.train import TrainConfig
     from visionbench.training.workloads import Workload
 
     gen = torch.Generator().manual_seed(0)
-    x, y = torch.randn(16, 1, 8, 8, generator=gen), torch.randint(0, 10, (16,), generator=gen)
-    return switches.HostStep(variant, Workload("small_cnn", 8, TrainConfig(batch_size=16)),
-                             10, 1, x, y)  # fmt: skip
+    x = torch.randn(batch, 1, 8, 8, generator=gen)
+    y = torch.randint(0, 10, (batch,), generator=gen)
+    workload = Workload("small_cnn", 8, TrainConfig(batch_size=batch))
+    return switches.HostStep("cudnn_benchmark", workload, 10, 1, x, y)
 
 
-def test_a_process_of_its_own_times_its_rounds_after_a_first_step_apart():
-    """`own_rounds` as the fresh process runs it (here in this one, on the CPU): the
-    first step at the timed shapes apart (cuDNN's search on a GPU), then the rounds."""
+@pytest.mark.parametrize("batch", [16, 1])
+def test_a_process_of_its_own_times_its_rounds_after_a_first_step_apart(batch):
+    """`own_rounds` as the fresh process runs it (here in this one, on the CPU): a step
+    at other shapes first, the first step at the timed shapes apart (cuDNN's search on
+    a GPU), then the rounds."""
     from visionbench import models
     from visionbench.measure.meters import count_params
 
-    done = switches.own_rounds(own_process_job(), "cpu", rounds=3, warmup_rounds=1)
+    done = switches.own_rounds(own_process_job(batch), "cpu", rounds=3, warmup_rounds=1)
     assert len(done["samples"]) == 3 and min(done["samples"]) > 0
     assert done["first_step_s"] > 0
     assert done["energy_j"] is None and done["power_w"] is None  # no NVML on the CPU

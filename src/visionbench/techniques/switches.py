@@ -192,13 +192,14 @@ def own_rounds(job: HostStep, device_name: str, rounds: int, warmup_rounds: int)
     the search and a step; then `warmup_rounds` and `rounds` (`samples`), and the
     energy of a block of steps (`energy.EnergyMeter.over`)."""
     device = torch.device(device_name)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+    if device.type == "cuda" and device.index is not None:
+        torch.cuda.set_device(device)  # its handles and workspaces on the bench's GPU
     if job.model_source is not None:
         models.register_user(load_user_model(f"{job.workload.model}={job.model_source}"))
     step, trainer = job.build(device)
-    half = max(1, job.x.shape[0] // 2)
-    trainer.step(job.x[:half].to(device), job.y[:half].to(device))
+    n = job.x.shape[0]  # other shapes: half the batch (two images for a batch of one)
+    other = slice(0, n // 2) if n > 1 else [0, 0]
+    trainer.step(job.x[other].to(device), job.y[other].to(device))
     with switched(job.variant):
         first_step_s = time_once(step, device)[0]
         for _ in range(warmup_rounds):
