@@ -191,7 +191,7 @@ def check_data(text: str, profile: profiles.Profile) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     """NVML was initialised at most once this session (energy, the driver's version);
     shut it down once, at the end."""
-    from visionbench.measure.meters import NVML
+    from visionbench.measure.gpus import NVML
 
     NVML.close()
 

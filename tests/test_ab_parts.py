@@ -13,6 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from fake_nvml import FakeNvml, machine
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -289,47 +290,13 @@ def test_without_valgrind_the_lane_says_how_to_install_it(monkeypatch, tmp_path,
 # -- GPU clocks, through a stand-in NVML -------------------------------------------------------
 
 
-class FakeNvml:
-    NVML_CLOCK_SM, NVML_CLOCK_MEM, NVML_CLOCK_GRAPHICS, NVML_TEMPERATURE_GPU = 1, 2, 0, 0
-
-    def __init__(self, allow_lock: bool = True) -> None:
-        self.allow_lock, self.locked, self.reset = allow_lock, [], []
-
-    def nvmlDeviceGetCount(self):
-        return 1
-
-    def nvmlDeviceGetHandleByIndex(self, i):
-        return f"gpu{i}"
-
-    def nvmlDeviceGetName(self, h):
-        return b"Fake GPU"
-
-    def nvmlDeviceGetClockInfo(self, h, kind):
-        return {1: 1500, 2: 5000}[kind]
-
-    def nvmlDeviceGetMaxClockInfo(self, h, kind):
-        return {1: 1900, 2: 5001}[kind]
-
-    def nvmlDeviceGetCurrentClocksEventReasons(self, h):
-        return 0x4 | 0x20
-
-    def nvmlDeviceGetTemperature(self, h, kind):
-        return 71
-
-    def nvmlDeviceGetDefaultApplicationsClock(self, h, kind):
-        return 1410
-
-    def nvmlDeviceSetGpuLockedClocks(self, h, low, high):
-        if not self.allow_lock:
-            raise RuntimeError("Insufficient Permissions")
-        self.locked.append((h, low, high))
-
-    def nvmlDeviceResetGpuLockedClocks(self, h):
-        self.reset.append(h)
+def one_gpu(**kwargs) -> FakeNvml:
+    return FakeNvml(machine("Fake GPU", [0x17]), **kwargs)
 
 
 def test_clocks_and_throttle_reasons_are_read_from_nvml(monkeypatch):
-    monkeypatch.setattr(gpu, "_nvml", lambda: FakeNvml())
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    monkeypatch.setattr(gpu, "_nvml", lambda: one_gpu())
     (c,) = gpu.clocks()
     assert c["name"] == "Fake GPU" and c["sm_mhz"] == 1500 and c["max_sm_mhz"] == 1900
     assert c["reasons"] == ["sw_power_cap", "sw_thermal_slowdown"] and c["temperature_c"] == 71
@@ -337,7 +304,8 @@ def test_clocks_and_throttle_reasons_are_read_from_nvml(monkeypatch):
 
 @pytest.mark.parametrize("allowed", [True, False])
 def test_clocks_are_locked_only_when_asked_and_reset_after(monkeypatch, allowed):
-    lib = FakeNvml(allow_lock=allowed)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    lib = one_gpu(allow_lock=allowed)
     monkeypatch.setattr(gpu, "_nvml", lambda: lib)
     with gpu.locked_clocks(False) as done:
         assert done == [] and lib.locked == []

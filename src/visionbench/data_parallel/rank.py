@@ -25,7 +25,14 @@ from visionbench.data_parallel.comm import CommMeter, bucket_bytes
 from visionbench.data_parallel.topology import backend_for, usable_cores
 from visionbench.data_parallel.variants import Variant
 from visionbench.measure.meters import peak_memory, sync
-from visionbench.training.train import Batches, Trainer, autocast, evaluate, evaluation_batches
+from visionbench.training.train import (
+    Batches,
+    Trainer,
+    autocast,
+    evaluate,
+    evaluation_batches,
+    fp32_precision,
+)
 
 FAULTS = ("raise", "hang", "kill")  # injected faults (tests of the fault handling)
 
@@ -151,11 +158,12 @@ class DDPStep:
         self.ddp.train()
         trainer.zero_grad()
         loss = torch.zeros((), device=self.device)
-        for i, (x, y) in enumerate(micro):
-            quiet = self.ddp.no_sync() if i < k - 1 else contextlib.nullcontext()
-            with quiet, autocast(self.device, trainer.cfg.amp):
-                loss = F.cross_entropy(self.ddp(x), y) / k
-            trainer.scaler.scale(loss).backward()
+        with fp32_precision(self.device, trainer.cfg.tf32):  # strict fp32 unless the recipe's TF32
+            for i, (x, y) in enumerate(micro):
+                quiet = self.ddp.no_sync() if i < k - 1 else contextlib.nullcontext()
+                with quiet, autocast(self.device, trainer.cfg.amp):
+                    loss = F.cross_entropy(self.ddp(x), y) / k
+                trainer.scaler.scale(loss).backward()
         trainer.scaler.step(trainer.optimizer)
         trainer.scaler.update()
         if trainer.scheduler is not None and trainer.steps_done + 1 < trainer.total_steps:

@@ -7,7 +7,10 @@ lane records every GPU's clocks and throttle reasons before and after each
 block; `--lock-clocks` locks the graphics clock at the GPU's default
 application clock for the invocation (nvmlDeviceSetGpuLockedClocks: root or
 a runner configured for it; refused otherwise, said and left free) and
-resets it at the end. NVML only: the coordinator never starts CUDA.
+resets it at the end. Both act on this job's GPUs only, those its
+CUDA_VISIBLE_DEVICES names (`measure.gpus.job_gpus`): on a machine that hosts
+several runners the others' GPUs are theirs. NVML only: the coordinator never
+starts CUDA.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import Any
+
+from visionbench.measure import gpus
 
 #: NVML's clock event ("throttle") reason bits, by name (nvmlClocksEventReason*).
 REASONS = {
@@ -32,14 +37,9 @@ REASONS = {
 
 def _nvml() -> Any:
     """pynvml, initialised, or None without NVML (no GPU, no driver)."""
-    from visionbench.measure.meters import NVML
+    from visionbench.measure.gpus import NVML
 
     return NVML.library()
-
-
-def _devices(lib: Any) -> Iterator[tuple[int, Any]]:
-    for i in range(lib.nvmlDeviceGetCount()):
-        yield i, lib.nvmlDeviceGetHandleByIndex(i)
 
 
 def reasons(mask: int) -> list[str]:
@@ -54,19 +54,23 @@ def _reason_mask(lib: Any, handle: Any) -> int:
 
 
 def clocks() -> list[dict[str, Any]] | None:
-    """Per GPU: its name, graphics (SM) and memory clocks now and at most (MHz), the
-    reasons its clocks are held down, its temperature. None without NVML."""
+    """Per GPU of this job: its name, graphics (SM) and memory clocks now and at most
+    (MHz), the reasons its clocks are held down, its temperature. None without NVML."""
     lib = _nvml()
     if lib is None:
         return None
     out = []
     try:
-        for i, h in _devices(lib):
-            name = lib.nvmlDeviceGetName(h)
+        job = gpus.job_gpus_here(lib)
+        if job.reason is not None:
+            return [{"error": job.reason}]
+        for gpu in job.gpus:
+            h = gpu.handle
             out.append(
                 {
-                    "index": i,
-                    "name": name.decode() if isinstance(name, bytes) else str(name),
+                    "index": gpu.index,
+                    "name": gpu.name,
+                    "uuid": gpu.uuid,
                     "sm_mhz": lib.nvmlDeviceGetClockInfo(h, lib.NVML_CLOCK_SM),
                     "mem_mhz": lib.nvmlDeviceGetClockInfo(h, lib.NVML_CLOCK_MEM),
                     "max_sm_mhz": lib.nvmlDeviceGetMaxClockInfo(h, lib.NVML_CLOCK_SM),
@@ -82,19 +86,26 @@ def clocks() -> list[dict[str, Any]] | None:
 
 @contextlib.contextmanager
 def locked_clocks(lock: bool) -> Iterator[list[str]]:
-    """With `lock`, every GPU's graphics clock locked at its default application clock
-    while inside, reset on leaving; yields what was done, one line per GPU (nothing
-    without `lock` or without NVML)."""
+    """With `lock`, the graphics clock of each of this job's GPUs locked at its default
+    application clock while inside, reset on leaving; yields what was done, one line
+    per GPU (nothing without `lock` or without NVML)."""
     lib = _nvml() if lock else None
     done: list[str] = []
     locked = []
     if lib is not None:
-        for i, h in _devices(lib):
+        try:
+            job = gpus.job_gpus_here(lib)
+        except Exception as exc:  # an NVML that cannot list its GPUs: lock nothing
+            job = gpus.JobGpus(reason=f"NVML could not list the GPUs ({type(exc).__name__}: {exc})")
+        if job.reason is not None:
+            done.append(f"--lock-clocks: nothing locked: {job.reason}")
+        for gpu in job.gpus:
+            h, i = gpu.handle, gpu.index
             try:
                 mhz = lib.nvmlDeviceGetDefaultApplicationsClock(h, lib.NVML_CLOCK_GRAPHICS)
                 lib.nvmlDeviceSetGpuLockedClocks(h, mhz, mhz)
                 locked.append(h)
-                done.append(f"GPU {i}: graphics clock locked at {mhz} MHz")
+                done.append(f"GPU {i} ({gpu.name}): graphics clock locked at {mhz} MHz")
             except Exception as exc:
                 done.append(f"GPU {i}: clocks not locked ({type(exc).__name__}: {exc}); left free")
     elif lock:

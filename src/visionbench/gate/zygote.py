@@ -48,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib
+import importlib.util
 import json
 import os
 import selectors
@@ -108,9 +109,25 @@ def preload() -> list[str]:
     return missing
 
 
+def gpus_module() -> Any:
+    """This tree's `visionbench/measure/gpus.py`, loaded by path under a name of its own:
+    the zygote holds no visionbench (each worker imports its side's)."""
+    name = "visionbench_zygote_gpus"
+    if name not in sys.modules:
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(os.path.dirname(here), "measure", "gpus.py")
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # before it runs: its dataclasses look their module up
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
 def gpus() -> list[str]:
-    """The NVIDIA GPUs NVML sees, by name (none without NVML): never through CUDA, which
-    must stay uninitialised in the zygote."""
+    """This job's NVIDIA GPUs by name (those its CUDA_VISIBLE_DEVICES names, `job_gpus`;
+    ["unmatched"] where NVML cannot tell which; none without NVML): never through
+    CUDA, which must stay uninitialised in the zygote."""
     try:
         import pynvml
 
@@ -118,11 +135,8 @@ def gpus() -> list[str]:
     except Exception:
         return []
     try:
-        names = []
-        for i in range(pynvml.nvmlDeviceGetCount()):
-            name = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(i))
-            names.append(name.decode() if isinstance(name, bytes) else str(name))
-        return names
+        job = gpus_module().job_gpus_here(pynvml)
+        return ["unmatched"] if job.reason is not None else [g.name for g in job.gpus]
     except Exception:
         return []
     finally:
@@ -193,11 +207,27 @@ def zygote(control_fd: int) -> None:
 # -- units -------------------------------------------------------------------------------
 
 
+def started_devices(
+    count: int, has_context: Callable[[int], bool] | None, current: int
+) -> list[int]:
+    """The CUDA devices of `count` that this process has started (`has_context`: whether
+    device i holds a primary context), on any of which a unit may have queued work: a
+    bench on cuda:1 leaves the current device at 0. The `current` one alone where torch
+    cannot say."""
+    if has_context is None:
+        return [current]
+    return [i for i in range(count) if has_context(i)]
+
+
 def sync() -> None:
-    """Wait for the GPU's queued work, where this process has started CUDA."""
+    """Wait for the queued work of every GPU this process has started CUDA on."""
     torch = sys.modules.get("torch")
-    if torch is not None and torch.cuda.is_initialized():
-        torch.cuda.synchronize()
+    if torch is None or not torch.cuda.is_initialized():
+        return
+    has_context = getattr(torch._C, "_cuda_hasPrimaryContext", None)
+    count, current = torch.cuda.device_count(), torch.cuda.current_device()
+    for index in started_devices(count, has_context, current):
+        torch.cuda.synchronize(index)
 
 
 class Unit:

@@ -1,6 +1,9 @@
 """How a figure is taken and kept, whatever the technique:
 
-- `meters`: clocks read after a device sync, peak memory, FLOPs, NVML energy;
+- `meters`: clocks read after a device sync, peak memory (CUDA graphs' pools included),
+  FLOPs;
+- `energy`: NVML's energy counter over a block of units;
+- `gpus`: which GPUs are this job's (NVML matched to CUDA), the session's NVML;
 - `runner`: the one timing routine (`Runner`, `Variant`, `time_rounds`) and the replay
   of ranks' clocks;
 - `interleave`: a variant's rounds paired with its reference's, in a random balanced

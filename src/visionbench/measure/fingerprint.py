@@ -69,7 +69,7 @@ def cpu_model() -> str:
 
 def nvidia_driver() -> str | None:
     """The NVIDIA driver's version through the session's NVML (None without one)."""
-    from visionbench.measure.meters import NVML
+    from visionbench.measure.gpus import NVML
 
     return NVML.driver_version()
 

@@ -1,4 +1,4 @@
-"""Measuring: device-synchronised timing, peak memory, FLOPs, parameters, energy.
+"""Measuring: device-synchronised timing, peak memory, FLOPs, parameters (energy: `energy`).
 
 CUDA work is asynchronous: a clock read right after a launch measures the
 launch, not the work. Everything timed here ends with `sync(device)`.
@@ -6,11 +6,9 @@ launch, not the work. Everything timed here ends with `sync(device)`.
 
 from __future__ import annotations
 
-import contextlib
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -120,8 +118,11 @@ def resident_bytes(device: torch.device | str, resident: Iterable[Any]) -> int:
 
 
 def peak_memory(
-    fn: Callable[[], Any], device: torch.device | str, resident: Iterable[Any] = ()
-) -> int:
+    fn: Callable[[], Any],
+    device: torch.device | str,
+    resident: Iterable[Any] = (),
+    graph_pools: Collection[tuple[int, int]] | None = None,
+) -> int | None:
     """Peak bytes of the variant's own tensors while `fn` runs once: what
     `resident` holds (model, gradients, optimiser state, inputs) plus what `fn`
     allocates at its peak, whatever else is in memory (other variants' cached
@@ -129,7 +130,11 @@ def peak_memory(
 
     CUDA: the caching allocator's peak above what was allocated when `fn`
     started (`max_memory_allocated` after a reset, minus `memory_allocated`
-    before), plus the bytes of `resident`'s tensors on the device.
+    before), plus the bytes of `resident`'s tensors on the device. A unit that
+    replays CUDA graphs allocates nothing while it replays: `graph_pools`, the
+    private pools its graphs were recorded into (`new_graph_pools`), count whole
+    (`graph_peak`); None when the unit recorded again into them as it ran, and the
+    figure would count that memory twice.
     CPU: live torch storages counted through a dispatch mode, starting from the
     tensors in `resident`. Process RSS would mix in the interpreter, other
     variants and the allocator's cache. Run it outside the timed rounds: on the
@@ -137,19 +142,83 @@ def peak_memory(
     """
     device = torch.device(device)
     if device.type == "cuda":
+        pools_before = pool_segments(device, graph_pools) if graph_pools else []
         sync(device)
         before = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
         fn()
         sync(device)
-        above = torch.cuda.max_memory_allocated(device) - before
-        return int(resident_bytes(device, resident) + max(0, above))
+        above = max(0, torch.cuda.max_memory_allocated(device) - before)
+        if not graph_pools:
+            return int(resident_bytes(device, resident) + above)
+        pools = pool_segments(device, graph_pools)
+        if pools != pools_before:
+            return None
+        return graph_peak(resident_storages(device, resident), above, pools)
     tracker = _LiveStorages(device.type)
     for tensor in resident_tensors(*resident):
         tracker.add(tensor)
     with tracker:
         fn()
     return tracker.peak
+
+
+# -- CUDA graphs' memory pools ---------------------------------------------------------------
+# A model compiled to replay CUDA graphs (torch.compile's reduce-overhead and max-autotune)
+# records them into a private memory pool of the caching allocator; a replay writes into
+# the pool's fixed addresses without allocating, so an allocator peak taken around it misses
+# the graphs' activations. The pool is the variant's for as long as its graphs live.
+
+Segments = list[tuple[int, int]]  # (address, bytes) of the allocator's segments
+
+
+def graph_pool_ids(device: torch.device | str) -> set[tuple[int, int]]:
+    """Ids of the private pools (CUDA graphs') that hold memory on `device` now."""
+    return {pool for pool, _, _ in _segments(torch.device(device)) if tuple(pool) != (0, 0)}
+
+
+def new_graph_pools(before: Collection[tuple[int, int]], device: torch.device | str) -> set:
+    """The private pools on `device` that did not exist `before` (`graph_pool_ids`):
+    those of the graphs recorded since."""
+    return graph_pool_ids(device) - set(before)
+
+
+def pool_segments(device: torch.device, pools: Collection[tuple[int, int]]) -> Segments:
+    """(address, bytes) of every segment of `pools` on `device`, in address order."""
+    wanted = {tuple(p) for p in pools}
+    return sorted((a, n) for pool, a, n in _segments(device) if tuple(pool) in wanted)
+
+
+def _segments(device: torch.device) -> list[tuple[tuple[int, int], int, int]]:
+    """(pool id, address, bytes) of the caching allocator's segments on `device`."""
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    return [
+        (tuple(s["segment_pool_id"]), s["address"], s["total_size"])
+        for s in torch.cuda.memory_snapshot()
+        if s["device"] == index
+    ]
+
+
+def resident_storages(device: torch.device | str, resident: Iterable[Any]) -> dict[int, int]:
+    """Address -> bytes of the distinct storages `resident` holds on `device`'s type."""
+    kind = torch.device(device).type
+    storages = (t.untyped_storage() for t in resident_tensors(*resident) if t.device.type == kind)
+    return {s.data_ptr(): s.nbytes() for s in storages}
+
+
+def graph_peak(storages: Mapping[int, int], above: int, pools: Segments) -> int:
+    """Peak bytes of a variant whose unit replays CUDA graphs: its resident storages
+    (address -> bytes) outside the graphs' pools, the pools' segments whole (a replay
+    may write anywhere in them; they count at the allocator's reserved size, rounded to
+    its 2 MiB segments, where a tensor counts at its own size), and what the unit
+    allocated `above` that outside the pools. A gradient that a recorded backward
+    wrote into a pool counts once, as part of the pool."""
+
+    def in_pool(address: int) -> bool:
+        return any(start <= address < start + size for start, size in pools)
+
+    outside = sum(n for address, n in storages.items() if not in_pool(address))
+    return int(outside + sum(size for _, size in pools) + max(0, above))
 
 
 class RunMemory:
@@ -195,8 +264,11 @@ class RunMemory:
 
 
 def allocator_peak_memory(
-    fn: Callable[[], Any], device: torch.device | str, resident: Iterable[Any] = ()
-) -> int:
+    fn: Callable[[], Any],
+    device: torch.device | str,
+    resident: Iterable[Any] = (),
+    graph_pools: Collection[tuple[int, int]] | None = None,
+) -> int | None:
     """Peak bytes like `peak_memory`, but on the CPU counted at the allocator.
 
     torch.compile runs its model eagerly under a TorchDispatchMode, so
@@ -206,11 +278,11 @@ def allocator_peak_memory(
     the profiler and the peak is taken over the second call: frees of blocks
     allocated before profiling are invisible, and the first call frees those
     (e.g. the gradients of the previous step). Compare it only with itself.
-    CUDA: the caching allocator's peak, as `peak_memory`.
+    CUDA: the caching allocator's peak, as `peak_memory` (with its `graph_pools`).
     """
     device = torch.device(device)
     if device.type != "cpu":
-        return peak_memory(fn, device, resident)
+        return peak_memory(fn, device, resident, graph_pools)
     from torch.profiler import ProfilerActivity, profile, record_function
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
@@ -257,126 +329,3 @@ def count_flops(model: nn.Module, sample: torch.Tensor) -> int:
     finally:
         model.train(was_training)
     return int(counter.get_total_flops() // sample.shape[0])
-
-
-# -- energy ----------------------------------------------------------------------
-
-
-@dataclass
-class EnergyReading:
-    energy_j: float | None = None
-    power_w: float | None = None
-
-
-class Nvml:
-    """NVML for this session: initialised once on first use, shut down once at the
-    end (`close`, called by the root conftest when pytest ends).
-
-    `handle(device)` finds the NVML device that *is* the torch device: matched by
-    PCI bus id (domain, bus, device), since torch's index counts only the
-    devices CUDA_VISIBLE_DEVICES shows, in CUDA's order, and NVML's counts every
-    GPU of the machine in its own. `lib` replaces pynvml (tests pass a fake).
-    """
-
-    def __init__(self, lib: Any = None) -> None:
-        self._lib = lib
-        self._state: str = "closed"  # "closed", "open" or "absent" (no NVML here)
-
-    def library(self) -> Any:
-        """pynvml, initialised; None where NVML cannot be loaded or started."""
-        if self._state == "absent":
-            return None
-        if self._state == "closed":
-            try:
-                if self._lib is None:
-                    import pynvml
-
-                    self._lib = pynvml
-                self._lib.nvmlInit()
-            except Exception:  # no NVML library, no driver, or no GPU
-                self._state = "absent"
-                return None
-            self._state = "open"
-        return self._lib
-
-    def handle(self, device: torch.device | str, bus_id: tuple[int, int, int] | None = None) -> Any:
-        """The NVML handle of a CUDA device, or None where there is none.
-
-        `bus_id` (domain, bus, device) defaults to torch's for `device`."""
-        lib = self.library()
-        if lib is None:
-            return None
-        if bus_id is None:
-            props = torch.cuda.get_device_properties(torch.device(device))
-            bus_id = (props.pci_domain_id, props.pci_bus_id, props.pci_device_id)
-        try:
-            for i in range(lib.nvmlDeviceGetCount()):
-                handle = lib.nvmlDeviceGetHandleByIndex(i)
-                pci = lib.nvmlDeviceGetPciInfo(handle)
-                if (pci.domain, pci.bus, pci.device) == tuple(bus_id):
-                    return handle
-        except Exception:
-            return None
-        return None
-
-    def driver_version(self) -> str | None:
-        lib = self.library()
-        if lib is None:
-            return None
-        try:
-            version = lib.nvmlSystemGetDriverVersion()
-        except Exception:
-            return None
-        return version.decode() if isinstance(version, bytes) else str(version)
-
-    def close(self) -> None:
-        """nvmlShutdown, once, if this session initialised NVML."""
-        if self._state == "open":
-            with contextlib.suppress(Exception):
-                self._lib.nvmlShutdown()
-        self._state = "closed" if self._state == "open" else self._state
-
-
-#: The session's NVML (closed by the root conftest's pytest_unconfigure).
-NVML = Nvml()
-
-
-class EnergyMeter:
-    """GPU energy over a span of work, from NVML's total-energy counter.
-
-    Present only on a CUDA device whose NVML answers (Volta and newer); on the
-    CPU or without NVML the reading stays None, recorded as absent.
-    """
-
-    def __init__(self, device: torch.device | str, nvml: Nvml | None = None) -> None:
-        self.device = torch.device(device)
-        self.handle = None
-        self.nvml = nvml or NVML
-        self.reading = EnergyReading()
-        if self.device.type != "cuda":
-            return
-        handle = self.nvml.handle(self.device)
-        if handle is None:
-            return
-        try:
-            self.nvml.library().nvmlDeviceGetTotalEnergyConsumption(handle)  # supported?
-        except Exception:  # the GPU cannot count energy
-            return
-        self.handle = handle
-
-    @contextlib.contextmanager
-    def span(self, units: int = 1) -> Iterator[EnergyReading]:
-        """Measure the block; `energy_j` is per unit of work (e.g. per step)."""
-        if self.handle is None:
-            yield self.reading
-            return
-        lib = self.nvml.library()
-        sync(self.device)
-        start_mj = lib.nvmlDeviceGetTotalEnergyConsumption(self.handle)
-        start = time.perf_counter()
-        yield self.reading
-        sync(self.device)
-        elapsed = time.perf_counter() - start
-        joules = (lib.nvmlDeviceGetTotalEnergyConsumption(self.handle) - start_mj) / 1000.0
-        self.reading.energy_j = joules / max(units, 1)
-        self.reading.power_w = joules / elapsed if elapsed > 0 else None

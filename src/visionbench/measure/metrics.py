@@ -263,6 +263,15 @@ METRICS: dict[str, Metric] = {
             "info",
             "one-off torch.compile time, kept apart from the steady-state step",
         ),
+        _m(
+            "cudnn_search_s",
+            "s",
+            "lower",
+            "info",
+            "one-off time of cuDNN's algorithm search under cudnn.benchmark (the first step "
+            "at the timed shapes in a fresh process, minus a steady step), kept apart from "
+            "the steady-state step",
+        ),
         _m("epochs_run", "epochs", "lower", "info", "epochs trained (early stopping)"),
         _m(
             "latency_per_image_s",

@@ -6,7 +6,8 @@ Every bench goes through one small base, `Runner`: `describe` names the unit
 (the one place a unit is timed: warm-up rounds, then rounds that each end with a
 device synchronisation), and `record` validates every figure against the
 schema (`metrics.record`). Rounds measured in other processes (the ranks of a
-data-parallel launch) reach pytest-benchmark through `replay`.
+data-parallel launch, a unit that needs a process of its own: `in_fresh_process`)
+reach pytest-benchmark through `replay`.
 
 The model benches' context (`model_bench.ModelBench`) and the trained-model
 cache (`workloads.TrainedModels`) build on this base; so do the data-path
@@ -25,8 +26,9 @@ from typing import Any
 import torch
 
 from visionbench.measure import TIMING_ONLY_ENV, metrics
+from visionbench.measure.energy import EnergyMeter
 from visionbench.measure.interleave import Pairing
-from visionbench.measure.meters import EnergyMeter, synced
+from visionbench.measure.meters import synced
 from visionbench.profiles import Profile, Timing
 
 
@@ -114,8 +116,9 @@ class Runner:
         With `reference` (the technique's reference unit, ready to run), each
         round is paired with a round of the reference, in a random, balanced
         order (`interleave.Pairing`): `ratio_vs_ref` with its interval. Energy
-        then comes from a block of the variant's rounds alone, after the timed
-        rounds (NVML cannot split a round's energy from its partner's).
+        comes from a block of the variant's units alone after the timed rounds
+        (NVML cannot split a round's energy from its partner's), at least
+        `energy.ENERGY_MIN_SPAN_S` long (the counter's resolution).
 
         `around` is a setting the variant's rounds run under and the
         reference's do not (a framework switch): entered in each round's
@@ -132,16 +135,17 @@ class Runner:
         def leave(*_: Any) -> None:
             held.close()
 
+        def energy() -> dict[str, Any]:
+            def unit() -> None:
+                with around():
+                    fn()
+
+            reading = meter.over(unit)
+            return {"energy_j": reading.energy_j, "power_w": reading.power_w}
+
         if reference is None:
-            with meter.span(units=timing.rounds + timing.warmup_rounds) as energy:
-                median = time_rounds(
-                    benchmark, fn, self.device, timing, setup=enter, teardown=leave
-                )
-            return {
-                "samples_per_s": units / median if median else None,
-                "energy_j": energy.energy_j,
-                "power_w": energy.power_w,
-            }
+            median = time_rounds(benchmark, fn, self.device, timing, setup=enter, teardown=leave)
+            return {"samples_per_s": units / median if median else None, **energy()}
         pairing = Pairing(
             synced(reference, self.device),
             rounds=timing.rounds,
@@ -158,15 +162,9 @@ class Runner:
 
         median = time_rounds(benchmark, fn, self.device, timing, setup=setup, teardown=teardown)
         paired = pairing.result(benchmark)
-        with meter.span(units=timing.rounds) as energy:
-            if meter.handle is not None:
-                for _ in range(timing.rounds):
-                    with around():
-                        synced(fn, self.device)()
         return {
             "samples_per_s": units / median if median else None,
-            "energy_j": energy.energy_j,
-            "power_w": energy.power_w,
+            **energy(),
             **(paired.figures() if paired is not None else {}),
         }
 
@@ -207,6 +205,28 @@ class Runner:
 
 
 # -- samples measured in other processes -------------------------------------------------
+
+#: Seconds a unit's process of its own may take (`in_fresh_process`) before it is killed.
+FRESH_PROCESS_TIMEOUT_S = 900.0
+
+
+def in_fresh_process(fn: Callable[..., Any], *args: Any, timeout_s: float | None = None) -> Any:
+    """`fn(*args)` in a fresh Python process, its result returned here and what it raised
+    raised here. Spawned, not forked: it starts with none of this process's state (its
+    CUDA context, cuDNN's and Inductor's caches, torch's settings) and pays the import of
+    torch. Killed after `timeout_s` (FRESH_PROCESS_TIMEOUT_S), with TimeoutError."""
+    import multiprocessing
+
+    timeout_s = FRESH_PROCESS_TIMEOUT_S if timeout_s is None else timeout_s
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # its exit kills the worker
+        try:
+            return pool.apply_async(fn, args).get(timeout_s)
+        except multiprocessing.TimeoutError:
+            raise TimeoutError(
+                f"{getattr(fn, '__qualname__', fn)} ran past {timeout_s:.0f} s in its own "
+                "process and was killed"
+            ) from None
+
 
 _REPLAYED = [0.0]  # the replay clock's reading, in seconds
 

@@ -58,6 +58,7 @@ from visionbench.training.train import (
     FitResult,
     TrainConfig,
     Trainer,
+    amp_unsupported,
     evaluation_batches,
     fit,
     planned_steps,
@@ -120,10 +121,11 @@ class Rung:
 
 def fastest_amp(device: torch.device) -> str | None:
     """The autocast precision expected to be fastest on the device, or None when it has
-    no lower precision to offer: bf16 on GPUs that support it (no loss scaling) else
-    fp16; on the CPU bf16 where oneDNN has bf16 kernels (AVX512-BF16 or AMX)."""
+    no lower precision to offer: bf16 on GPUs that run it natively (no loss scaling;
+    compute capability 8.0 and newer, asked of this device) else fp16; on the CPU bf16
+    where oneDNN has bf16 kernels (AVX512-BF16 or AMX)."""
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if amp_unsupported(device, "bf16") is None else "fp16"
     return "bf16" if fingerprint.cpu_bf16_kernels() else None
 
 

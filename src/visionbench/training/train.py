@@ -14,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -252,12 +253,44 @@ def jittered(
     return (x * brightness.view(-1, 1, 1, 1)).clamp_(0, 255)
 
 
+#: The compute capability from which NVIDIA GPUs run bf16 and TF32 on their tensor cores
+#: (Ampere, 8.0). Older ones (V100 7.0, T4 7.5) run bf16 emulated, slower than fp32,
+#: though torch.cuda.is_bf16_supported() counts emulation as support (and asks the
+#: current device, not the bench's); they have no TF32 at all.
+NATIVE_CAPABILITY = (8, 0)
+
+
+def cuda_unsupported(
+    mode: str, name: str, capability: tuple[int, int], hip: bool = False
+) -> str | None:
+    """Why a GPU named `name` of compute `capability` cannot run `mode` ("bf16" or
+    "tf32") natively (a skip reason), or None when it can. ROCm GPUs (`hip`) run bf16."""
+    if mode == "bf16" and hip:
+        return None
+    if tuple(capability) >= NATIVE_CAPABILITY:
+        return None
+    need = ".".join(map(str, NATIVE_CAPABILITY))
+    major, minor = capability
+    if mode == "bf16":
+        return (f"{name} (compute capability {major}.{minor}) has no native bf16, only "
+                f"emulation slower than fp32; it needs {need} or newer")  # fmt: skip
+    return f"{name} (compute capability {major}.{minor}) has no TF32; it needs {need} or newer"
+
+
+def _cuda_reason(mode: str, device: torch.device) -> str | None:
+    """`cuda_unsupported` asked of `device` itself (not the current device)."""
+    name = torch.cuda.get_device_name(device)
+    return cuda_unsupported(
+        mode, name, torch.cuda.get_device_capability(device), bool(torch.version.hip)
+    )
+
+
 def amp_unsupported(device: torch.device, amp: str | None) -> str | None:
     """Why `amp` cannot run on `device` (a skip reason), or None when it can."""
     if amp == "fp16" and device.type != "cuda":
         return f"fp16 autocast with GradScaler needs a CUDA device; this run is on {device.type}"
-    if amp == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return f"{torch.cuda.get_device_name(device)} has no bf16 support"
+    if amp == "bf16" and device.type == "cuda":
+        return _cuda_reason("bf16", device)
     return None
 
 
@@ -267,26 +300,56 @@ def tf32_unsupported(device: torch.device, tf32: bool) -> str | None:
         return None
     if device.type != "cuda":
         return f"TF32 is a CUDA tensor-core mode (Ampere and newer); this run is on {device.type}"
-    major, minor = torch.cuda.get_device_capability(device)
-    if major < 8:
-        name = torch.cuda.get_device_name(device)
-        return f"{name} (compute capability {major}.{minor}) has no TF32; it needs 8.0 or newer"
-    return None
+    return _cuda_reason("tf32", device)
+
+
+def tf32_switches(backends: Any, tf32: bool) -> list[tuple[Any, str, Any]]:
+    """(object, attribute, value) of each switch that sets fp32 matmuls and cuDNN
+    convolutions to TF32 (`tf32`) or strict fp32, on torch's `backends`.
+
+    The `allow_tf32` flags wherever torch has them (every release to 2.14.1 at
+    least), else the per-operator `fp32_precision` that replaces them. Where torch has
+    both (2.9 and later), setting the flags writes the new per-operator state too,
+    while setting `fp32_precision` alone leaves the flags' state behind, and torch's
+    own reads of the flags then raise ("mix of the legacy and new APIs"), Inductor's
+    included (pytorch#166387; in 2.14.1 its cache key reads
+    torch.get_float32_matmul_precision(), its conv templates cudnn.allow_tf32)."""
+    if hasattr(backends.cuda.matmul, "allow_tf32") and hasattr(backends.cudnn, "allow_tf32"):
+        return [(backends.cuda.matmul, "allow_tf32", tf32), (backends.cudnn, "allow_tf32", tf32)]
+    precision = "tf32" if tf32 else "ieee"
+    return [
+        (backends.cuda.matmul, "fp32_precision", precision),
+        (backends.cudnn.conv, "fp32_precision", precision),
+    ]
 
 
 @contextlib.contextmanager
 def fp32_precision(device: torch.device, tf32: bool) -> Iterator[None]:
     """On CUDA, fp32 matmuls and cuDNN convolutions in TF32 (`tf32`) or strict
-    fp32, for the block; the process-wide settings are restored after it."""
+    fp32, for the block (`tf32_switches`); the process-wide settings are restored
+    after it."""
     if device.type != "cuda":
         yield
         return
-    before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    switches = tf32_switches(torch.backends, tf32)
+    before = [getattr(obj, name) for obj, name, _ in switches]
+    for obj, name, value in switches:
+        setattr(obj, name, value)
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
+        for (obj, name, _), value in zip(switches, before, strict=True):
+            setattr(obj, name, value)
+
+
+def cuda_graphs(compile_mode: str | None, device: torch.device) -> bool:
+    """Whether a model compiled in `compile_mode` replays CUDA graphs on `device`:
+    Inductor's `triton.cudagraphs` option for the mode (reduce-overhead, max-autotune)."""
+    if compile_mode is None or device.type != "cuda":
+        return False
+    from torch._inductor import list_mode_options
+
+    return bool(list_mode_options(compile_mode).get("triton.cudagraphs"))
 
 
 def autocast(device: torch.device, amp: str | None):
