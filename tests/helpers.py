@@ -14,6 +14,8 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"  # the MkDocs pages (mkdocs.yml at the root)
+DOCS_HOOK = DOCS / "hooks" / "facts.py"
 
 
 NO_CUDA = pytest.mark.skipif(
@@ -106,10 +108,21 @@ def saved_problems(data: dict) -> list[str]:
 def load_noxfile():
     """The repository's noxfile as a module (nox itself, a development dependency,
     must be importable: skipped otherwise)."""
+    pytest.importorskip("nox", reason="nox is a development dependency")
+    return load_file("visionbench_noxfile", ROOT / "noxfile.py")
+
+
+def load_docs_facts():
+    """docs/hooks/facts.py, the MkDocs hook whose `sources()` names every code object the
+    docs quote, as a module (the tests that keep the docs' tables to the code read it)."""
+    return load_file("visionbench_docs_facts", DOCS_HOOK)
+
+
+def load_file(name: str, path: Path):
+    """The Python file at `path` as a module called `name` (not on sys.path)."""
     import importlib.util
 
-    pytest.importorskip("nox", reason="nox is a development dependency")
-    spec = importlib.util.spec_from_file_location("visionbench_noxfile", ROOT / "noxfile.py")
-    noxfile = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(noxfile)
-    return noxfile
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

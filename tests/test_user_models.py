@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 from gate_helpers import as_run, bench, run_data, steady
-from helpers import ROOT, run_benches, run_pytest
+from helpers import DOCS, ROOT, run_benches, run_pytest
 
 from visionbench import cli, models, profiles, report
 from visionbench.gate.config import GateConfig
@@ -457,9 +457,9 @@ def test_models_line_of_a_section():
     assert models_line([b("small_cnn"), b("mine", "n:f")]) == ("your model: `mine` (`n:f`)")
 
 
-def test_the_worked_example_is_in_the_readme():
-    readme = (ROOT / "README.md").read_text()
-    assert "--vb-model tiny=examples.tiny_net:build" in readme
+def test_the_worked_example_is_in_the_docs():
+    page = (DOCS / "your-model-and-data.md").read_text(encoding="utf-8")
+    assert "--vb-model tiny=examples.tiny_net:build" in page
     assert (ROOT / "examples" / "tiny_net.py").is_file()
-    example = textwrap.dedent(readme.split("## Your own model", 1)[1])
+    example = textwrap.dedent(page.split("## Your own model", 1)[1])
     assert "--vb-model-for" in example and "imagefolder:" in example
