@@ -169,9 +169,20 @@ def declared_groups() -> set[str]:
     groups = set()
     for path in sorted((ROOT / "benches").glob("bench_*.py")):
         technique = path.stem.removeprefix("bench_")
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        # a group named once at the module's top (GROUP = f"{...}:part") is read there
+        named = {
+            target.id: node.value
+            for node in tree.body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+        for node in ast.walk(tree):
             if isinstance(node, ast.Call) and ast.unparse(node.func) == "pytest.mark.benchmark":
                 (group,) = [k.value for k in node.keywords if k.arg == "group"]
+                if isinstance(group, ast.Name):
+                    group = named[group.id]
                 assert isinstance(group, ast.JoinedStr), f"{path.name}: {ast.unparse(group)}"
                 first, rest = group.values
                 assert isinstance(first, ast.FormattedValue), f"{path.name}: {ast.unparse(group)}"
