@@ -33,7 +33,15 @@
 # Exit status: 0 all passed; 1 a test or bench failed; 2 the machine is not ready
 # (no CUDA, a missing package).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+# $OUT made absolute from the caller's folder before the cd below (a relative OUT would
+# otherwise land inside the temporary folders the A/B steps cd into, and vanish with them)
+if [ -n "${OUT:-}" ]; then
+    if ! OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd); then
+        echo "gpu_check: cannot make the output folder OUT" >&2
+        exit 2
+    fi
+fi
+cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 PYTHON=${PYTHON:-python3}
 OUT=${OUT:-$ROOT/reports/gpu_check}
@@ -58,7 +66,8 @@ export PYTHONPATH="$ROOT/src:$ROOT${WORK:+:$WORK/site}${PYTHONPATH:+:$PYTHONPATH
 run "$PYTHON" - <<'PY' || exit 2
 import importlib, sys
 need = ["torch", "torchvision", "numpy", "scipy", "sklearn", "PIL", "pytest",
-        "pytest_benchmark", "tabulate", "matplotlib", "psutil", "pynvml", "mlxtend"]
+        "pytest_benchmark", "tabulate", "matplotlib", "psutil", "pynvml", "mlxtend", "captum",
+        "hypothesis"]
 missing = []
 for name in need:
     try:
@@ -90,8 +99,8 @@ run "$PYTHON" -m pytest benches -k "model_size or precision" -p no:cacheprovider
 
 say "3/5: the report of that run"
 if run "$PYTHON" -m visionbench.cli report latest --storage "$WORK/storage" --out "$WORK/reports"; then
-    report=$(ls -d "$WORK"/reports/*/ | head -n 1)
-    cp "$report/report.md" "$OUT/report.md"
+    reports=("$WORK"/reports/*/)
+    cp "${reports[0]}report.md" "$OUT/report.md"
     tar -czf "$OUT/report.tar.gz" -C "$WORK/reports" .
 else
     status=1
