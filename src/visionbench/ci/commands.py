@@ -83,13 +83,6 @@ def add_parsers(sub) -> None:
             help="the benches of the saved run (default benches)",
         )
         p.add_argument(
-            "--site-reports",
-            type=int,
-            default=SITE_REPORTS,
-            metavar="N",
-            help=f"the site writes each testbed's newest N reports ({SITE_REPORTS})",
-        )
-        p.add_argument(
             "pytest",
             nargs="*",
             metavar="-- PYTEST_ARG",
@@ -119,6 +112,13 @@ def add_parsers(sub) -> None:
         default=[],
         metavar="'ARGS'",
         help="more `visionbench ab` options, one string: --ab-args='--max-blocks 8'",
+    )
+    main.add_argument(
+        "--site-reports",
+        type=int,
+        default=SITE_REPORTS,
+        metavar="N",
+        help=f"the site writes each testbed's newest N reports ({SITE_REPORTS})",
     )
     ready.set_defaults(func=cmd_ready)
     pr.set_defaults(func=cmd_pr)
@@ -183,7 +183,7 @@ def cmd_main(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m visionbench.ci JOB ...`: the same as `visionbench ci JOB ...`."""
-    parser = argparse.ArgumentParser(prog="python -m visionbench.ci")
+    parser = argparse.ArgumentParser(prog="visionbench")  # usage: `visionbench ci ...`
     add_parsers(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["ci", *(sys.argv[1:] if argv is None else argv)])
     return args.func(args)

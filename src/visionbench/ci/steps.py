@@ -69,7 +69,10 @@ class Steps:
     def run(self, title: str, argv: Sequence[str]) -> int:
         """Run one step; its exit code. Raises Stopped when the job is stopped meanwhile."""
         self.current = title
-        say(f"::group::{title}" if self.grouped else f"-- {title}")
+        if self.grouped:  # GitHub reads its commands from the log's standard output
+            print(f"::group::{title}", flush=True)
+        else:
+            say(f"-- {title}")
         say("$ " + " ".join(str(a) for a in argv))
         start = time.monotonic()
         proc = subprocess.Popen([str(a) for a in argv], cwd=self.cwd, env=self.env)
@@ -81,7 +84,7 @@ class Steps:
             raise
         finally:
             if self.grouped:
-                say("::endgroup::")
+                print("::endgroup::", flush=True)
         say(f"{title}: exit {code} after {time.monotonic() - start:.0f} s")
         return code
 
