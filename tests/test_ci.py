@@ -270,3 +270,20 @@ def test_a_forks_pull_request_is_named_with_the_standard_library_alone(tmp_path)
     assert "**not benchmarked: a pull request from the fork mallory/vision**" in text
     assert "never runs a fork's code" in text
     assert "::warning::not benchmarked" in done.stdout
+
+
+def test_a_job_that_breaks_exits_2_with_its_summary_never_1(tmp_path):
+    """A bug in a job is not a regression: exit 2, and the one summary says what broke."""
+    from visionbench.ci.jobs import Job
+
+    options = Namespace(event="push", repo=tmp_path, out=tmp_path / "out", device="cpu",
+                        step_summary=str(tmp_path / "step.md"))  # fmt: skip
+    job = Job(context.from_environment(options, {}), options, "visionbench on main")
+
+    def broken() -> int:
+        raise RuntimeError("a bug")
+
+    assert job.run(broken) == 2
+    text = (tmp_path / "step.md").read_text()
+    assert text.count(MARKER) == 1 and "**could not run: RuntimeError: a bug" in text
+    assert (tmp_path / "out" / "summary.md").read_text().strip() == text.strip()

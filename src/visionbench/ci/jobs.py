@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,9 @@ class Job:
             code = stop.code
             where = self.steps.current or "start-up"
             self.summary.verdict = f"stopped ({stop.args[0]}) during {where}: nothing pushed"
+        except Exception as exc:  # a bug, said in the summary: exit 2, never a regression's 1
+            traceback.print_exc()
+            self.summary.verdict = f"could not run: {type(exc).__name__}: {exc} (see the log)"
         finally:
             publish(self.ctx, self.out, self.summary)
         say(f"visionbench ci: exit {code}")
