@@ -13,9 +13,9 @@ Some steps share a job: g's pushes are main moving on for e, and d's slowdown co
 runner of another fingerprint (f), where the A/B lane is the only gate. The project is a
 copy of this repository (src, benches, fixtures, conftest); the benches are one (the
 small CNN's training step, `--vb-dry-run`: a few images, a few steps), and the A/B
-lane's tolerance in the copy is 50%: the slowdown planted in d makes the step 2.4-2.9x slower, while
-an unchanged dry-run step of a few milliseconds, beside other work on two cores, moves
-by far more than the 5% a real bench is held to. Nothing asserts a time.
+lane's tolerance in the copy is 50%: the slowdown planted in d makes the step 2.4-2.9x
+slower, while an unchanged dry-run step of a few milliseconds, beside other work on two
+cores, moves by far more than the 5% a real bench is held to. Nothing asserts a time.
 """
 
 from __future__ import annotations
