@@ -42,11 +42,11 @@ OLDEST = ROOT / ".nox" / "oldest"  # the oldest accepted pytest and pytest-bench
 #: The packages whose oldest accepted release `tests` also runs under (their lower bounds
 #: in pyproject.toml): the project leans on their options, saving and hooks.
 RANGE_TESTED = ("pytest", "pytest-benchmark")
-#: Arguments of `nox -s bench` to pytest: the run saved with raw timings, one table per group.
-BENCH_ARGS = (
-    "--benchmark-autosave", "--benchmark-save-data", "--benchmark-group-by=group",
-    "--benchmark-columns=min,median,iqr,rounds", "--benchmark-sort=name",
-)  # fmt: skip
+#: Arguments of `nox -s bench` to pytest, written once in visionbench.measure (which loads
+#: nothing beyond the standard library, so nox's own interpreter reads it from src/).
+sys.path.insert(0, str(ROOT / "src"))
+from visionbench.measure import BENCH_ARGS  # noqa: E402
+
 VERSIONS = """\
 import importlib.metadata as md, sys
 print(f"python {sys.version.split()[0]}: {sys.executable}")

@@ -11,7 +11,7 @@ import visionbench
 PACKAGE = Path(visionbench.__file__).parent
 #: The folders of the package, one per kind, and the two modules of no kind.
 KINDS = {"measure", "training", "techniques", "data", "models", "selection",
-         "data_parallel", "gate", "report", "history"}  # fmt: skip
+         "data_parallel", "gate", "report", "history", "ci"}  # fmt: skip
 TOP_MODULES = {"__init__.py", "cli.py", "profiles.py"}
 
 

@@ -6,11 +6,12 @@
     visionbench report latest
     visionbench site                                  # reports/site/: every run, as a web site
     visionbench ab --baseline main -k model_size      # the working tree against main, measured now
+    visionbench ci pr                                 # a CI job: see `visionbench ci -h`
 
 This module parses the command line and hands each command to where it
 lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.gate.ab,
 `history` and `report` to visionbench.report, `site`, `history --changes`,
-`history-branch` and `pr-summary` to visionbench.history.commands.
+`history-branch` to visionbench.history.commands, `ci` to visionbench.ci.
 
 Exit codes (gate, ab): 0 nothing regressed (inconclusive comparisons are said
 loudly but pass), 1 a regression, a failed benchmark or lost coverage,
@@ -27,6 +28,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from visionbench import report
+from visionbench.ci import commands as ci_commands
 from visionbench.gate import config as gate_defaults
 from visionbench.gate.config import ConfigError, load_config
 from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PASS, BadInput, say
@@ -163,6 +165,7 @@ def parser() -> argparse.ArgumentParser:
     storage(h)
     h.set_defaults(func=cmd_history)
     history_commands.add_parsers(sub, storage)
+    ci_commands.add_parsers(sub)
 
     r = sub.add_parser("report", help="markdown and plots of a run and its history")
     r.add_argument("run", nargs="?", default="latest", help=f"{run_help} (default latest)")

@@ -7,8 +7,9 @@ machine fingerprint (`series.folder_name`: the fingerprint in words and its key)
 numbered in the order they were appended:
 
     AMD-EPYC-2-threads-torch-2.14.1-quick-0f25d781/0001_<commit>_<time>.json
-    NVIDIA-H100-x1-torch-2.14.1-standard-5a1c02e4/0001_baseline.json
-                                                 /0002_baseline.json
+    NVIDIA-H100-80GB-HBM3-1-driver-580.65.06-CUDA-13.0-torch-2.14.1-standard-5a1c02e4/
+        0001_<commit>_<time>.json
+        0002_<commit>_<time>.json
 
 so a checkout of it is a storage that `visionbench gate --storage FOLDER`,
 `visionbench history` and `visionbench site` read as they are.

@@ -1,12 +1,11 @@
-"""The history's commands: `visionbench site`, `history --changes`, `history-branch`,
-`pr-summary`. `add_parsers` adds them to the `visionbench` parser; the heavy modules
+"""The history's commands: `visionbench site`, `history --changes`, `history-branch`.
+`add_parsers` adds them to the `visionbench` parser; the heavy modules
 (plotly, ruptures) are imported only by the command that needs them.
 
     visionbench site [--storage DIR] [--out reports/site] [--reports N]
     visionbench history --changes [-k PATTERN] [--metric NAME] [--storage DIR]
     visionbench history-branch push [RUN ...]          # main's CI: append runs to the branch
-    visionbench history-branch pull --like latest      # a pull request's CI: main's runs
-    visionbench pr-summary --site-url URL              # the PR's markdown summary
+    visionbench history-branch pull --like latest      # main's runs, and this run's folder
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from visionbench.gate.config import load_config
-from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_PASS, say, write_text_atomic
+from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_PASS, say
 from visionbench.history.branch import DEFAULT_BRANCH
 from visionbench.measure import results
 from visionbench.measure.results import ResultsError
@@ -163,32 +162,11 @@ def cmd_branch_pull(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
-# -- visionbench pr-summary ------------------------------------------------------------------
-
-
-def cmd_pr_summary(args: argparse.Namespace) -> int:
-    from visionbench.history.pr import markdown, read_part
-
-    parts = [
-        read_part("A/B gate (time, paired, on this runner)", args.ab),
-        read_part("gate against main's history (accuracy, memory, failures)", args.gate),
-    ]
-    text = markdown(parts, args.site_url)
-    write_text_atomic(args.out, text)
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as fh:
-            fh.write(text + "\n")
-    print(tabulate([[p.title, p.headline()] for p in parts], headers=["check", "result"]))
-    print(f"summary: {args.out}")
-    return EXIT_PASS
-
-
 # -- the parsers -------------------------------------------------------------------------------
 
 
 def add_parsers(sub, storage: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add `site`, `history-branch` and `pr-summary` to the subcommands; `storage` adds
+    """Add `site` and `history-branch` to the subcommands; `storage` adds
     the usual --storage option."""
     s = sub.add_parser(
         "site",
@@ -241,15 +219,3 @@ def add_parsers(sub, storage: Callable[[argparse.ArgumentParser], None]) -> None
     )
     push.set_defaults(func=cmd_branch_push)
     pull.set_defaults(func=cmd_branch_pull)
-
-    r = sub.add_parser(
-        "pr-summary",
-        help="the pull request's markdown summary: A/B verdicts, the gate, the site's link",
-    )
-    r.add_argument("--ab", type=Path, default=Path("reports/ab.md"), help="default reports/ab.md")
-    r.add_argument(
-        "--gate", type=Path, default=Path("reports/gate.md"), help="default reports/gate.md"
-    )
-    r.add_argument("--site-url", help="where the history site was published")
-    r.add_argument("--out", type=Path, default=Path("reports/pr.md"), help="default reports/pr.md")
-    r.set_defaults(func=cmd_pr_summary)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from visionbench.gate.machines import FALLBACK_FIELDS, machine_differences
 from visionbench.measure import results
-from visionbench.measure.fingerprint import FIELDS
+from visionbench.measure.fingerprint import FIELDS, testbed
 from visionbench.measure.results import Bench, ResultsError, Run
 from visionbench.report import history as report_history
 from visionbench.report import sections
@@ -72,23 +72,17 @@ def machine_key(run: Run) -> str:
 
 
 def machine_label(run: Run) -> str:
-    """The fingerprint in a few words: `NVIDIA H100 ×1 · torch 2.14.1 · standard`."""
+    """The fingerprint in a few words (`fingerprint.testbed`): `NVIDIA H100 ×1 · driver
+    570.86 · CUDA 13.0 · torch 2.14.1 · standard`."""
     fp = fingerprint_of(run)
     if "cpu_model" not in fp:  # pytest-benchmark's fields only
         return f"{fp.get('cpu.brand_raw') or fp.get('machine')} · python {fp.get('python_version')}"
-    if fp.get("gpu_name"):
-        where = f"{fp['gpu_name']} ×{fp.get('gpu_count')}"
-    else:
-        where = f"{fp.get('cpu_model')}, {fp.get('threads')} threads"
-    parts = [where, f"torch {fp.get('torch')}", str(fp.get("profile"))]
-    if (fp.get("nodes") or 1) > 1:
-        parts.append(f"{fp.get('nodes')} nodes")
-    return " · ".join(parts)
+    return " · ".join(testbed(fp))
 
 
 def folder_name(run: Run) -> str:
     """A folder for a fingerprint's runs: its words as a file name, and its key."""
-    words = re.sub(r"[^A-Za-z0-9.]+", "-", machine_label(run)).strip("-")[:60]
+    words = re.sub(r"[^A-Za-z0-9.]+", "-", machine_label(run)).strip("-")[:80]
     return f"{words}-{machine_key(run)}"
 
 

@@ -28,7 +28,6 @@ run before the step to the first after it, with the step's size.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -54,7 +53,7 @@ from visionbench.history.series import (
 )
 from visionbench.measure.results import Run
 from visionbench.report import summary
-from visionbench.report.format import fmt_value, short_name
+from visionbench.report.format import fmt_value, short_name, slug
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")  # fmt: skip
@@ -82,10 +81,6 @@ class Written:
 
     path: Path
     what: str
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "x"
 
 
 def technique_file(technique: str) -> str:
@@ -122,6 +117,13 @@ def page(title: str, body: str, plots: bool = False) -> str:
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """An HTML table of cells that are already HTML (escape text with `html.escape`)."""
     return tabulate(rows, headers=list(headers), tablefmt="unsafehtml", disable_numparse=True)
+
+
+def untrusted_markdown() -> MarkdownIt:
+    """The renderer of the summary's and the reports' markdown, which quote run files:
+    raw HTML off (shown as text), links to javascript: and the like refused (markdown-it's
+    own check)."""
+    return MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
 def link(href: str, text: str) -> str:
@@ -165,10 +167,11 @@ def _traces(
         interval = ""
         if p.low is not None and p.high is not None:
             interval = f" [{p.low:.3f}–{p.high:.3f}×]"
-        custom.append(
-            [p.run.commit or "?", p.run.commit_time[:19].replace("T", " "),
+        custom.append(  # shown as plotly's text, which takes some tags: escaped
+            [html.escape(p.run.commit or "?"),
+             html.escape(p.run.commit_time[:19].replace("T", " ")),
              value_text(series.metric, p.value) + interval, p.rounds,
-             reports.get(str(p.run.path), ""), p.run.label]
+             reports.get(str(p.run.path), ""), html.escape(p.run.label)]
         )  # fmt: skip
     meta = {"kind": "series", "variant": series.variant, "machine": series.machine.key,
             "benchmark": series.fullname, "metric": series.metric,
@@ -227,7 +230,7 @@ def figure(
     for s in series:
         colour = COLOURS[variants.index(s.variant) % len(COLOURS)]
         mark = [m.key for m in machines].index(s.machine.key)
-        named = f"{s.variant} · {s.machine.label}" if several else s.variant
+        named = html.escape(f"{s.variant} · {s.machine.label}" if several else s.variant)
         for trace in _traces(s, colour, mark, named, reports, slot):
             fig.add_trace(trace)
     shaded: dict[tuple[str, str], int] = {}  # steps between the same two runs: one shade
@@ -369,7 +372,7 @@ def index_page(
              str(len({s.machine.key for s in mine})), str(found)]
         )  # fmt: skip
     body.append(table(["technique", "benchmarks", "variants", "machines", "change points"], rows))
-    markdown = MarkdownIt("commonmark").enable("table")
+    markdown = untrusted_markdown()
     for machine in history.machines:
         newest = machine.runs[-1]
         text = summary.summary_markdown(newest, config)
@@ -419,7 +422,7 @@ def run_report(run: Run, history: Sequence[Run], folder: Path, config: GateConfi
     if target.is_file() and stamp_file.is_file() and stamp_file.read_text() == stamp:
         return target
     md = report.write_report(run, history, folder, config)
-    body = MarkdownIt("commonmark").enable("table").render(md.read_text(encoding="utf-8"))
+    body = untrusted_markdown().render(md.read_text(encoding="utf-8"))
     nav = '<nav><a href="../../../index.html">← the history site</a> · <a href="report.md">'
     nav += "report.md</a></nav>"
     write_text_atomic(target, page(f"visionbench report: {run.label}", nav + body))

@@ -17,3 +17,10 @@
 #: Set (to anything but "" or "0") by `visionbench ab` in its timing processes, read by
 #: `runner.timing_only`. Here, where importing it loads no torch, for the gate's processes.
 TIMING_ONLY_ENV = "VISIONBENCH_TIMING_ONLY"
+
+#: pytest's arguments for a saved run of the benches (`nox -s bench`, `visionbench ci`): the
+#: run saved with its raw timings (the gates need the samples), one table per group.
+BENCH_ARGS = (
+    "--benchmark-autosave", "--benchmark-save-data", "--benchmark-group-by=group",
+    "--benchmark-columns=min,median,iqr,rounds", "--benchmark-sort=name",
+)  # fmt: skip

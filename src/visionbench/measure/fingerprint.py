@@ -137,6 +137,24 @@ def fingerprint(
     }
 
 
+def testbed(fp: dict[str, object]) -> list[str]:
+    """A testbed in words, the fields that tell two apart at a glance: the GPU model and
+    count, driver and CUDA (the CPU model and threads without a GPU), torch, the profile
+    (a dry run's says so) and the nodes of a data-parallel run. The history branch names
+    a testbed's folder by these words and a key of every compared field
+    (`history.series.folder_name`), so two GPU models, drivers or torch builds never
+    share a line."""
+    if fp.get("gpu_name"):
+        where = [f"{fp['gpu_name']} ×{fp.get('gpu_count')}"]
+        where += [f"driver {fp.get('driver')}", f"CUDA {fp.get('cuda')}"]
+    else:
+        where = [f"{fp.get('cpu_model')}, {fp.get('threads')} threads"]
+    words = [*where, f"torch {fp.get('torch')}", str(fp.get("profile"))]
+    if (fp.get("nodes") or 1) > 1:
+        words.append(f"{fp.get('nodes')} nodes")
+    return words
+
+
 def differences(a: dict[str, object], b: dict[str, object]) -> dict[str, tuple[object, object]]:
     """Fields of FIELDS whose values differ: name -> (a's, b's)."""
     out = {}

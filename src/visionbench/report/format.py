@@ -3,7 +3,9 @@ the rows of a gate's table. Pure functions of numbers; every report module uses 
 
 from __future__ import annotations
 
+import hashlib
 import math
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,17 @@ from typing import Any
 from visionbench.gate.runs import Comparison
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import Bench
+
+SLUG_CHARS = 60  # a longer name is cut and keyed, so that every path stays short
+
+
+def slug(text: str) -> str:
+    """A name from a run (a technique, a model, a label: untrusted, of any length) as a
+    file name: letters, digits, `_.-` only, at most SLUG_CHARS plus a key of the whole."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.") or "x"
+    if len(safe) <= SLUG_CHARS:
+        return safe
+    return f"{safe[:SLUG_CHARS]}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def _digits(number: float) -> str:

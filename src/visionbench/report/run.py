@@ -19,6 +19,7 @@ from visionbench.gate.config import GateConfig
 from visionbench.gate.exits import write_text_atomic
 from visionbench.measure.results import Run
 from visionbench.report import plots, sections
+from visionbench.report.format import slug
 from visionbench.report.ladder import ladder_markdown
 from visionbench.report.summary import bf16_paragraph, summary_markdown, trade_offs
 
@@ -32,10 +33,6 @@ DRY_RUN_NOTE = (
 def dry_run(run: Run) -> bool:
     """Whether the run is a `--vb-dry-run` (its fingerprint says so)."""
     return bool((run.machine_info.get("visionbench") or {}).get("dry_run"))
-
-
-def _slug(title: str) -> str:
-    return "".join(ch if ch.isalnum() else "_" for ch in title)
 
 
 def summary_text(run: Run, config: GateConfig | None = None) -> str:
@@ -83,7 +80,7 @@ def write_report(
     lines = _heading(run, history)
     fronts = {}
     for t in trade_offs(run):
-        png = plots.plot_pareto(t, out_dir / f"pareto_{_slug(t.technique + '_' + t.where)}.png")
+        png = plots.plot_pareto(t, out_dir / f"pareto_{slug(t.technique + '_' + t.where)}.png")
         fronts[(t.technique, t.where)] = png.name
     if text := summary_markdown(run, config, fronts):
         lines += [text, ""]
@@ -92,28 +89,28 @@ def write_report(
             lines += [text.replace("## The recipe ladder", f"## The recipe ladder: {title}"), ""]
     for title, benches in by_section.items():
         if maps := sections.gradcam_maps(benches):
-            png = plots.plot_grid(maps, out_dir / f"gradcam_{_slug(title)}.png", title)
+            png = plots.plot_grid(maps, out_dir / f"gradcam_{slug(title)}.png", title)
             lines += sections.gradcam(title, png.name)
     for title, benches in by_section.items():
         if (grid := sections.augmented_examples(benches)) is not None:
-            path = out_dir / f"augment_{_slug(title)}.png"
+            path = out_dir / f"augment_{slug(title)}.png"
             found = grid.extra_info["augmented_examples"]
             png = plots.plot_examples(found, path, title)
             lines += sections.examples(title, png.name, found["columns"])
     lines += ["# Details", ""]
     for technique, benches in by_section.items():
-        slug = _slug(technique)
+        stem = slug(technique)
         lines += sections.details(technique, benches, config)
         if any(not b.error for b in benches):
-            png = plots.plot_technique(technique, benches, out_dir / f"{slug}.png")
+            png = plots.plot_technique(technique, benches, out_dir / f"{stem}.png")
             lines += [f"![{technique}: variants]({png.name})", ""]
         if plots.with_curves(benches):
-            png = plots.plot_curves(technique, benches, out_dir / f"{slug}_curves.png")
+            png = plots.plot_curves(technique, benches, out_dir / f"{stem}_curves.png")
             lines += sections.curves(technique, png.name)
         names = [b.fullname for b in benches if any(plots.timed(r, b.fullname) for r in history)]
         if len(history) > 1 and names:
             png = plots.plot_trends(
-                technique, names, history, out_dir / f"{slug}_trend.png", run.benchmarks
+                technique, names, history, out_dir / f"{stem}_trend.png", run.benchmarks
             )
             lines += [f"![{technique}: trend across runs]({png.name})", ""]
     everything = list(run.benchmarks.values())

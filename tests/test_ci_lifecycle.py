@@ -1,0 +1,362 @@
+"""The CI workflow's whole life on the CPU: `visionbench ci pr` and `visionbench ci main`
+as the GPU workflow calls them, with the environment GitHub Actions sets, against a
+local bare repository standing for GitHub. In order, each step asserted on its exit
+code, what the benchmark-history branch holds and what the summary says:
+
+  a. a pull request before main ever ran          f. a runner of another fingerprint
+  b. the first push to main                        g. two pushes to main at once
+  c. a pull request that changes nothing           h. a job stopped mid-bench (SIGTERM)
+  d. a pull request that slows the train step      i. a pull request's job cannot push
+  e. main moved on after the pull request branched
+
+Some steps share a job: g's pushes are main moving on for e, and d's slowdown comes to a
+runner of another fingerprint (f), where the A/B lane is the only gate. The project is a
+copy of this repository (src, benches, fixtures, conftest); the benches are one (the
+small CNN's training step, `--vb-dry-run`: a few images, a few steps), and the A/B
+lane's tolerance in the copy is 50%: the slowdown planted in d makes the step 2.4-2.9x
+slower, while an unchanged dry-run step of a few milliseconds, beside other work on two
+cores, moves by far more than the 5% a real bench is held to. Nothing asserts a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.quiet  # the A/B lane times: after the dry runs (tests/conftest.py)
+
+ROOT = Path(__file__).resolve().parents[1]
+REPOSITORY = "acme/vision"
+HISTORY = "benchmark-history"
+BENCH = ["-k", "train_step and small_cnn", "--vb-profile", "quick", "--vb-dry-run"]
+TRAIN_STEP = "bench_train_step[cpu-mnist5k-small_cnn]"
+#: The A/B lane kept short: 5 blocks are the fewest whose signed-rank test reaches
+#: p < 0.05; a step 2.4-2.9x slower is decided there.
+AB = [
+    "--ab-selection",
+    "benches/bench_model_size.py",
+    "--ab-budget",
+    "5",
+    "--ab-args=--max-blocks 5 --rounds 20 --alpha 0.05 --seed 3",
+]
+TOLERANCE = "\n[tool.visionbench.gate.tolerance]\nab_time = 0.5\n"
+SLOWDOWN = """
+
+import time as _time  # test: in training, every convolution waits 5 ms more (about 3x the
+import torch.nn as _nn  # dry run's few-millisecond step, whatever else runs beside it)
+
+_forward = _nn.Conv2d.forward
+
+
+def _slower(self, x):
+    if self.training:
+        _time.sleep(0.005)
+    return _forward(self, x)
+
+
+_nn.Conv2d.forward = _slower
+"""
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def commit(repo: Path, message: str) -> str:
+    git(repo, "add", "-A")
+    git(
+        repo,
+        "-c",
+        "user.name=dev",
+        "-c",
+        "user.email=dev@example.invalid",
+        "commit",
+        "-q",
+        "-m",
+        message,
+    )
+    return git(repo, "rev-parse", "HEAD")
+
+
+class GitHub:
+    """The remote (a bare repository), a developer's clone, and runners' workspaces."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.remote = root / "github.git"
+        git(root, "init", "-q", "--bare", "-b", "main", str(self.remote))
+        self.dev = root / "dev"
+        self.dev.mkdir()
+        for name in ("src", "benches", "fixtures"):
+            shutil.copytree(
+                ROOT / name, self.dev / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+            )
+        for name in ("conftest.py", ".gitignore"):
+            shutil.copy(ROOT / name, self.dev / name)
+        text = (ROOT / "pyproject.toml").read_text() + TOLERANCE
+        (self.dev / "pyproject.toml").write_text(text)
+        git(self.dev, "init", "-q", "-b", "main")
+        git(self.dev, "remote", "add", "origin", str(self.remote))
+        self.jobs = 0
+
+    def change(self, branch: str, start: str, name: str, text: str, append: bool = False) -> str:
+        """A commit on `branch` (made from `start`), pushed; its id."""
+        git(self.dev, "checkout", "-q", "-B", branch, start)
+        path = self.dev / name
+        path.write_text((path.read_text() if append else "") + text)
+        sha = commit(self.dev, f"{branch}: {name}")
+        git(self.dev, "push", "-q", "--force", "origin", f"{branch}:{branch}")
+        return sha
+
+    def tip(self) -> str | None:
+        out = subprocess.run(
+            ["git", "-C", str(self.remote), "rev-parse", "--verify", "-q", HISTORY],
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip() or None
+
+    def history(self) -> dict[str, list[str]]:
+        """The branch's run files by folder (in order), {} before it exists."""
+        if self.tip() is None:
+            return {}
+        folders: dict[str, list[str]] = {}
+        for path in git(self.remote, "ls-tree", "-r", "--name-only", HISTORY).split():
+            folder, name = path.split("/")
+            folders.setdefault(folder, []).append(name)
+        return {f: sorted(n) for f, n in folders.items()}
+
+    def workspace(self, runner: str, sha: str) -> Path:
+        """actions/checkout on a self-hosted runner: its workspace kept from job to job,
+        fetched and checked out at `sha` with the whole history (fetch-depth: 0); not
+        cleaned here, so that the command itself must leave nothing a next job reads."""
+        ws = self.root / runner
+        if not ws.exists():
+            git(self.root, "clone", "-q", str(self.remote), str(ws))
+        git(ws, "fetch", "-q", "--prune", "origin", "+refs/heads/*:refs/remotes/origin/*")
+        git(ws, "checkout", "-q", "--force", "--detach", sha)
+        return ws
+
+    def job(
+        self,
+        runner: str,
+        sha: str,
+        event: str,
+        command: str,
+        *extra: str,
+        ref: str = "refs/heads/main",
+        head_ref: str = "",
+    ) -> Job:
+        """Start `visionbench ci COMMAND` as the workflow's step does."""
+        self.jobs += 1
+        ws = self.workspace(runner, sha)
+        data: dict = {"repository": {"full_name": REPOSITORY, "default_branch": "main"}}
+        if event == "pull_request":
+            data["pull_request"] = {
+                "head": {"sha": sha, "ref": head_ref, "repo": {"full_name": REPOSITORY}},
+                "base": {"ref": "main"},
+            }
+        files = self.root / f"job{self.jobs}"
+        files.mkdir()
+        (files / "event.json").write_text(json.dumps(data))
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ws / "src"),
+            "GIT_CONFIG_GLOBAL": str(files / "no-gitconfig"),  # a runner: no git identity
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_EVENT_NAME": event,
+            "GITHUB_EVENT_PATH": str(files / "event.json"),
+            "GITHUB_SHA": sha if event == "push" else "f" * 40,  # a PR's: the merge commit
+            "GITHUB_REF": ref,
+            "GITHUB_BASE_REF": "main" if event == "pull_request" else "",
+            "GITHUB_HEAD_REF": head_ref,
+            "GITHUB_REPOSITORY": REPOSITORY,
+            "GITHUB_SERVER_URL": "https://github.example.invalid",
+            "GITHUB_RUN_ID": str(self.jobs),
+            "GITHUB_STEP_SUMMARY": str(files / "step-summary.md"),
+            "GITHUB_OUTPUT": str(files / "output"),
+        }
+        for var in (
+            "GIT_AUTHOR_NAME",
+            "GIT_AUTHOR_EMAIL",
+            "GIT_COMMITTER_NAME",
+            "GIT_COMMITTER_EMAIL",
+            "CUDA_VISIBLE_DEVICES",
+        ):
+            env.pop(var, None)
+        argv = [
+            sys.executable,
+            "-m",
+            "visionbench.cli",
+            "ci",
+            command,
+            "--device",
+            "cpu",
+            "--benches",
+            "benches/bench_model_size.py",
+            *extra,
+        ]
+        log = open(files / "log.txt", "w")  # noqa: SIM115 (closed by Job.wait)
+        proc = subprocess.Popen(argv, cwd=ws, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return Job(proc, ws, files, log)
+
+
+class Job:
+    def __init__(self, proc: subprocess.Popen, ws: Path, files: Path, log) -> None:
+        self.proc, self.ws, self.files, self._log = proc, ws, files, log
+
+    def wait(self, timeout: float = 900) -> Job:
+        self.proc.wait(timeout=timeout)
+        self._log.close()
+        return self
+
+    @property
+    def code(self) -> int:
+        return self.proc.returncode
+
+    @property
+    def log(self) -> str:
+        return (self.files / "log.txt").read_text(errors="replace")
+
+    @property
+    def summary(self) -> str:
+        """The job summary, which must hold exactly one summary."""
+        text = (self.files / "step-summary.md").read_text()
+        assert text.count("<!-- visionbench:pr-summary -->") == 1, text
+        assert text.strip() == (self.ws / "reports/ci/summary.md").read_text().strip()
+        return text
+
+    def outputs(self) -> dict[str, str]:
+        lines = (self.files / "output").read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines)
+
+    def check(self, code: int) -> Job:
+        assert self.code == code, self.log[-6000:]
+        return self
+
+
+def pr(hub: GitHub, sha: str, head_ref: str = "feature", threads: str = "1") -> Job:
+    before = hub.tip()
+    job = hub.job(
+        "runner-a",
+        sha,
+        "pull_request",
+        "pr",
+        *AB,
+        "--",
+        *BENCH,
+        "--vb-threads",
+        threads,
+        ref="refs/pull/1/merge",
+        head_ref=head_ref,
+    ).wait()
+    assert hub.tip() == before, "a pull request's job wrote the history branch"
+    return job
+
+
+def main(hub: GitHub, sha: str, runner: str = "runner-a", threads: str = "1") -> Job:
+    return hub.job(
+        runner, sha, "push", "main", "--site-reports", "0", "--", *BENCH, "--vb-threads", threads
+    )
+
+
+def test_the_workflow_from_the_first_pull_request_to_a_cancelled_push(tmp_path):
+    hub = GitHub(tmp_path)
+    m1 = commit(hub.dev, "the project")
+    git(hub.dev, "push", "-q", "origin", "main")
+    feature = hub.change("feature", m1, "NOTES.md", "a change that touches no bench\n")
+
+    # a. a pull request before main ever ran: green, gated on the A/B lane only
+    job = pr(hub, feature).check(0)
+    assert hub.history() == {}
+    assert "no baseline yet: gated on the A/B lane only" in job.summary
+    assert "A/B gate passed" in job.summary
+    assert f"merge base with origin/main: {m1[:12]}" in job.summary
+
+    # b. the first push to main: the branch made, one run in its testbed's folder, a site
+    job = main(hub, m1).wait().check(0)
+    (folder,) = hub.history()
+    assert hub.history()[folder][0].startswith("0001_") and len(hub.history()[folder]) == 1
+    assert "torch" in folder and "quick" in folder and "dry-run" in folder
+    assert f"the first run of the history: {HISTORY} starts with it, in {folder}" in job.summary
+    assert job.outputs()["site"].endswith("reports/ci/site")
+    assert (job.ws / "reports/ci/site/index.html").is_file()
+    m1_run = hub.history()[folder][0].removesuffix(".json")
+
+    # g. two pushes to main at once, on two runners: both runs land (and main has moved
+    # on from where the feature branched: e below)
+    m2 = hub.change("main", m1, "CHANGES.md", "two\n")
+    m3 = hub.change("main", m2, "CHANGES.md", "three\n", append=True)
+    for job in [main(hub, m2, "runner-a"), main(hub, m3, "runner-b")]:
+        job.wait().check(0)
+    names = hub.history()[folder]
+    assert [n[:4] for n in names] == ["0001", "0002", "0003"]
+    assert {n.split("_")[1][:8] for n in names[1:]} == {m2[:8], m3[:8]}
+
+    # c. a pull request that changes nothing passes; e. main moved on after it branched:
+    # it is gated against its merge base's run (m1's), not main's newest, and says which
+    job = pr(hub, feature).check(0)
+    assert "**passed: nothing regressed**" in job.summary
+    assert f"| testbed | {folder} |" in job.summary
+    assert f"| baseline | {m1_run}: the run of the merge base {m1[:12]} |" in job.summary
+    assert "gate passed" in job.summary
+
+    # d. a pull request that slows the train step: exit 1 from the A/B lane, the benchmark
+    # named; f. on a runner whose fingerprint differs from every saved run (two torch
+    # threads here, as another torch or driver would): said loudly, only the A/B lane gated
+    slow = hub.change("slow", m1, "conftest.py", SLOWDOWN, append=True)
+    job = pr(hub, slow, head_ref="slow", threads="2").check(1)
+    assert f"**FAILED: the A/B lane found regressions in {TRAIN_STEP}" in job.summary
+    assert "A/B gate FAILED: 1 regression" in job.summary
+    ab = json.loads((job.ws / "reports/ci/ab.json").read_text())
+    verdicts = {b["name"].split("::")[-1]: b["verdict"] for b in ab["benchmarks"]}
+    assert verdicts == {TRAIN_STEP: "regression"}
+    assert "this runner's fingerprint differs from every saved run" in job.summary
+    assert f"the nearest testbed, {folder}, differs in threads 1 → 2" in job.summary
+    assert "ONLY THE A/B LANE GATED this pull request" in job.summary
+    assert "::warning::this runner's fingerprint differs" in job.log
+    assert "| history gate (accuracy, memory, failures) | not run: no saved run" in job.summary
+    (tmp_path / "pr-summary.md").write_text(job.summary)  # the docs' example
+
+    # h. a job stopped mid-bench (SIGTERM, as a cancellation sends): nothing pushed, and
+    # the next job in the same workspace runs clean
+    m4 = hub.change("main", m3, "CHANGES.md", "four\n", append=True)
+    before = hub.tip()
+    job = main(hub, m4)
+    assert wait_for(lambda: "::group::benchmarks" in job.log), job.log
+    time.sleep(3)  # inside pytest, collecting or benchmarking
+    job.proc.send_signal(signal.SIGTERM)
+    job.wait(timeout=120).check(128 + signal.SIGTERM)
+    assert hub.tip() == before and len(hub.history()[folder]) == 3
+    assert "stopped (stopped by SIGTERM) during benchmarks: nothing pushed" in job.summary
+    job = main(hub, m4).wait().check(0)
+    names = hub.history()[folder]
+    assert len(names) == 4 and names[-1].split("_")[1].startswith(m4[:8])
+    assert len(list((job.ws / "reports/ci/run").rglob("*.json"))) == 1
+
+    # i. a pull request's job cannot write the history: the command refuses outside main
+    before = hub.tip()
+    job = hub.job("runner-a", feature, "pull_request", "main", ref="refs/pull/1/merge").wait()
+    assert job.check(2) and "only a push to main may" in job.log and hub.tip() == before
+    job = hub.job("runner-a", feature, "push", "main", ref="refs/heads/feature").wait()
+    assert job.check(2) and "only a push to main may" in job.summary and hub.tip() == before
+
+
+def wait_for(condition, timeout: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
