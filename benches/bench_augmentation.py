@@ -20,9 +20,8 @@ report).
 
 import pytest
 
-from visionbench.measure import metrics
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 from visionbench.techniques.recipe import (
     AUGMENTATION,
     augmentation_examples,
@@ -42,7 +41,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.mark.benchmark(group=f"{AUGMENTATION}:train_epoch")
 def bench_train_epoch(benchmark, vb, recipe_data, recipe_runs, augmentation):
     recipe = augmentation_variants(vb.profile, vb.device)[augmentation]
-    variant = Variant(AUGMENTATION, augmentation, reference=registry.AUGMENTATION.reference)
+    variant = Variant(AUGMENTATION, augmentation, reference=techniques.AUGMENTATION.reference)
     measure(vb, benchmark, variant, recipe, recipe_data, recipe_runs)
     if augmentation == "batched":  # the article's grid, for the report to draw
         metrics.record(benchmark, augmented_examples=augmentation_examples(recipe, recipe_data))

@@ -21,10 +21,10 @@ constant reference it shows the epochs saved and the accuracy given up.
 
 import pytest
 
+from visionbench.measure import techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 
-TECHNIQUE = registry.LR_SCHEDULE.name
+TECHNIQUE = techniques.LR_SCHEDULE.name
 VARIANTS = {  # variant -> (schedule, early stopping)
     "constant": ("constant", False),
     "onecycle": ("onecycle", False),
@@ -52,7 +52,7 @@ def bench_time_to_target(benchmark, vb, schedule):
     )
     vb.time_to_target(
         benchmark,
-        Variant(TECHNIQUE, schedule, reference=registry.LR_SCHEDULE.reference),
+        Variant(TECHNIQUE, schedule, reference=techniques.LR_SCHEDULE.reference),
         workload,
         seeds=vb.seeds_or(budget.seeds),
         target=vb.profile.target_accuracy,

@@ -10,10 +10,10 @@ the most accurate and the small CNN the cheapest).
 import pytest
 
 from conftest import profile_of
+from visionbench.measure import techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 
-TECHNIQUE = registry.MODEL_SIZE.name
+TECHNIQUE = techniques.MODEL_SIZE.name
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

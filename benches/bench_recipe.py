@@ -16,8 +16,8 @@ profile's budget cannot run is skipped with the reason.
 
 import pytest
 
+from visionbench.measure import techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 from visionbench.techniques.recipe import LADDER, RUNGS, ladder, measure, switch_text
 
 
@@ -34,7 +34,7 @@ def bench_train_epoch(benchmark, vb, recipe_data, recipe_runs, rung):
         pytest.skip(f"rung {rung} left out: {skipped[rung]}")
     index = [r.name for r in rungs].index(rung)
     previous = rungs[index - 1] if index else None
-    variant = Variant(LADDER, rung, reference=registry.RECIPE.reference)
+    variant = Variant(LADDER, rung, reference=techniques.RECIPE.reference)
     measure(
         vb, benchmark, variant, rungs[index].recipe,
         recipe_data, recipe_runs, rung=index, switch=switch_text(rungs[index], previous),

@@ -14,11 +14,11 @@ would measure interpolation, not resolution.
 import pytest
 
 from conftest import profile_of
+from visionbench.measure import techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 from visionbench.training.model_bench import upsampling_reason
 
-TECHNIQUE = registry.RESOLUTION.name
+TECHNIQUE = techniques.RESOLUTION.name
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -39,8 +39,8 @@ from tabulate import tabulate
 from visionbench import report
 from visionbench.gate import runs as gate_runs
 from visionbench.gate.config import load_config
-from visionbench.gate.machines import comparable_history
 from visionbench.measure import results
+from visionbench.measure.machines import comparable_history
 
 
 def between_run_spread(runs: list[results.Run]) -> list[list[object]]:

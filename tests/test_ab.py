@@ -13,8 +13,10 @@ import pytest
 from ab_helpers import git, interrupt, marked, start_ab, wait_for, worktrees
 
 from visionbench import cli
-from visionbench.gate import calibration, full_runs, output, paired, processes, worktree
+from visionbench.ab import calibration, full_runs, processes, worktree
+from visionbench.gate import output
 from visionbench.gate.config import GateConfig
+from visionbench.stats import paired
 
 BENCH = """\
 import pathlib

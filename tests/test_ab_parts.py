@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from visionbench.gate import budget, calibration, full_runs, gpu, instructions, processes, zygote
-from visionbench.gate.paired import pairs_needed, provable_change
-from visionbench.gate.timing import Block, rounds_for
+from visionbench.ab import budget, calibration, full_runs, gpu, instructions, processes, zygote
+from visionbench.ab.timing import Block, rounds_for
+from visionbench.stats.paired import pairs_needed, provable_change
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

@@ -16,7 +16,7 @@ from visionbench.data import SplitData, load_digits, split
 from visionbench.data.augment import AugmentSpec, examples
 from visionbench.measure import metrics
 from visionbench.measure.runner import Variant
-from visionbench.techniques import convergence
+from visionbench.report import convergence
 from visionbench.training.model_bench import ModelBench
 from visionbench.training.train import Batches, TrainConfig, Trainer, fit, lr_samples, planned_steps
 from visionbench.training.workloads import TrainedModels

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from visionbench.gate import runs as gate_runs
 from visionbench.gate.config import GateConfig
-from visionbench.gate.equivalence import (
+from visionbench.report import knee, sections, summary
+from visionbench.stats.equivalence import (
     SAME,
     UNRESOLVED,
     Difference,
@@ -21,8 +22,6 @@ from visionbench.gate.equivalence import (
     accuracy_difference,
     judge,
 )
-from visionbench.report import sections, summary
-from visionbench.techniques import knee
 
 TOL = 0.01  # the gate's default accuracy tolerance: 1 pt
 

@@ -3,19 +3,19 @@
 import pytest
 import torch
 
-from visionbench.techniques import switches
+from visionbench.techniques import framework_switches
 
 CPU = torch.device("cpu")
 
 
 def test_anomaly_detection_is_on_only_inside():
-    with switches.switched("anomaly_detection"):
+    with framework_switches.switched("anomaly_detection"):
         assert torch.is_anomaly_enabled()
     assert not torch.is_anomaly_enabled()
 
 
 def test_the_profiler_records_the_block():
-    with switches.switched("autograd_profiler"):
+    with framework_switches.switched("autograd_profiler"):
         assert torch.autograd.profiler._is_profiler_enabled
         torch.ones(2).add(1)
     assert not torch.autograd.profiler._is_profiler_enabled
@@ -23,7 +23,7 @@ def test_the_profiler_records_the_block():
 
 def test_cudnn_benchmark_is_restored_even_after_an_error():
     before = torch.backends.cudnn.benchmark
-    with pytest.raises(RuntimeError), switches.switched("cudnn_benchmark"):
+    with pytest.raises(RuntimeError), framework_switches.switched("cudnn_benchmark"):
         assert torch.backends.cudnn.benchmark
         raise RuntimeError("boom")
     assert torch.backends.cudnn.benchmark == before
@@ -31,12 +31,12 @@ def test_cudnn_benchmark_is_restored_even_after_an_error():
 
 def test_cuda_switches_say_why_they_skip_on_the_cpu():
     assert (
-        switches.unsupported("pinned_copy", CPU)
+        framework_switches.unsupported("pinned_copy", CPU)
         == "pinned_copy is a CUDA setting; this run is on cpu"
     )
-    assert switches.unsupported("anomaly_detection", CPU) is None
+    assert framework_switches.unsupported("anomaly_detection", CPU) is None
     with pytest.raises(ValueError, match="unknown framework switch 'warnings'"):
-        switches.unsupported("warnings", CPU)
+        framework_switches.unsupported("warnings", CPU)
 
 
 def test_the_variant_runs_under_its_switch_and_the_paired_reference_does_not():
@@ -54,7 +54,7 @@ def test_the_variant_runs_under_its_switch_and_the_paired_reference_does_not():
         lambda: seen.append(("variant", torch.is_anomaly_enabled())),
         units=1,
         reference=lambda: seen.append(("reference", torch.is_anomaly_enabled())),
-        around=lambda: switches.switched("anomaly_detection"),
+        around=lambda: framework_switches.switched("anomaly_detection"),
     )
     timing = runner.timing
     assert figures["paired_rounds"] == timing.rounds

@@ -10,8 +10,8 @@ import visionbench
 
 PACKAGE = Path(visionbench.__file__).parent
 #: The folders of the package, one per kind, and the two modules of no kind.
-KINDS = {"measure", "training", "techniques", "data", "models", "selection",
-         "data_parallel", "gate", "report", "history"}  # fmt: skip
+KINDS = {"stats", "core", "measure", "training", "techniques", "data", "models", "selection",
+         "data_parallel", "gate", "ab", "report", "history"}  # fmt: skip
 TOP_MODULES = {"__init__.py", "cli.py", "profiles.py"}
 
 

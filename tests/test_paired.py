@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from visionbench.gate import paired
-from visionbench.gate.paired import run_looks
+from visionbench.stats import paired
+from visionbench.stats.paired import run_looks
 
 times = st.lists(st.floats(1e-4, 10.0), min_size=1, max_size=60)
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from visionbench import report
 from visionbench.data.augment import AugmentSpec, examples
 from visionbench.report import plots, sections, summary
-from visionbench.techniques.pareto import Point, dominates, pareto
+from visionbench.report.pareto import Point, dominates, pareto
 
 MIB = 1 << 20
 

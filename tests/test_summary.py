@@ -5,9 +5,9 @@ from gate_helpers import FINGERPRINT, as_run, bench, run_data, steady
 
 from visionbench import report
 from visionbench.gate.config import GateConfig
-from visionbench.gate.equivalence import Difference
 from visionbench.report import ladder, sections, summary
 from visionbench.report.summary import TimeEvidence, verdict
+from visionbench.stats.equivalence import Difference
 
 MIB = 1 << 20
 

@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from visionbench import models, profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.measure import meters, metrics
-from visionbench.report import sections
-from visionbench.techniques import convergence
+from visionbench.report import convergence, sections
 from visionbench.training.model_bench import ModelBench
 from visionbench.training.train import (
     Batches,

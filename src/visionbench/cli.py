@@ -8,7 +8,7 @@
     visionbench ab --baseline main -k model_size      # the working tree against main, measured now
 
 This module parses the command line and hands each command to where it
-lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.gate.ab,
+lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.ab.command,
 `history` and `report` to visionbench.report, `site`, `history --changes`,
 `history-branch` and `pr-summary` to visionbench.history.commands.
 
@@ -27,13 +27,13 @@ from pathlib import Path
 from tabulate import tabulate
 
 from visionbench import report
+from visionbench.core.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PASS, BadInput, say
 from visionbench.gate import config as gate_defaults
 from visionbench.gate.config import ConfigError, load_config
-from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PASS, BadInput, say
-from visionbench.gate.machines import machine_differences
 from visionbench.gate.run_gate import run_gate
 from visionbench.history import commands as history_commands
 from visionbench.measure import results
+from visionbench.measure.machines import machine_differences
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import ResultsError
 
@@ -261,7 +261,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
-    from visionbench.gate.ab import cmd_ab as run_ab
+    from visionbench.ab.command import cmd_ab as run_ab
 
     return run_ab(args)
 

@@ -16,7 +16,7 @@ import torch
 
 from visionbench import models
 from visionbench.data.augment import AugmentSpec
-from visionbench.techniques import registry
+from visionbench.measure import techniques
 from visionbench.training.train import TrainConfig
 
 
@@ -434,11 +434,11 @@ PROFILES: dict[str, Profile] = {
 
 
 #: The benches that train one model the profile names, by technique: where the profile
-#: names it (`registry.Technique.model_field`). `--vb-model-for TECHNIQUE=NAME` puts
+#: names it (`techniques.Technique.model_field`). `--vb-model-for TECHNIQUE=NAME` puts
 #: another model there for a session, so a bench that reads its model from the profile
 #: trains that one. The recipe's line serves the ladder and the augmentation bench.
 MODEL_FIELDS: dict[str, str] = {
-    t.name: t.model_field for t in registry.TECHNIQUES if t.model_field is not None
+    t.name: t.model_field for t in techniques.TECHNIQUES if t.model_field is not None
 }
 ALL_TECHNIQUES = "all"  # --vb-model-for all=NAME: every technique of MODEL_FIELDS
 

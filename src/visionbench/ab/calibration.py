@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from visionbench.core.exits import say, write_text_atomic
 from visionbench.gate.config import POWER
-from visionbench.gate.exits import say, write_text_atomic
 from visionbench.gate.output import provable_pct
-from visionbench.gate.paired import pairs_needed, provable_change
+from visionbench.stats.paired import pairs_needed, provable_change
 
 FILE = "visionbench-ab-calibration.json"
 MINUTES = (5, 15, 30)  # the budgets the calibration's table answers for

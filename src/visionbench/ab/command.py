@@ -11,10 +11,10 @@ same code), so this gate measures both sides in the same job:
 2. A lane compares each selected benchmark's unit (a training step, an
    inference batch):
    - `time` (default): blocks of round-interleaved pairs between two workers
-     forked from one zygote (`gate.timing`, `gate.zygote`), tested across
+     forked from one zygote (`ab.timing`, `ab.zygote`), tested across
      blocks with `paired.run_looks`; a decided benchmark leaves later blocks.
    - `instructions` (CPU runners): callgrind's instruction counts of each
-     unit on both sides (`gate.instructions`), against a tolerance.
+     unit on both sides (`ab.instructions`), against a tolerance.
 3. Unless --times-only, the deterministic figures (accuracy, memory, flags,
    failed and missing benchmarks) by `visionbench gate`'s rules, from one
    full run per side: the baseline's saved run of the same commit and
@@ -25,7 +25,7 @@ same code), so this gate measures both sides in the same job:
 runs (their last duration on this machine is remembered), a full run that
 would overrun is stopped and said, and the output says how the minutes went.
 `--calibrate` runs the baseline against itself through the lane instead and
-saves what it measured for this machine (`gate.calibration`).
+saves what it measured for this machine (`ab.calibration`).
 
 Exit 0: nothing regressed (inconclusive passes, loudly); 1: a regression, a
 failed benchmark or one missing from the candidate; 2: bad input (a REV
@@ -49,15 +49,11 @@ from typing import Any
 
 from tabulate import tabulate
 
-from visionbench.gate import calibration, gpu, instructions
-from visionbench.gate import config as defaults
-from visionbench.gate.ab_output import report
-from visionbench.gate.budget import Minutes
-from visionbench.gate.config import GateConfig, load_config
-from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_PASS, say
-from visionbench.gate.full_runs import FullRuns, merged, unpaired_rows
-from visionbench.gate.paired import Looks, Sequential, run_looks
-from visionbench.gate.processes import (
+from visionbench.ab import calibration, gpu, instructions
+from visionbench.ab.budget import Minutes
+from visionbench.ab.full_runs import FullRuns, merged, unpaired_rows
+from visionbench.ab.output import report
+from visionbench.ab.processes import (
     TIMING_ONLY_ENV,
     Pinned,
     Pytest,
@@ -67,18 +63,22 @@ from visionbench.gate.processes import (
     pin,
     with_benches,
 )
-from visionbench.gate.run_gate import with_alpha
-from visionbench.gate.runs import Comparison
-from visionbench.gate.timing import Block, Ready, TimingLane
-from visionbench.gate.worktree import (
+from visionbench.ab.timing import Block, Ready, TimingLane
+from visionbench.ab.worktree import (
     AbError,
     baseline_worktree,
     describe_tree,
     resolve_rev,
     toplevel,
 )
+from visionbench.core.exits import EXIT_BAD_INPUT, EXIT_PASS, say
+from visionbench.gate import config as defaults
+from visionbench.gate.config import GateConfig, load_config
+from visionbench.gate.run_gate import with_alpha
+from visionbench.gate.runs import Comparison
 from visionbench.measure import results
 from visionbench.measure.results import Run
+from visionbench.stats.paired import Looks, Sequential, run_looks
 
 LANES = ("time", "instructions")
 UNKNOWN_TRAINING_SHARE = 0.5  # of the budget left for the full runs when never timed here

@@ -14,12 +14,12 @@ import subprocess
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from visionbench.gate.calibration import Store
+from visionbench.ab.calibration import Store
+from visionbench.ab.processes import Pytest, Side
+from visionbench.core.exits import say
 from visionbench.gate.config import GateConfig
-from visionbench.gate.exits import say
-from visionbench.gate.machines import machine_differences
-from visionbench.gate.processes import Pytest, Side
 from visionbench.gate.runs import Comparison, compare_runs
+from visionbench.measure.machines import machine_differences
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import Run
 

@@ -27,11 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from visionbench.ab.processes import PYTEST_BAD_INPUT, Pinned, Side, Zygote, tail, worker_args
+from visionbench.ab.worktree import AbError
+from visionbench.core.exits import BadInput
 from visionbench.gate import config as defaults
-from visionbench.gate.exits import BadInput
 from visionbench.gate.output import BASELINE_FAILED
-from visionbench.gate.processes import PYTEST_BAD_INPUT, Pinned, Side, Zygote, tail, worker_args
-from visionbench.gate.worktree import AbError
 
 METRIC = "instructions"
 TOOLS = ("valgrind", "callgrind_control", "callgrind_annotate")

@@ -13,7 +13,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from visionbench.gate import instructions
+from visionbench.ab import instructions
 from visionbench.gate.output import (
     BASELINE_FAILED,
     TIME_HEADERS,

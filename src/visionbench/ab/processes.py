@@ -6,7 +6,7 @@ arguments (-k, paths, --vb-* options):
 - `Pytest`: one side's whole run (training included) in a fresh process, for
   the deterministic figures (accuracy, memory, flags);
 - `Zygote`: the timing lane's and the instruction lane's processes
-  (`visionbench.gate.zygote`), started in the `Pinned` environment, each
+  (`visionbench.ab.zygote`), started in the `Pinned` environment, each
   worker forked from it for one side.
 """
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from visionbench.gate.worktree import AbError
+from visionbench.ab.worktree import AbError
 from visionbench.measure import TIMING_ONLY_ENV, results
 from visionbench.measure.results import Run
 
@@ -289,7 +289,7 @@ class Worker:
 
 
 class Zygote:
-    """The coordinator's handle on the zygote (`visionbench.gate.zygote`): start it in
+    """The coordinator's handle on the zygote (`visionbench.ab.zygote`): start it in
     the pinned environment, fork workers from it, and end it with every worker
     (`close`, also on Ctrl-C: nothing of the invocation is left running)."""
 

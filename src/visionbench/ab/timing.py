@@ -1,6 +1,6 @@
 """The timing lane: blocks of round-interleaved pairs, timed by workers of one zygote.
 
-Per block the zygote (`visionbench.gate.zygote`) forks one worker per side:
+Per block the zygote (`visionbench.ab.zygote`) forks one worker per side:
 each imports visionbench, conftest and the benches from its own side's tree,
 builds the selected benchmarks' units in timing-only mode and warms them up.
 The coordinator then asks for round-pairs, benchmark by benchmark in rounds:
@@ -30,11 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from visionbench.gate import config as settings
-from visionbench.gate.gpu import clocks
-from visionbench.gate.output import BASELINE_FAILED
-from visionbench.gate.paired import balanced_orders
-from visionbench.gate.processes import (
+from visionbench.ab.gpu import clocks
+from visionbench.ab.processes import (
     PYTEST_BAD_INPUT,
     Pinned,
     Side,
@@ -44,7 +41,10 @@ from visionbench.gate.processes import (
     tail,
     worker_args,
 )
-from visionbench.gate.worktree import AbError
+from visionbench.ab.worktree import AbError
+from visionbench.gate import config as settings
+from visionbench.gate.output import BASELINE_FAILED
+from visionbench.stats.paired import balanced_orders
 
 SIDES = ("A", "B")  # A: the candidate, B: the baseline (an order "AB": candidate first)
 

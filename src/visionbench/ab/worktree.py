@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from visionbench.gate.exits import BadInput
+from visionbench.core.exits import BadInput
 
 PREFIX = "visionbench-ab-"  # of the temporary folder holding the worktree and the work files
 

@@ -1,7 +1,7 @@
 """The A/B gate's zygote and its workers: processes that time one side's units on request.
 
 This module runs in processes of its own and is loaded there by file path
-(never as `visionbench.gate.zygote`): at module level it imports the standard
+(never as `visionbench.ab.zygote`): at module level it imports the standard
 library only, so that the zygote holds no visionbench at all and each worker
 imports visionbench, conftest, fixtures and benches from its own side's tree.
 
@@ -13,7 +13,7 @@ Why workers forked from one zygote, and not fresh processes per side:
   2009; Curtsinger & Berger: "Stabilizer: statistically sound performance
   evaluation", ASPLOS 2013). Children forked from one parent share the
   parent's layout; the zygote itself is started under `setarch -R` where it
-  exists, in a pinned environment (see `visionbench.gate.processes`).
+  exists, in a pinned environment (see `visionbench.ab.processes`).
 - A fresh process pays seconds of `import torch` before it measures
   anything; a fork from the zygote pays none of it, so a block of two
   workers costs seconds and the budget buys many blocks.

@@ -18,11 +18,11 @@ from typing import Any
 from tabulate import tabulate
 
 from visionbench import report
+from visionbench.core.exits import EXIT_PASS, EXIT_REGRESSION, say, write_text_atomic
 from visionbench.gate.config import POWER
-from visionbench.gate.exits import EXIT_PASS, EXIT_REGRESSION, say, write_text_atomic
-from visionbench.gate.paired import Sequential, provable_change
 from visionbench.gate.runs import Comparison, counts, is_failure
 from visionbench.measure.results import Run
+from visionbench.stats.paired import Sequential, provable_change
 
 
 def publish(

@@ -3,7 +3,7 @@
 Every benchmark of the baseline is compared with the same benchmark (same
 pytest node id) of the candidate, metric by metric, following the metric
 schema (`metrics.METRICS`: which way is better, which kind of tolerance), with
-the statistics of `gate.stats` and the noise measured from the saved history
+the statistics of `stats.between_runs` and the noise measured from the saved history
 and from how this pair's benchmarks moved together.
 """
 
@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from visionbench.gate.config import GateConfig
-from visionbench.gate.equivalence import gate_words
-from visionbench.gate.stats import (
+from visionbench.measure.metrics import METRICS, Metric
+from visionbench.measure.results import Bench, Run
+from visionbench.stats.between_runs import (
     PairShift,
     between_run_noise,
     compare_accuracy,
@@ -29,8 +30,7 @@ from visionbench.gate.stats import (
     history_noise,
     log_spread,
 )
-from visionbench.measure.metrics import METRICS, Metric
-from visionbench.measure.results import Bench, Run
+from visionbench.stats.equivalence import gate_words
 
 VERDICTS = ("regression", "improvement", "unchanged", "inconclusive", "missing", "new", "failed")
 FAILING = ("regression", "failed", "missing")  # "missing" only unless allowed

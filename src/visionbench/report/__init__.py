@@ -12,7 +12,7 @@
 Every verdict reads the gate's tolerances per benchmark, overrides included.
 """
 
-from visionbench.report.format import GATE_HEADERS, fmt_detectable, gate_table_rows
+from visionbench.measure.format import GATE_HEADERS, fmt_detectable, gate_table_rows
 from visionbench.report.history import history_table
 from visionbench.report.run import summary_text, write_report
 from visionbench.report.sections import time_verdict

@@ -7,7 +7,7 @@ is the smallest input size whose accuracy is within the noise of the largest
 size's (the reference): a drop no larger than the 95% interval of the
 difference, from the binomial noise of both accuracies on their test images or,
 with several seeds, the seed-to-seed spread, whichever is larger (the noise model
-of `visionbench.gate.equivalence`, shared by every accuracy verdict). Its time and
+of `visionbench.stats.equivalence`, shared by every accuracy verdict). Its time and
 peak memory against the reference are what the smaller input saves at no
 measurable cost in accuracy.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from visionbench.gate.equivalence import infos_difference
+from visionbench.stats.equivalence import infos_difference
 
 KNEE_CONFIDENCE = 0.95  # the knee's interval: a drop within it is "within the noise"
 
@@ -33,7 +33,7 @@ def _usable(b: Any) -> bool:
 
 def difference_noise(a: dict[str, Any], b: dict[str, Any]) -> float:
     """Half-width of the 95% interval of accuracy a minus accuracy b (fraction), by the
-    one noise model of every accuracy verdict (`gate.equivalence`)."""
+    one noise model of every accuracy verdict (`stats.equivalence`)."""
     diff = infos_difference(a, b)
     return diff.half_width(KNEE_CONFIDENCE) if diff is not None else 0.0
 

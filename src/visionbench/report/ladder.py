@@ -11,8 +11,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+from visionbench.measure.format import fmt_times
 from visionbench.measure.results import Bench
-from visionbench.report.format import fmt_times
 from visionbench.report.summary import all_reached, reached, seeds_run
 
 

@@ -19,13 +19,13 @@ from matplotlib.ticker import (
 )
 
 from visionbench.data_parallel.variants import REFERENCE as DDP
-from visionbench.gate.equivalence import Figure
 from visionbench.gate.runs import network_differences
+from visionbench.measure.format import fmt_value, short_name
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import Bench, Run
-from visionbench.report.format import fmt_value, short_name
 from visionbench.report.sections import data_parallel, reference_of, time_vs_ref
 from visionbench.report.summary import TradeOff
+from visionbench.stats.equivalence import Figure
 
 
 def _figure(width: float, height: float):
@@ -51,7 +51,7 @@ def _bar_panel(ax, labels, values, ref_index, title, value_text) -> None:
 
 def _accuracy_panel(ax, benches: Sequence[Bench], labels, ref_index: int | None) -> None:
     """Accuracy as dots with their 95% intervals (binomial over the test images or the
-    seeds' spread, `gate.equivalence.Figure`), on an axis that starts where the
+    seeds' spread, `stats.equivalence.Figure`), on an axis that starts where the
     differences show: 95.1% and 98.2% must not look alike."""
     y = np.arange(len(benches))
     lows, highs = [], []

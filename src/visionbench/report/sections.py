@@ -24,10 +24,7 @@ from tabulate import tabulate
 from visionbench.data_parallel.variants import REFERENCE as DDP
 from visionbench.data_parallel.variants import TECHNIQUE as DATA_PARALLEL
 from visionbench.gate.config import DEFAULTS, GateConfig
-from visionbench.gate.equivalence import BETTER, WORSE, infos_difference, judge
-from visionbench.measure.metrics import accuracy_noise
-from visionbench.measure.results import Bench, Run
-from visionbench.report.format import (
+from visionbench.measure.format import (
     fmt_bytes,
     fmt_number,
     fmt_ratio,
@@ -36,10 +33,13 @@ from visionbench.report.format import (
     fmt_value,
     time_summary,
 )
+from visionbench.measure.metrics import accuracy_noise
+from visionbench.measure.results import Bench, Run
+from visionbench.report.convergence import compare_to_reference, stopped_early
+from visionbench.report.knee import knee
 from visionbench.report.summary import TimeEvidence, number
 from visionbench.selection.verdict import statements as selection_statements
-from visionbench.techniques.convergence import compare_to_reference, stopped_early
-from visionbench.techniques.knee import knee
+from visionbench.stats.equivalence import BETTER, WORSE, infos_difference, judge
 
 TIME_TOLERANCE = DEFAULTS["tolerance"]["time"]  # the gate's: a ratio within it is no change
 
@@ -116,7 +116,7 @@ def fmt_time_vs_ref(b: Bench, ref: Bench | None, tolerance: float = TIME_TOLERAN
 
 def accuracy_vs_ref(b: Bench, ref: Bench | None, tolerance: float) -> str:
     """`−0.3 pt: same`, `−3.0 pt: worse`, `−10.0 pt: not resolved (±11.2 pt)`: the difference
-    in accuracy and what its 90% interval says against the tolerance (`gate.equivalence`)."""
+    in accuracy and what its 90% interval says against the tolerance (`stats.equivalence`)."""
     if ref is None or b is ref:
         return ""
     diff = infos_difference(b.extra_info, ref.extra_info)

@@ -9,11 +9,11 @@ both reached it, with the step ratio beside it; otherwise the step ratio alone
 (the variant's step timed round by round with the reference's), or the ratio of
 the two medians. It is called a difference only when its interval (or, without
 one, the ratio) lies beyond the gate's time tolerance. Accuracy is worded by
-`gate.equivalence`: "same" only when the whole 90% interval of the difference lies
+`stats.equivalence`: "same" only when the whole 90% interval of the difference lies
 within the gate's accuracy tolerance, "not resolved" when the noise cannot tell.
 
 A sweep (model size, resolution) has no best variant: it is a trade-off, stated
-as its Pareto front on time and accuracy (`techniques.pareto`; memory where it
+as its Pareto front on time and accuracy (`report.pareto`; memory where it
 changes the front), with each dominated variant named beside the ones that beat it.
 Tolerances come from the gate's configuration (`[tool.visionbench.gate]`), per
 benchmark as the gate reads them.
@@ -30,7 +30,12 @@ from typing import Any
 from tabulate import tabulate
 
 from visionbench.gate.config import GateConfig
-from visionbench.gate.equivalence import (
+from visionbench.measure import techniques
+from visionbench.measure.format import fmt_bytes, fmt_times
+from visionbench.measure.results import Bench, Run
+from visionbench.report.convergence import paired_interval
+from visionbench.report.pareto import Front, Point, pareto
+from visionbench.stats.equivalence import (
     BETTER,
     SAME,
     UNRESOLVED,
@@ -41,18 +46,13 @@ from visionbench.gate.equivalence import (
     infos_difference,
     judge,
 )
-from visionbench.measure.results import Bench, Run
-from visionbench.report.format import fmt_bytes, fmt_times
-from visionbench.techniques import registry
-from visionbench.techniques.convergence import paired_interval
-from visionbench.techniques.pareto import Front, Point, pareto
 
 #: Units preferred for a technique's summary row: training-level first.
 UNIT_ORDER = ("train_epoch", "train_step", "infer_batch", "epoch", "augmented_epoch")
 #: Units that explain rather than speed up (Grad-CAM): no summary row.
 NOT_TECHNIQUES = ("explain_batch",)
 #: Sweeps: a trade-off between time, memory and accuracy, stated as a Pareto front.
-SWEEPS = registry.of_kind("sweep")
+SWEEPS = techniques.of_kind("sweep")
 #: Confidence of the time-to-target ratio's interval over paired seeds.
 SEED_CONFIDENCE = 0.95
 
@@ -232,7 +232,7 @@ def time_evidence(bench: Bench, ref: Bench) -> TimeEvidence | None:
 
 
 def accuracy_difference(bench: Bench, ref: Bench) -> Difference | None:
-    """Variant minus reference accuracy with its noise (`gate.equivalence`'s model)."""
+    """Variant minus reference accuracy with its noise (`stats.equivalence`'s model)."""
     return infos_difference(bench.extra_info, ref.extra_info)
 
 

@@ -29,15 +29,14 @@ from typing import Any
 
 import torch
 
-from visionbench.measure import metrics
+from visionbench.measure import metrics, techniques
 from visionbench.measure.meters import count_params
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 from visionbench.training.train import Trainer
 from visionbench.training.workloads import batches, build_model
 
-TECHNIQUE = registry.SWITCHES.name
-REFERENCE = registry.SWITCHES.reference
+TECHNIQUE = techniques.SWITCHES.name
+REFERENCE = techniques.SWITCHES.reference
 VARIANTS = ("default", "anomaly_detection", "autograd_profiler", "cudnn_benchmark", "pinned_copy")
 CUDA_ONLY = ("cudnn_benchmark", "pinned_copy")
 

@@ -48,11 +48,10 @@ from visionbench.data.augment import examples, fill_colour
 from visionbench.data.formats import folder_bytes, folder_dataset
 from visionbench.data.imageset import ImageSet, SplitData, channel_stats, train_eval_sample
 from visionbench.data.loaders import LoaderFeed, Normalise
-from visionbench.measure import fingerprint, metrics
+from visionbench.measure import fingerprint, metrics, techniques
 from visionbench.measure.meters import time_once
 from visionbench.measure.runner import Variant, timing_only
 from visionbench.profiles import Profile, RecipeBudget
-from visionbench.techniques import registry
 from visionbench.training.train import (
     Batches,
     FitResult,
@@ -65,8 +64,8 @@ from visionbench.training.train import (
 from visionbench.training.workloads import Trained, TrainedModels, Workload, build_model
 
 WARMUP_STEPS = 3  # untimed steps before the timed epochs
-LADDER = registry.RECIPE.name
-AUGMENTATION = registry.AUGMENTATION.name
+LADDER = techniques.RECIPE.name
+AUGMENTATION = techniques.AUGMENTATION.name
 SOURCES = ("disk", "resident")
 Log = Callable[[str], None]
 
@@ -222,7 +221,7 @@ def augmentation_examples(recipe: Recipe, data: RecipeData) -> dict[str, list]:
 
 # -- the seed talk's pipeline -----------------------------------------------------------
 
-TALK = registry.TALK.name
+TALK = techniques.TALK.name
 
 
 def grey(data: SplitData) -> SplitData:

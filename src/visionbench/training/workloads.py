@@ -22,7 +22,7 @@ from visionbench import models
 from visionbench.data import ImageSet, SplitData, split
 from visionbench.data.imageset import train_eval_sample
 from visionbench.measure.meters import RunMemory
-from visionbench.techniques import convergence
+from visionbench.report import convergence
 from visionbench.training.train import (
     Batches,
     FitResult,

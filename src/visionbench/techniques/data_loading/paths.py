@@ -27,7 +27,7 @@ Variants (their names are the bench ids) and what each is expected to change:
                    by torchvision transforms in a DataLoader (workers 0): what
                    batched augmentation on the device replaces.
 
-Here each path is defined and prepared; `visionbench.techniques.data_loading` times them:
+Here each path is defined and prepared; `visionbench.techniques.data_loading.timed` times them:
 a plain epoch (the deterministic pipeline: every path delivers the same pixels
 in the same order), an augmented epoch (pad + random crop, flip, cutout), and
 the same model trained for the same epochs from disk and from the cache.
@@ -57,11 +57,11 @@ from visionbench.data.loaders import (
     precompute_epochs,
 )
 from visionbench.data.spec import DataSpec, load_split
+from visionbench.measure import techniques
 from visionbench.measure.meters import time_once
 from visionbench.profiles import DataPathBudget, Profile
-from visionbench.techniques import registry
 
-REFERENCE = registry.DATA_LOADING.reference  # the disk path of PNG files, no workers
+REFERENCE = techniques.DATA_LOADING.reference  # the disk path of PNG files, no workers
 FORMATS = ("png", "jpeg")
 DISK = re.compile(r"disk_(png|jpeg)-w(\d+)$")
 Log = Callable[[str], None]

@@ -1,4 +1,4 @@
-"""The data-loading technique timed: each data path of `visionbench.data.paths`
+"""The data-loading technique timed: each data path of `visionbench.techniques.data_loading.paths`
 (prepared once per session) delivering epochs to the device, and a model
 trained from disk and from the cache.
 
@@ -21,14 +21,14 @@ import torch
 from visionbench import models
 from visionbench.data.imageset import ImageSet
 from visionbench.data.loaders import Feed
-from visionbench.data.paths import DISK, REFERENCE, Cost, Prepared
+from visionbench.measure import techniques
 from visionbench.measure.meters import peak_memory
 from visionbench.measure.runner import Runner, Variant
 from visionbench.profiles import Timing
-from visionbench.techniques import registry
+from visionbench.techniques.data_loading.paths import DISK, REFERENCE, Cost, Prepared
 from visionbench.training.train import Trainer, evaluate, evaluation_batches, fit, planned_steps
 
-TECHNIQUE = registry.DATA_LOADING.name
+TECHNIQUE = techniques.DATA_LOADING.name
 
 
 def run_epoch(feed: Feed, epoch: int) -> int:
