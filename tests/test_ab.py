@@ -13,10 +13,9 @@ import pytest
 from ab_helpers import git, interrupt, marked, start_ab, wait_for, worktrees
 
 from visionbench import cli
-from visionbench.ab import calibration, full_runs, processes, worktree
-from visionbench.gate import output
+from visionbench.ab import calibration, full_runs, output, processes, worktree
 from visionbench.gate.config import GateConfig
-from visionbench.stats import paired
+from visionbench.stats import paired, sequential
 
 BENCH = """\
 import pathlib
@@ -172,7 +171,7 @@ def test_pytest_runs_the_benches_unless_a_path_is_named(project):
 def test_a_bench_failing_in_the_candidate_fails_the_gate_but_not_in_the_baseline_alone():
     code, headline = output.ab_verdict([], {"x": "OutOfMemoryError"}, [], allow_missing=False)
     assert code == 1 and "1 failed" in headline
-    theirs = {"x": f"{output.BASELINE_FAILED}OutOfMemoryError"}
+    theirs = {"x": f"{processes.BASELINE_FAILED}OutOfMemoryError"}
     code, headline = output.ab_verdict(["unchanged"], theirs, [], allow_missing=False)
     assert code == 0 and headline == "A/B gate passed: 1 unchanged, 1 baseline failed"
 
@@ -222,12 +221,12 @@ def test_too_few_blocks_are_said_not_provable_never_a_figure():
     states no other figure beside it; seven blocks give a figure."""
     logs = {"b::x": [0.05, -0.02, 0.10, 0.01]}
     j = paired.judge(logs, level=0.01, tolerance=0.10)
-    seq = paired.Sequential(j, {}, 4, logs)
+    seq = sequential.Sequential(j, {}, 4, logs)
     (row,) = output.time_rows(seq, {"b::x": 0.2}, 0.01)
     assert row[-2:] == ["not provable", "inconclusive"]
     assert "none, with 4 block(s)" in output.provable_summary(seq, 0.01)
     logs = {"b::x": [0.05, -0.02, 0.10, 0.01, 0.03, 0.00, 0.04]}
-    seq = paired.Sequential(paired.judge(logs, level=0.01, tolerance=0.10), {}, 7, logs)
+    seq = sequential.Sequential(paired.judge(logs, level=0.01, tolerance=0.10), {}, 7, logs)
     (row,) = output.time_rows(seq, {"b::x": 0.2}, 0.01)
     # sd 0.0389: exp((z_0.99 + z_0.9) * 0.0389 / sqrt(7 * 3/pi)) - 1
     assert row[-2] == "5.6%"

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from visionbench.gate import runs as gate_runs
 from visionbench.gate.config import GateConfig
+from visionbench.measure.figures import figure_of
 from visionbench.report import knee, sections, summary
 from visionbench.stats.equivalence import (
     SAME,
@@ -171,7 +172,7 @@ def test_a_fixture_run_reads_not_resolved_and_same_in_the_summary():
 def test_the_knee_and_the_summary_share_one_noise_model():
     a = {"accuracy": 0.93, "eval_images": 500, "seeds": 3, "accuracy_std": 0.01}
     b = {"accuracy": 0.95, "eval_images": 500, "seeds": 3, "accuracy_std": 0.02}
-    diff = accuracy_difference(Figure.of(a), Figure.of(b))
+    diff = accuracy_difference(figure_of(a), figure_of(b))
     assert knee.difference_noise(a, b) == pytest.approx(diff.half_width(0.95))
 
 

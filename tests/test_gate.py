@@ -11,11 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from visionbench.gate import config as gate_config
 from visionbench.gate import runs as gate_runs
 from visionbench.gate.config import ConfigError, GateConfig
 from visionbench.measure import machines
-from visionbench.stats import between_runs
+from visionbench.stats import between_runs, defaults
 from visionbench.stats.between_runs import Noise
 
 QUIET = Noise(0.05)  # the assumed between-run noise of the defaults
@@ -305,7 +304,7 @@ def test_overrides_by_pattern():
     assert config.tolerance_for("benches/bench_model_size.py::step[resnet50-fp16]", "time") == 0.3
     assert config.tolerance_for("benches/bench_model_size.py::step[resnet50]", "memory") == 0.2
     assert config.tolerance_for("benches/bench_model_size.py::step[resnet18]", "time") == 0.1
-    default = gate_config.DEFAULTS["tolerance"]["accuracy"]
+    default = defaults.DEFAULTS["tolerance"]["accuracy"]
     assert config.tolerance_for("x[resnet18]", "accuracy") == default
 
 
@@ -346,7 +345,7 @@ def test_the_repository_settings_load():
 
     config = load_config(Path(__file__).parents[1] / "pyproject.toml")
     assert 0 < config.alpha < 0.5
-    assert set(config.tolerance) == set(gate_config.DEFAULTS["tolerance"])
+    assert set(config.tolerance) == set(defaults.DEFAULTS["tolerance"])
 
 
 def test_a_disturbed_candidate_is_inconclusive_even_against_a_quiet_history():

@@ -27,8 +27,8 @@ from pathlib import Path
 from tabulate import tabulate
 
 from visionbench import report
+from visionbench.ab import defaults as ab_defaults
 from visionbench.core.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PASS, BadInput, say
-from visionbench.gate import config as gate_defaults
 from visionbench.gate.config import ConfigError, load_config
 from visionbench.gate.run_gate import run_gate
 from visionbench.history import commands as history_commands
@@ -214,15 +214,15 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--max-blocks",
         type=int,
-        default=gate_defaults.MAX_BLOCKS,
-        help=f"most blocks per benchmark (default {gate_defaults.MAX_BLOCKS})",
+        default=ab_defaults.MAX_BLOCKS,
+        help=f"most blocks per benchmark (default {ab_defaults.MAX_BLOCKS})",
     )
     a.add_argument(
         "--rounds",
         type=int,
         help=f"round-pairs per benchmark and block (default: about "
-        f"{gate_defaults.ROUNDS_SECONDS:g} s of them, {gate_defaults.MIN_ROUNDS} to "
-        f"{gate_defaults.MAX_ROUNDS})",
+        f"{ab_defaults.ROUNDS_SECONDS:g} s of them, {ab_defaults.MIN_ROUNDS} to "
+        f"{ab_defaults.MAX_ROUNDS})",
     )
     a.add_argument(
         "--threads",
@@ -232,7 +232,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--repeats",
         type=int,
-        help=f"instruction counts per unit and side (default {gate_defaults.INSTRUCTION_REPEATS})",
+        help=f"instruction counts per unit and side (default {ab_defaults.INSTRUCTION_REPEATS})",
     )
     a.add_argument(
         "--lock-clocks",

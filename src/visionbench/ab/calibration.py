@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from visionbench.ab.output import provable_pct
 from visionbench.core.exits import say, write_text_atomic
-from visionbench.gate.config import POWER
-from visionbench.gate.output import provable_pct
+from visionbench.stats.defaults import POWER
 from visionbench.stats.paired import pairs_needed, provable_change
 
 FILE = "visionbench-ab-calibration.json"

@@ -49,7 +49,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from visionbench.ab import calibration, gpu, instructions
+from visionbench.ab import calibration, defaults, gpu, instructions
 from visionbench.ab.budget import Minutes
 from visionbench.ab.full_runs import FullRuns, merged, unpaired_rows
 from visionbench.ab.output import report
@@ -72,13 +72,14 @@ from visionbench.ab.worktree import (
     toplevel,
 )
 from visionbench.core.exits import EXIT_BAD_INPUT, EXIT_PASS, say
-from visionbench.gate import config as defaults
 from visionbench.gate.config import GateConfig, load_config
 from visionbench.gate.run_gate import with_alpha
 from visionbench.gate.runs import Comparison
 from visionbench.measure import results
 from visionbench.measure.results import Run
-from visionbench.stats.paired import Looks, Sequential, run_looks
+from visionbench.stats.defaults import POWER
+from visionbench.stats.paired import least_pairs
+from visionbench.stats.sequential import Looks, Sequential, run_looks
 
 LANES = ("time", "instructions")
 UNKNOWN_TRAINING_SHARE = 0.5  # of the budget left for the full runs when never timed here
@@ -393,7 +394,7 @@ class AbGate:
         print(
             f"\n{len(blocks)} A/A blocks of {self.baseline.label}; a block {cal.block_s:.1f} s, "
             f"start-up {cal.setup_s:.1f} s; smallest change provable with power "
-            f"{defaults.POWER}, one-sided alpha {self.config.alpha} shared by "
+            f"{POWER}, one-sided alpha {self.config.alpha} shared by "
             f"{len(cal.benchmarks)} benchmark(s); saved to {self.store.path}"
         )
         print(self.minutes.line(self.settings.budget_s))
@@ -428,10 +429,11 @@ class AbGate:
 
 
 def _looks(planned: int, alpha: float) -> Looks:
-    """Looks from FIRST_LOOK blocks on, growing to `planned`; one look when fewer fit."""
-    if planned <= defaults.FIRST_LOOK:
+    """Looks from the fewest blocks at which the exact test can reject at `alpha` on,
+    growing to `planned`; one look when fewer fit."""
+    if planned <= least_pairs(alpha):
         return Looks((planned,), alpha)
-    return Looks.growing(planned, alpha, first=defaults.FIRST_LOOK)
+    return Looks.growing(planned, alpha)
 
 
 # -- the command -------------------------------------------------------------------------------

@@ -27,11 +27,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from visionbench.ab.processes import PYTEST_BAD_INPUT, Pinned, Side, Zygote, tail, worker_args
+from visionbench.ab import defaults
+from visionbench.ab.processes import (
+    BASELINE_FAILED,
+    PYTEST_BAD_INPUT,
+    Pinned,
+    Side,
+    Zygote,
+    tail,
+    worker_args,
+)
 from visionbench.ab.worktree import AbError
 from visionbench.core.exits import BadInput
-from visionbench.gate import config as defaults
-from visionbench.gate.output import BASELINE_FAILED
 
 METRIC = "instructions"
 TOOLS = ("valgrind", "callgrind_control", "callgrind_annotate")

@@ -153,6 +153,8 @@ class Pytest:
 # -- the pinned environment ----------------------------------------------------------------
 
 RUN_MARK_ENV = "VISIONBENCH_AB_RUN"  # marks every process of one invocation (zygote, workers)
+#: A failure of the baseline's side alone starts with this (it does not fail the gate).
+BASELINE_FAILED = "in the baseline: "  # a failure of the baseline's side alone
 ZYGOTE = Path(__file__).with_name("zygote.py")
 #: The zygote's command: zygote.py loaded by path (no visionbench package in the zygote).
 BOOT = (

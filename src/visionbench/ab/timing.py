@@ -30,8 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from visionbench.ab import defaults as settings
 from visionbench.ab.gpu import clocks
 from visionbench.ab.processes import (
+    BASELINE_FAILED,
     PYTEST_BAD_INPUT,
     Pinned,
     Side,
@@ -42,8 +44,6 @@ from visionbench.ab.processes import (
     worker_args,
 )
 from visionbench.ab.worktree import AbError
-from visionbench.gate import config as settings
-from visionbench.gate.output import BASELINE_FAILED
 from visionbench.stats.paired import balanced_orders
 
 SIDES = ("A", "B")  # A: the candidate, B: the baseline (an order "AB": candidate first)

@@ -1,5 +1,6 @@
-"""Figures for people: seconds, bytes, ratios and metric values in their units, and
-the rows of a gate's table. Pure functions of numbers; every report module uses them."""
+"""Figures for people: seconds, bytes, ratios and metric values in their units (the
+schema's, `metrics.METRICS`). Pure functions of numbers; the gates, the report and the
+history site all write figures with them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from visionbench.gate.runs import Comparison
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import Bench
 
@@ -73,30 +73,6 @@ def fmt_value(metric: str, value: Any) -> str:
     return f"{value:.4g} {unit}".strip()
 
 
-def fmt_change(row: Comparison) -> str:
-    if row.change is None:
-        return ""
-    if row.metric in METRICS and METRICS[row.metric].kind == "accuracy":
-        return f"{row.change * 100:+.1f} pt"
-    return f"{row.change:+.1%}"
-
-
-def fmt_detectable(row: Comparison) -> str:
-    """The smallest change an inconclusive comparison could have flagged."""
-    d = row.detectable
-    if d is None or math.isinf(d):
-        return "unknown"
-    if row.metric in METRICS and METRICS[row.metric].kind == "accuracy":
-        return f"{d * 100:.1f} pt"
-    return f"{d:+.0%}" if d < 1 else f"{d + 1:.3g}×"
-
-
-def fmt_p(p: float | None) -> str:
-    if p is None:
-        return ""
-    return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
-
-
 def short_name(fullname: str) -> str:
     """`benches/bench_x.py::bench_y[a-b]` -> `bench_x.py::bench_y[a-b]`."""
     path, _, rest = fullname.partition("::")
@@ -112,29 +88,3 @@ def time_summary(bench: Bench) -> str:
         f"{fmt_seconds(s['median'])} (IQR {fmt_seconds(s['q1'])}–{fmt_seconds(s['q3'])}, "
         f"min {fmt_seconds(s['min'])}, {bench.rounds} rounds)"
     )
-
-
-# -- gate rows -----------------------------------------------------------------------
-
-GATE_HEADERS = ["benchmark", "metric", "baseline", "candidate", "change", "p-value", "verdict"]
-
-
-def gate_table_rows(rows: Sequence[Comparison], detail: bool = True) -> list[list[str]]:
-    out = []
-    for r in rows:
-        verdict = r.verdict
-        if r.detectable is not None:
-            verdict += f" (detectable: {fmt_detectable(r)})"
-        line = [
-            short_name(r.benchmark),
-            r.metric,
-            fmt_value(r.metric, r.baseline),
-            fmt_value(r.metric, r.candidate),
-            fmt_change(r),
-            fmt_p(r.p_value),
-            verdict,
-        ]
-        if detail:
-            line.append(r.note)
-        out.append(line)
-    return out

@@ -522,9 +522,3 @@ def record(benchmark: Any, **figures: Any) -> None:
     """Validate figures and store them in `benchmark.extra_info`."""
     validate(figures)
     benchmark.extra_info.update(figures)
-
-
-def accuracy_noise(accuracy: float, eval_images: int) -> float:
-    """Half-width of the 95% binomial interval of an accuracy measured on
-    `eval_images` test images: differences within it are noise."""
-    return 1.96 * math.sqrt(accuracy * (1 - accuracy) / eval_images)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from visionbench.stats.equivalence import infos_difference
+from visionbench.measure.figures import infos_difference
 
 KNEE_CONFIDENCE = 0.95  # the knee's interval: a drop within it is "within the noise"
 

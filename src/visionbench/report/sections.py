@@ -23,7 +23,8 @@ from tabulate import tabulate
 
 from visionbench.data_parallel.variants import REFERENCE as DDP
 from visionbench.data_parallel.variants import TECHNIQUE as DATA_PARALLEL
-from visionbench.gate.config import DEFAULTS, GateConfig
+from visionbench.gate.config import GateConfig
+from visionbench.measure.figures import infos_difference
 from visionbench.measure.format import (
     fmt_bytes,
     fmt_number,
@@ -33,13 +34,13 @@ from visionbench.measure.format import (
     fmt_value,
     time_summary,
 )
-from visionbench.measure.metrics import accuracy_noise
 from visionbench.measure.results import Bench, Run
 from visionbench.report.convergence import compare_to_reference, stopped_early
 from visionbench.report.knee import knee
 from visionbench.report.summary import TimeEvidence, number
 from visionbench.selection.verdict import statements as selection_statements
-from visionbench.stats.equivalence import BETTER, WORSE, infos_difference, judge
+from visionbench.stats.defaults import DEFAULTS
+from visionbench.stats.equivalence import BETTER, WORSE, Figure, judge
 
 TIME_TOLERANCE = DEFAULTS["tolerance"]["time"]  # the gate's: a ratio within it is no change
 
@@ -71,7 +72,7 @@ def at_chance(info: Mapping[str, Any]) -> bool:
     acc, classes, n = info.get("accuracy"), info.get("classes"), info.get("eval_images")
     if not isinstance(acc, (int, float)) or not classes or not n:
         return False
-    return acc <= 1 / classes + accuracy_noise(1 / classes, n)
+    return acc <= 1 / classes + Figure(1 / classes, n).half_width(0.95)
 
 
 def time_vs_ref(b: Bench, ref: Bench | None) -> tuple[float, float | None, float | None] | None:

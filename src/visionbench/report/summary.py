@@ -31,6 +31,7 @@ from tabulate import tabulate
 
 from visionbench.gate.config import GateConfig
 from visionbench.measure import techniques
+from visionbench.measure.figures import figure_of, infos_difference
 from visionbench.measure.format import fmt_bytes, fmt_times
 from visionbench.measure.results import Bench, Run
 from visionbench.report.convergence import paired_interval
@@ -41,9 +42,7 @@ from visionbench.stats.equivalence import (
     UNRESOLVED,
     WORSE,
     Difference,
-    Figure,
     Judgement,
-    infos_difference,
     judge,
 )
 
@@ -390,7 +389,7 @@ def trade_off(benches: Sequence[Bench], where: str) -> TradeOff | None:
     by_name = {b.variant: b for b in benches}
     noise = {}
     for p in points:
-        figure = Figure.of(by_name[p.name].extra_info)
+        figure = figure_of(by_name[p.name].extra_info)
         noise[p.name] = figure.half_width() if figure is not None else 0.0
     yours = frozenset(p.name for p in points if by_name[p.name].extra_info.get("model_source"))
     front = pareto(points)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from visionbench.gate.config import DEFAULTS
+from visionbench.measure.figures import judge_infos
 from visionbench.selection import (
     CASCADE,
     FEATURES_ONLY,
@@ -30,7 +30,8 @@ from visionbench.selection import (
     PREMODEL_ONLY,
     TECHNIQUE,
 )
-from visionbench.stats.equivalence import BETTER, SAME, UNRESOLVED, WORSE, judge_infos
+from visionbench.stats.defaults import DEFAULTS
+from visionbench.stats.equivalence import BETTER, SAME, UNRESOLVED, WORSE
 
 OVERHEAD = (FEATURES_ONLY, PREMODEL_ONLY)
 CONSISTENT = 0.85  # timed below this share of its implied latency: the speed drifted

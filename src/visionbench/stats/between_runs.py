@@ -1,4 +1,4 @@
-"""The gate's statistics: pure functions of numbers (no runs, no I/O).
+"""Run against run: pure functions of numbers that judge two separate runs (no runs, no I/O).
 
 Time, the hard case. Inside one run, a few dozen samples separate a 10%
 change easily; but two separate runs of unchanged code differ by more than
@@ -59,8 +59,8 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from visionbench.gate.config import DEFAULTS
-from visionbench.measure.metrics import Metric
+from visionbench.stats.defaults import DEFAULTS
+from visionbench.stats.equivalence import Figure, seed_term
 
 
 def log_spread(samples: Sequence[float] | None) -> float:
@@ -239,13 +239,19 @@ def _p(value: float) -> float:
 
 
 def compare_scalar(
-    base: float, cand: float, metric: Metric, *, tolerance: float, alpha: float, noise: Noise
+    base: float,
+    cand: float,
+    *,
+    higher_is_better: bool = False,
+    tolerance: float,
+    alpha: float,
+    noise: Noise,
 ) -> tuple[str, float, float | None]:
     """One observation per run (a duration, a throughput, an energy) -> (verdict, p, detectable)."""
     if base <= 0 or cand <= 0:
         return ("unchanged", 1.0, None) if base == cand else ("inconclusive", 1.0, math.inf)
     ratio = math.log(cand / base)
-    worse = ratio if metric.better == "lower" else -ratio
+    worse = -ratio if higher_is_better else ratio
     return judge_ratio(
         worse, se=math.sqrt(2) * noise.sd, noise=noise, tolerance=tolerance, alpha=alpha
     )
@@ -274,27 +280,23 @@ def compare_accuracy(
 ) -> tuple[str, float | None, float | None]:
     """Accuracy (mean over seeds) -> (verdict, p, detectable drop).
 
-    Without seed noise (one seed, or no accuracy_std) only the tolerance applies.
-    With it, a drop must also be significant by Welch's t-test on the means;
-    a side without its own spread borrows the other's (same recipe, same noise).
+    Without seed noise (no side measured a spread over seeds, or none at all) only the
+    tolerance applies. With it, a drop must also be significant by Welch's t-test on the
+    means, the seed term of `stats.equivalence.seed_term` (a one-seed side borrows the
+    other's spread). The test images are not a term here: both runs score the same ones.
     """
     drop = base - cand
-    sb = base_std if base_std is not None else cand_std
-    sc = cand_std if cand_std is not None else base_std
-    nb, nc = max(1, base_seeds), max(1, cand_seeds)
-    if (not sb and not sc) or nb + nc < 3:
+    term = seed_term(
+        Figure(base, seeds=max(1, base_seeds), std=base_std),
+        Figure(cand, seeds=max(1, cand_seeds), std=cand_std),
+    )
+    if term is None or term.se == 0:
         if drop > tolerance:
             return "regression", None, None
         if -drop > tolerance:
             return "improvement", None, None
         return "unchanged", None, None
-    vb, vc = (sb or 0.0) ** 2 / nb, (sc or 0.0) ** 2 / nc
-    se = math.sqrt(vb + vc)
-    if nb >= 2 and nc >= 2:
-        df = (vb + vc) ** 2 / (vb**2 / (nb - 1) + vc**2 / (nc - 1))
-    else:
-        df = max(1, nb + nc - 2)
-    t = stats.t(df)
+    se, t = term.se, stats.t(term.df)
     p_drop, p_gain = float(t.sf(drop / se)), float(t.sf(-drop / se))
     crit = float(t.ppf(1 - alpha))
     p = p_drop if drop >= 0 else p_gain

@@ -34,10 +34,7 @@ images from the binomial term (n' = n·(z·se/Y)²), seeds from the seed term
 from __future__ import annotations
 
 import math
-import statistics
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from scipy import stats
 
@@ -57,25 +54,6 @@ class Figure:
     seeds: int = 1
     std: float | None = None
 
-    @classmethod
-    def of(cls, info: Mapping[str, Any], metric: str = "accuracy") -> Figure | None:
-        """A saved benchmark's figure (`extra_info`): its value, `eval_images`, `seeds`
-        and `{metric}_std` (or the spread of `{metric}_per_seed`); None if not recorded."""
-        value = info.get(metric)
-        if not _number(value):
-            return None
-        std = info.get(f"{metric}_std")
-        per_seed = [v for v in info.get(f"{metric}_per_seed") or [] if _number(v)]
-        if not _number(std) and len(per_seed) > 1:
-            std = statistics.stdev(per_seed)
-        images = info.get("eval_images")
-        return cls(
-            float(value),
-            int(images) if _number(images) and images > 0 else None,
-            int(info.get("seeds") or 1),
-            float(std) if _number(std) else None,
-        )
-
     @property
     def spread(self) -> float | None:
         """The measured seed-to-seed sd (None with one seed: nothing to measure it from)."""
@@ -91,10 +69,6 @@ class Figure:
         if self.spread:
             seeds = _t(confidence, self.seeds - 1) * self.spread / math.sqrt(self.seeds)
         return max(images, seeds)
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)
@@ -162,41 +136,49 @@ def _t(confidence: float, df: float | None) -> float:
     return _z(confidence) if df is None else float(stats.t.ppf((1 + confidence) / 2, df))
 
 
+@dataclass(frozen=True)
+class SeedTerm:
+    """The seeds' share of the noise of a − b, two means over seeds."""
+
+    se: float  # standard error of the difference: sqrt(sd_a²/s_a + sd_b²/s_b)
+    df: float  # Welch's degrees of freedom (s_a + s_b - 2, at least 1, with a one-seed side)
+    spread: float  # sqrt(sd_a² + sd_b²): the standard error with one seed a side
+
+
+def seed_term(a: Figure, b: Figure) -> SeedTerm | None:
+    """The seed-to-seed noise of a − b, the one rule every accuracy verdict uses: each
+    mean's spread over its seeds, a one-seed side (its spread unmeasured) borrowing the
+    other side's (same recipe, same noise), with Welch's degrees of freedom. None when
+    neither side measured a spread."""
+    sa = a.spread if a.spread is not None else b.spread
+    sb = b.spread if b.spread is not None else a.spread
+    if sa is None or sb is None:
+        return None
+    va, vb = sa**2 / a.seeds, sb**2 / b.seeds
+    if a.seeds >= 2 and b.seeds >= 2 and va + vb > 0:
+        df = (va + vb) ** 2 / (va**2 / (a.seeds - 1) + vb**2 / (b.seeds - 1))
+    else:
+        df = max(1, a.seeds + b.seeds - 2)
+    return SeedTerm(math.sqrt(va + vb), df, math.hypot(sa, sb))
+
+
 def accuracy_difference(a: Figure, b: Figure) -> Difference:
     """a − b with the noise of the module's model: binomial over the test images,
-    the seeds' spread (a one-seed side borrowing the other's) with Welch's df."""
+    the seeds' spread (`seed_term`)."""
     var_images = 0.0
     if a.images and b.images:
         var_images = sum(x.value * (1 - x.value) / x.images for x in (a, b))  # type: ignore[operator]
-    sa = a.spread if a.spread is not None else b.spread
-    sb = b.spread if b.spread is not None else a.spread
-    se_seeds, df, spread = 0.0, None, None
-    if sa is not None and sb is not None:
-        va, vb = sa**2 / a.seeds, sb**2 / b.seeds
-        se_seeds = math.sqrt(va + vb)
-        spread = math.hypot(sa, sb)
-        if a.seeds >= 2 and b.seeds >= 2 and va + vb > 0:
-            df = (va + vb) ** 2 / (va**2 / (a.seeds - 1) + vb**2 / (b.seeds - 1))
-        else:
-            df = max(1, a.seeds + b.seeds - 2)
+    seeds = seed_term(a, b)
     images = max(a.images or 0, b.images or 0) or None
     return Difference(
         a.value - b.value,
         se_images=math.sqrt(var_images),
-        se_seeds=se_seeds,
-        df_seeds=df,
+        se_seeds=seeds.se if seeds else 0.0,
+        df_seeds=seeds.df if seeds else None,
         images=images,
-        seeds_spread=spread,
+        seeds_spread=seeds.spread if seeds else None,
         seeds=min(a.seeds, b.seeds),
     )
-
-
-def infos_difference(
-    a: Mapping[str, Any], b: Mapping[str, Any], metric: str = "accuracy"
-) -> Difference | None:
-    """`accuracy_difference` of two saved benchmarks' `extra_info` (None if either lacks it)."""
-    fa, fb = Figure.of(a, metric), Figure.of(b, metric)
-    return accuracy_difference(fa, fb) if fa is not None and fb is not None else None
 
 
 # -- the verdict and its words ----------------------------------------------------------
@@ -304,22 +286,3 @@ def judge(
         more_seeds=difference.more_seeds(target, confidence),
         images_known=difference.images is not None,
     )  # fmt: skip
-
-
-def judge_infos(
-    a: Mapping[str, Any], b: Mapping[str, Any], tolerance: float, metric: str = "accuracy"
-) -> Judgement | None:
-    """`judge` of `a` minus `b`, two saved benchmarks' `extra_info` (None without the figure)."""
-    diff = infos_difference(a, b, metric)
-    return judge(diff, tolerance) if diff is not None else None
-
-
-def gate_words(
-    base: Mapping[str, Any], cand: Mapping[str, Any], metric: str, tolerance: float
-) -> str:
-    """The run-against-run gate's accuracy row in this module's words (candidate minus
-    baseline), for its detail: the gate's verdict, and so its pass or fail, stands.
-    ("" without the figure.) Both runs score the same test images, so the binomial term
-    overstates the noise of their difference; the words say what this model can show."""
-    judged = judge_infos(cand, base, tolerance, metric)
-    return judged.text() if judged is not None else ""

@@ -1,4 +1,4 @@
-"""Paired statistics: the ratio of two things timed in pairs, and when it is decided.
+"""Paired statistics: the ratio of two things timed in pairs, and its verdict.
 
 Two sides, A and B, are timed in pairs (A/B processes run back to back, or
 a variant and its reference inside one process). Pair i gives one log-ratio
@@ -13,18 +13,13 @@ members and cancels. The pairs, not the timed rounds, are the samples.
   the interval at 1 - 2·level lies above 0 exactly when the one-sided exact
   test rejects at `level`.
 - Many benchmarks at once: Holm's step-down adjustment (`holm`).
-- Looks: pairs are added until a benchmark is decided, and it is judged at
-  pre-set pair counts (`Looks`). The significance level is spent across the
-  looks with a Lan–DeMets spending function of O'Brien–Fleming type (little
-  early, most at the end); each look may use the alpha spent since the one
-  before (a union bound: P(any false regression) <= sum of the looks' levels
-  = alpha, whatever the dependence between looks). A last look that comes
-  early, because the time budget ran out, spends what is left.
+- Pairs added until each benchmark is decided, judged at pre-set looks:
+  `visionbench.stats.sequential`.
 - Order within pairs: `balanced_orders`, random with as many AB as BA.
 
-Pairs needed to see a change δ at one-sided level α with power 0.9, for a
+Pairs needed to see a change δ at one-sided level α with power `POWER`, for a
 pair's log-ratio spread σ_d (`pairs_needed`):
-n ≈ (π/3)·((z_{1-α} + z_{0.9})·σ_d / ln(1+δ))² (π/3: the signed-rank
+n ≈ (π/3)·((z_{1-α} + z_{POWER})·σ_d / ln(1+δ))² (π/3: the signed-rank
 test's efficiency against the t-test on normal data).
 """
 
@@ -34,12 +29,14 @@ import functools
 import math
 import random
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
+
+from visionbench.stats.defaults import POWER
 
 VERDICTS = ("regression", "improvement", "unchanged", "inconclusive")
 WILCOXON_EFFICIENCY = 3 / math.pi  # against the t-test, normal data
@@ -159,55 +156,6 @@ def balanced_orders(pairs: int, rng: random.Random) -> list[str]:
     return orders[:pairs]
 
 
-# -- looks ------------------------------------------------------------------------------
-
-
-def obrien_fleming_spent(t: float, alpha: float) -> float:
-    """Alpha spent by information fraction t (Lan–DeMets, O'Brien–Fleming type), one-sided."""
-    if t <= 0:
-        return 0.0
-    if t >= 1:
-        return alpha
-    return float(2 * stats.norm.sf(stats.norm.isf(alpha / 2) / math.sqrt(t)))
-
-
-@dataclass(frozen=True)
-class Looks:
-    """Pre-set looks: after `at[k]` pairs, with `alpha` spent across them."""
-
-    at: tuple[int, ...]  # pair counts, increasing; the last one is the most pairs
-    alpha: float  # one-sided level over all looks
-
-    def __post_init__(self) -> None:
-        if not self.at or any(b <= a for a, b in zip(self.at, self.at[1:], strict=False)):
-            raise ValueError(f"looks must be increasing pair counts, got {self.at}")
-        if not 0 < self.alpha < 1:
-            raise ValueError(f"alpha must be between 0 and 1, got {self.alpha}")
-
-    @classmethod
-    def growing(cls, max_pairs: int, alpha: float, first: int = 8, growth: float = 1.5) -> Looks:
-        """Looks at `first` pairs, then ×`growth` (even counts: as many AB as BA), up to
-        `max_pairs`."""
-        if max_pairs < 2:
-            raise ValueError(f"max_pairs must be at least 2, got {max_pairs}")
-        at, n = [], min(first, max_pairs)
-        while n < max_pairs:
-            at.append(n)
-            n = max(n + 2, 2 * round(n * growth / 2))
-        return cls((*at, max_pairs), alpha)
-
-    def spent(self, k: int) -> float:
-        """Alpha spent by the end of look k (0-based); -1: none yet."""
-        return 0.0 if k < 0 else obrien_fleming_spent(self.at[k] / self.at[-1], self.alpha)
-
-    def level(self, k: int, final: bool = False) -> float:
-        """One-sided level of look k: what was spent since look k-1, or on a final
-        look (the last pre-set one, or one the budget brought forward) all that is left."""
-        if final or k >= len(self.at) - 1:
-            return self.alpha - self.spent(k - 1)
-        return self.spent(k) - self.spent(k - 1)
-
-
 # -- judging ------------------------------------------------------------------------------
 
 
@@ -248,24 +196,30 @@ def detectable_change(sigma_d: float | None, pairs: int, level: float, tolerance
     )
 
 
+def least_pairs(alpha: float, tests: int = 1) -> int:
+    """The fewest pairs at which the exact one-sided signed-rank test can reject at all at
+    `alpha` shared by `tests` benchmarks (Bonferroni): its least p-value is 2^-n (all n
+    pairs one way), so n must make 2^-n < alpha/tests. 7 at alpha 0.01."""
+    return math.floor(math.log2(tests / alpha)) + 1
+
+
 def pairs_needed(
-    sigma_d: float, change: float, alpha: float, power: float = 0.9, tests: int = 1
+    sigma_d: float, change: float, alpha: float, power: float = POWER, tests: int = 1
 ) -> int:
     """Pairs to prove a relative `change` at one-sided `alpha` (shared by `tests`
     benchmarks, Bonferroni) with `power`, for a pair's log-ratio spread σ_d."""
     z = stats.norm.isf(alpha / tests) + stats.norm.ppf(power)
     n = math.ceil((z * sigma_d / math.log1p(change)) ** 2 / WILCOXON_EFFICIENCY)
-    floor = math.ceil(math.log2(tests / alpha) + 1e-9)  # the exact test's least p is 2^-n
-    return max(n, floor)
+    return max(n, least_pairs(alpha, tests))
 
 
 def provable_change(
-    sigma: float | None, samples: int, alpha: float, power: float = 0.9, tests: int = 1
+    sigma: float | None, samples: int, alpha: float, power: float = POWER, tests: int = 1
 ) -> float:
     """The smallest relative change that `samples` paired samples of log-ratio spread
     `sigma` prove at one-sided `alpha` (shared by `tests` benchmarks) with `power`: the
     inverse of `pairs_needed`. inf when the exact test cannot reject with so few."""
-    if sigma is None or samples < 2 or samples < math.log2(tests / alpha):
+    if sigma is None or samples < 2 or samples < least_pairs(alpha, tests):
         return math.inf
     z = stats.norm.isf(alpha / tests) + stats.norm.ppf(power)
     return math.expm1(z * sigma / math.sqrt(samples * WILCOXON_EFFICIENCY))
@@ -332,69 +286,3 @@ def judge(
             ),
         )
     return out
-
-
-# -- the sequential comparison ---------------------------------------------------------------
-
-
-@dataclass
-class Sequential:
-    """What `run_looks` decided."""
-
-    judgements: dict[str, Judgement]
-    failed: dict[str, str]  # benchmark -> why (the candidate's, or the baseline's)
-    samples: int  # paired samples measured (blocks, or pairs of processes)
-    logs: dict[str, list[float]]  # each sample's log(a / b), by benchmark
-
-
-Measure = Callable[[int, list[str]], tuple[Mapping[str, float], Mapping[str, str]]]
-
-
-def run_looks(
-    names: Sequence[str],
-    measure: Measure,
-    looks: Looks,
-    tolerance: Mapping[str, float],
-    room_for_another: Callable[[], bool] = lambda: True,
-    first: tuple[Mapping[str, float], Mapping[str, str]] | None = None,
-) -> Sequential:
-    """Paired samples until every benchmark is decided, the looks end or the time does.
-
-    `measure(i, active)` measures sample i over the active benchmarks and returns
-    (log-ratio by benchmark, error by benchmark); `first` is sample 0 when it was
-    already measured. At each pre-set look the active benchmarks are judged at
-    that look's level; the decided leave. The last look (the last pre-set one, or
-    earlier when `room_for_another()` says no) decides the rest.
-    """
-    logs: dict[str, list[float]] = {n: [] for n in names}
-    active, done, failed = list(names), {}, {}
-    k = count = 0
-    while active:
-        final = not room_for_another() and count > 0
-        if not final:
-            ratios, errors = first if count == 0 and first else measure(count, active)
-            count += 1
-            for n in active:
-                if n in errors or n not in ratios:
-                    failed[n] = errors.get(n, "no figure in this sample")
-                else:
-                    logs[n].append(float(ratios[n]))
-            active = [n for n in active if n not in failed]
-            if count < looks.at[k] or not active:
-                continue
-        final = final or k == len(looks.at) - 1
-        rejected = sum(j.verdict in ("regression", "improvement") for j in done.values())
-        verdicts = judge(
-            {n: logs[n] for n in active},
-            level=looks.level(k, final),
-            tolerance={n: tolerance[n] for n in active},
-            family=max(len(names) - rejected, len(active)),
-        )
-        for n, j in verdicts.items():
-            if j.decided or final:
-                done[n] = j
-        active = [n for n in active if n not in done]
-        k += 1
-        if final:
-            break
-    return Sequential(done, failed, count, logs)
