@@ -15,7 +15,7 @@ from visionbench import models, profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data.augment import AugmentSpec, examples
 from visionbench.measure import metrics
-from visionbench.measure.runner import Variant
+from visionbench.measure.runner import Timing, Variant
 from visionbench.report import convergence
 from visionbench.training.model_bench import ModelBench
 from visionbench.training.train import Batches, TrainConfig, Trainer, fit, lr_samples, planned_steps
@@ -109,7 +109,7 @@ def _profile(step_to_target: bool) -> profiles.Profile:
     return dataclasses.replace(
         quick,
         train=quick.train.with_(epochs=2, bn_recalibration_batches=0),
-        timing=profiles.Timing(rounds=3, warmup_rounds=1),
+        timing=Timing(rounds=3, warmup_rounds=1),
         model_size=dataclasses.replace(quick.model_size, image_size=8),
         seeds=2,
         target_accuracy=0.5,

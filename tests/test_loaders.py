@@ -20,7 +20,8 @@ from visionbench.data.loaders import (
     epoch_plan,
     precompute_epochs,
 )
-from visionbench.profiles import DataPathBudget, Timing
+from visionbench.measure.runner import Timing
+from visionbench.profiles import DataPathBudget
 from visionbench.techniques.data_loading.paths import Prepared, augmented_variants, plain_variants
 from visionbench.training.train import TrainConfig, Trainer, fit, planned_steps
 

@@ -17,13 +17,8 @@ import torch
 from visionbench import models
 from visionbench.data.augment import AugmentSpec
 from visionbench.measure import techniques
+from visionbench.measure.runner import Timing
 from visionbench.training.train import TrainConfig
-
-
-@dataclass(frozen=True)
-class Timing:
-    rounds: int = 10  # timed rounds per benchmark (raw samples the gate tests)
-    warmup_rounds: int = 3  # untimed rounds first (allocator, caches, autotuning)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,8 @@ from visionbench.measure.meters import (
     peak_memory,
     time_once,
 )
-from visionbench.measure.runner import Runner, Variant, time_rounds, timing_only
-from visionbench.profiles import Profile, Timing
+from visionbench.measure.runner import Runner, Timing, Variant, time_rounds, timing_only
+from visionbench.profiles import Profile
 from visionbench.training import workloads
 from visionbench.training.train import FitResult, Trainer
 from visionbench.training.workloads import SeedRun, Trained, TrainedModels, Workload, batches

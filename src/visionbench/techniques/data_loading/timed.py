@@ -23,8 +23,7 @@ from visionbench.data.imageset import ImageSet
 from visionbench.data.loaders import Feed
 from visionbench.measure import techniques
 from visionbench.measure.meters import peak_memory
-from visionbench.measure.runner import Runner, Variant
-from visionbench.profiles import Timing
+from visionbench.measure.runner import Runner, Timing, Variant
 from visionbench.techniques.data_loading.paths import DISK, REFERENCE, Cost, Prepared
 from visionbench.training.train import Trainer, evaluate, evaluation_batches, fit, planned_steps
 
