@@ -38,7 +38,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{AUGMENTATION}:train_epoch")
+@pytest.mark.benchmark(group=f"{AUGMENTATION}:{metrics.TRAIN_EPOCH}")
 def bench_train_epoch(benchmark, vb, recipe_data, recipe_runs, augmentation):
     recipe = augmentation_variants(vb.profile, vb.device)[augmentation]
     variant = Variant(AUGMENTATION, augmentation, reference=techniques.AUGMENTATION.reference)

@@ -14,7 +14,7 @@ kernels allocate where a dispatch-level count cannot see them.
 import pytest
 
 from conftest import profile_of
-from visionbench.measure import techniques
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
 
 TECHNIQUE = techniques.COMPILE.name
@@ -27,7 +27,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_STEP}")
 def bench_train_step(benchmark, vb, compile_mode):
     model = vb.profile.step_techniques.compile_model
     variant = Variant(TECHNIQUE, compile_mode, reference=techniques.COMPILE.reference)

@@ -17,6 +17,7 @@ the cache learns the same (the same pixels arrive in the same order).
 import pytest
 
 from conftest import profile_of
+from visionbench.measure import metrics
 from visionbench.techniques.data_loading import paths, timed
 
 TECHNIQUE = timed.TECHNIQUE
@@ -34,21 +35,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:epoch")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.EPOCH}")
 def bench_epoch(benchmark, data_bench, data_paths, data_path):
     """One epoch of the training split delivered to the device, no augmentation."""
     timed.measure_epoch(benchmark, data_bench, data_paths, data_path, augmented=False)
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:augmented_epoch")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.AUGMENTED_EPOCH}")
 def bench_augmented_epoch(benchmark, data_bench, data_paths, data_path):
     """One epoch with pad + random crop, flip and cutout."""
     timed.measure_epoch(benchmark, data_bench, data_paths, data_path, augmented=True)
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_epoch")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_EPOCH}")
 def bench_training(benchmark, data_bench, data_paths, data_path):
     """The same model trained for the same epochs from each path (a round is an epoch)."""
     timed.measure_training(benchmark, data_bench, data_paths, data_path)

@@ -8,6 +8,7 @@ trained and no accuracy is recorded.
 
 import pytest
 
+from visionbench.measure import metrics
 from visionbench.techniques import framework_switches
 
 
@@ -17,7 +18,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{framework_switches.TECHNIQUE}:train_step")
+@pytest.mark.benchmark(group=f"{framework_switches.TECHNIQUE}:{metrics.TRAIN_STEP}")
 def bench_train_step(benchmark, vb, switch):
     reason = framework_switches.unsupported(switch, vb.device)
     if reason is not None:

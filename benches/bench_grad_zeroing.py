@@ -12,7 +12,7 @@ percent at most, often inside the noise.
 
 import pytest
 
-from visionbench.measure import techniques
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
 from visionbench.training.train import ZERO_MODES
 
@@ -25,7 +25,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_STEP}")
 def bench_train_step(benchmark, vb, zeroing):
     model = vb.profile.step_techniques.zeroing_model
     variant = Variant(TECHNIQUE, zeroing, reference=techniques.GRAD_ZEROING.reference)

@@ -60,7 +60,7 @@ def bench_model_size(benchmark, vb, model_name):
     idx = gradcam.fixed_indices(IMAGES, len(data.test), SEED)
     x = test.normalise(data.test.images[idx].to(vb.device))
     variant = Variant(TECHNIQUE, model_name, vb.profile.model_size.models[0])
-    info = vb.describe_workload(variant, workload, "explain_batch", IMAGES)
+    info = vb.describe_workload(variant, workload, metrics.EXPLAIN_BATCH, IMAGES)
     measure(vb, benchmark, variant, model, data.test.images[idx], x,
             data.test.labels[idx], info, accuracy)  # fmt: skip
 
@@ -76,7 +76,7 @@ def bench_augmentation(benchmark, vb, recipe_data, recipe_runs, augmentation):
     images = recipe_data.test.images[idx]
     x = test.normalise(images.to(vb.device))
     variant = Variant(TECHNIQUE, augmentation, "none")
-    info = vb.describe_workload(variant, recipe, "explain_batch", IMAGES)
+    info = vb.describe_workload(variant, recipe, metrics.EXPLAIN_BATCH, IMAGES)
     info.update(dataset=recipe_data.name, classes=recipe_data.train.num_classes)
     measure(vb, benchmark, variant, model, images, x, recipe_data.test.labels[idx],
             info, accuracy)  # fmt: skip

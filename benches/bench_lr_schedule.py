@@ -21,7 +21,7 @@ constant reference it shows the epochs saved and the accuracy given up.
 
 import pytest
 
-from visionbench.measure import techniques
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
 
 TECHNIQUE = techniques.LR_SCHEDULE.name
@@ -39,7 +39,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:to_target")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TO_TARGET}")
 def bench_time_to_target(benchmark, vb, schedule):
     budget = vb.profile.schedules
     lr_schedule, early_stop = VARIANTS[schedule]

@@ -9,7 +9,7 @@ conversion each way (e.g. pooling or linear layers between convolutions).
 
 import pytest
 
-from visionbench.measure import techniques
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
 
 TECHNIQUE = techniques.MEMORY_FORMAT.name
@@ -22,7 +22,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_STEP}")
 def bench_train_step(benchmark, vb, memory_format):
     model = vb.profile.step_techniques.memory_format_model
     variant = Variant(TECHNIQUE, memory_format, reference=techniques.MEMORY_FORMAT.reference)

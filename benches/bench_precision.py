@@ -17,7 +17,7 @@ infinite is recorded as `diverged`.
 
 import pytest
 
-from visionbench.measure import techniques
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
 from visionbench.training.train import amp_unsupported, tf32_unsupported
 
@@ -36,7 +36,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_STEP}")
 def bench_train_step(benchmark, vb, precision):
     changes = PRECISIONS[precision]
     reason = amp_unsupported(vb.device, changes.get("amp")) or tf32_unsupported(

@@ -16,7 +16,7 @@ profile's budget cannot run is skipped with the reason.
 
 import pytest
 
-from visionbench.measure import techniques
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
 from visionbench.techniques.recipe import LADDER, RUNGS, ladder, measure, switch_text
 
@@ -27,7 +27,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{LADDER}:train_epoch")
+@pytest.mark.benchmark(group=f"{LADDER}:{metrics.TRAIN_EPOCH}")
 def bench_train_epoch(benchmark, vb, recipe_data, recipe_runs, rung):
     rungs, skipped = ladder(vb.profile, vb.device)
     if rung in skipped:

@@ -193,7 +193,7 @@ def test_a_techniques_row_comes_from_its_main_group_not_its_overheads():
         for name in ("features", "features+premodel")
     ]  # fmt: skip
     for b in policies:
-        b["group"] = "adaptive_selection:inference"
+        b["group"] = "adaptive_selection:infer_batch"
     for b in overhead:
         b["group"] = "adaptive_selection:overhead"
     (row,) = summary.technique_rows(as_run(run_data([*policies, *overhead])))

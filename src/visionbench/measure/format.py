@@ -4,12 +4,10 @@ history site all write figures with them."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from visionbench.measure.metrics import METRICS
+from visionbench.measure.metrics import BYTES, COUNT, FRACTION, METRICS, SECONDS
 from visionbench.measure.results import Bench
 
 
@@ -62,13 +60,13 @@ def fmt_value(metric: str, value: Any) -> str:
     if not isinstance(value, (int, float)):
         return str(value)
     unit = METRICS[metric].unit if metric in METRICS else ""
-    if unit == "s":
+    if unit == SECONDS:
         return fmt_seconds(value)
-    if unit == "B":
+    if unit == BYTES:
         return fmt_bytes(value)
-    if unit == "fraction":
+    if unit == FRACTION:
         return f"{value:.1%}"
-    if unit == "count" or float(value).is_integer():
+    if unit == COUNT or float(value).is_integer():
         return f"{value:,.0f}"
     return f"{value:.4g} {unit}".strip()
 

@@ -30,7 +30,7 @@ from typing import Any
 from tabulate import tabulate
 
 from visionbench.gate.config import GateConfig
-from visionbench.measure import techniques
+from visionbench.measure import metrics, techniques
 from visionbench.measure.figures import figure_of, infos_difference
 from visionbench.measure.format import fmt_bytes, fmt_times
 from visionbench.measure.results import Bench, Run
@@ -47,9 +47,15 @@ from visionbench.stats.equivalence import (
 )
 
 #: Units preferred for a technique's summary row: training-level first.
-UNIT_ORDER = ("train_epoch", "train_step", "infer_batch", "epoch", "augmented_epoch")
+UNIT_ORDER = (
+    metrics.TRAIN_EPOCH,
+    metrics.TRAIN_STEP,
+    metrics.INFER_BATCH,
+    metrics.EPOCH,
+    metrics.AUGMENTED_EPOCH,
+)
 #: Units that explain rather than speed up (Grad-CAM): no summary row.
-NOT_TECHNIQUES = ("explain_batch",)
+NOT_TECHNIQUES = (metrics.EXPLAIN_BATCH,)
 #: Sweeps: a trade-off between time, memory and accuracy, stated as a Pareto front.
 SWEEPS = techniques.of_kind("sweep")
 #: Confidence of the time-to-target ratio's interval over paired seeds.
@@ -169,7 +175,7 @@ def seeds_run(info: Mapping[str, Any]) -> int:
 def _unit_words(info: Mapping[str, Any]) -> str:
     """What one timed round is, for the reader; a training step's ratio is the step ratio."""
     unit = info.get("unit")
-    return "step ratio: time per step" if unit == "train_step" else "time per unit"
+    return "step ratio: time per step" if unit == metrics.TRAIN_STEP else "time per unit"
 
 
 def step_evidence(bench: Bench, ref: Bench) -> TimeEvidence | None:
@@ -218,7 +224,7 @@ def time_evidence(bench: Bench, ref: Bench) -> TimeEvidence | None:
     step = step_evidence(bench, ref)
     to_target = to_target_evidence(bench, ref)
     if to_target is not None:
-        beside = step if bench.extra_info.get("unit") == "train_step" else None
+        beside = step if bench.extra_info.get("unit") == metrics.TRAIN_STEP else None
         return dataclasses.replace(to_target, beside=beside)
     a, b = bench.extra_info, ref.extra_info
     if step is not None and "time_to_target_s_per_seed" in a and "time_to_target_s_per_seed" in b:
@@ -366,7 +372,7 @@ def sweep_points(benches: Sequence[Bench]) -> tuple[list[Point], str, Bench] | N
         measure = f"time to {to}, × {ref.variant}'s (paired over seeds)"
     else:
         evidence = {b.variant: step_evidence(b, ref) for b in usable}
-        unit = "training step" if ref.extra_info.get("unit") == "train_step" else "unit"
+        unit = "training step" if ref.extra_info.get("unit") == metrics.TRAIN_STEP else "unit"
         measure = f"time per {unit}, × {ref.variant}'s"
     points = [_point(ref, 1.0)]
     for b in usable:

@@ -115,7 +115,7 @@ def measure(bench: Any, benchmark: Any, variant: str, model_name: str) -> None:
         **bench.describe_workload(
             Variant(TECHNIQUE, variant, REFERENCE),
             workload,
-            "train_step",
+            metrics.TRAIN_STEP,
             workload.train.batch_size,
         ),
         **figures,

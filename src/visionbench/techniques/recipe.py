@@ -453,7 +453,7 @@ def measure(
         if recipe.source == "disk"
         else {"cache_mem_bytes": held.held_bytes()}
     )
-    info = bench.describe_workload(variant, recipe, "train_epoch", cfg.batch_size)
+    info = bench.describe_workload(variant, recipe, metrics.TRAIN_EPOCH, cfg.batch_size)
     info.update(dataset=data.name, classes=data.train.num_classes)
     if rung is not None:
         info.update(rung=rung, switch=switch or "")

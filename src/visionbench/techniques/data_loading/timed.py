@@ -21,7 +21,7 @@ import torch
 from visionbench import models
 from visionbench.data.imageset import ImageSet
 from visionbench.data.loaders import Feed
-from visionbench.measure import techniques
+from visionbench.measure import metrics, techniques
 from visionbench.measure.meters import peak_memory
 from visionbench.measure.runner import Runner, Timing, Variant
 from visionbench.techniques.data_loading.paths import DISK, REFERENCE, Cost, Prepared
@@ -115,7 +115,7 @@ def measure_epoch(
     finally:
         for each in opened:
             each.close()
-    unit = "augmented_epoch" if augmented else "epoch"
+    unit = metrics.AUGMENTED_EPOCH if augmented else metrics.EPOCH
     runner.record(
         benchmark,
         _describe(runner, prepared, variant, unit, batch),
@@ -162,7 +162,7 @@ def measure_training(benchmark: Any, runner: Runner, prepared: Prepared, variant
     )
     runner.record(
         benchmark,
-        _describe(runner, prepared, variant, "train_epoch", cfg.batch_size),
+        _describe(runner, prepared, variant, metrics.TRAIN_EPOCH, cfg.batch_size),
         model=budget.model,
         **models.identity(budget.model, model),
         **figures,
