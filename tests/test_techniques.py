@@ -16,6 +16,7 @@ from visionbench import models, profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.measure import meters, metrics
 from visionbench.report import convergence, sections
+from visionbench.training import targets
 from visionbench.training.model_bench import ModelBench
 from visionbench.training.train import (
     Batches,
@@ -241,7 +242,7 @@ reached_runs = st.lists(
 
 @given(reached_runs)
 def test_target_figures_aggregate_every_seed(reached):
-    figures = convergence.target_figures(reached)
+    figures = targets.target_figures(reached)
     metrics.validate(figures)
     hits = [r for r in reached if r is not None]
     assert figures["target_reached"] == len(hits) / len(reached)
@@ -280,9 +281,7 @@ def saved(variant, per_seed, epochs=6, train_time_s=6.0, target=0.97):
             "accuracy": 0.97,
             "accuracy_std": 0.005,
             "epochs_run": epochs,
-            **convergence.target_figures(
-                [(e, float(e)) if e is not None else None for e in per_seed]
-            ),
+            **targets.target_figures([(e, float(e)) if e is not None else None for e in per_seed]),
         },
     )
 

@@ -1,57 +1,27 @@
 """How fast training converges: epochs and seconds to a target accuracy over
 seeds, which LR schedule gets there first, and what early stopping saves.
 
-`target_figures` turns each seed's first arrival at the target (or None when it
-never arrived within the budget) into the figures a bench records, so a variant
-that never arrives is recorded as such, not dropped. `compare_to_reference`
-reads those figures back from a saved run and says which variant wins, by how
+A bench records each seed's first arrival at the target (or None when it never
+arrived within the budget: `visionbench.training.targets`), so a variant that
+never arrives is recorded as such, not dropped. `compare_to_reference` reads
+those figures back from a saved run and says which variant wins, by how
 much and how sure that is: a paired t-interval over seeds (seed i gives every
 variant the same initialisation and data order). A seed that never reached the
 target is counted at the end of its budget (budget + 1 epochs; the run's mean
 training time), which understates the gap for that seed; the text says so. With
-few seeds the interval is wide, and with one seed there is none. `curves` keeps
-the per-epoch history of each seed's training (loss, accuracy, time, learning rate)
-compactly, so that the report can draw it.
+few seeds the interval is wide, and with one seed there is none.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scipy import stats
+from visionbench.measure.metrics import EPOCHS, METRICS
+from visionbench.stats.seeds import paired_interval, sign_test
 
-Reached = tuple[int, float] | None  # (epoch, training seconds) of the first arrival
-
-MEASURES = {
-    "epochs_to_target": "epochs",
-    "time_to_target_s": "s",
-}
-
-
-def target_figures(reached: Sequence[Reached]) -> dict[str, Any]:
-    """The time-to-target figures (metrics.py names) of one variant over its seeds.
-
-    Means and spread are over the seeds that reached the target, `target_reached`
-    is their share, and the per-seed lists hold None for the others.
-    """
-    if not reached:
-        raise ValueError("target_figures needs at least one seed")
-    hits = [r for r in reached if r is not None]
-    epochs = [float(e) for e, _ in hits]
-    return {
-        "epochs_to_target": statistics.fmean(epochs) if hits else None,
-        "epochs_to_target_std": (
-            statistics.stdev(epochs) if len(hits) > 1 else (0.0 if hits else None)
-        ),
-        "time_to_target_s": statistics.fmean(t for _, t in hits) if hits else None,
-        "target_reached": len(hits) / len(reached),
-        "epochs_to_target_per_seed": [r[0] if r is not None else None for r in reached],
-        "time_to_target_s_per_seed": [r[1] if r is not None else None for r in reached],
-    }
+MEASURES = ("epochs_to_target", "time_to_target_s")  # metrics.py names, paired over seeds
 
 
 @dataclass(frozen=True)
@@ -87,12 +57,10 @@ class Contrast:
         return self.variant if self.difference < 0 else self.reference
 
     def sentence(self) -> str:
-        unit = MEASURES[self.measure]
+        unit = METRICS[self.measure].unit
         to = f"{self.target:.1%}" if self.target is not None else "the target"
         gap = abs(self.difference)
-        sooner = (
-            f"{gap:.2g} epochs sooner" if unit == "epochs" else f"{gap:.3g} s of training sooner"
-        )
+        sooner = f"{gap:.2g} epochs sooner" if unit == EPOCHS else f"{gap:.3g} s of training sooner"
         if self.low is None or self.high is None:
             spread = f"one seed: {self.difference:+.3g} {unit}, no interval"
         elif self.low == self.high:
@@ -124,27 +92,6 @@ class Contrast:
                 "end of the budget, which understates the gap there"
             )
         return text + "."
-
-
-def paired_interval(
-    diffs: Sequence[float], confidence: float = 0.95
-) -> tuple[float, float | None, float | None]:
-    """Mean of paired differences and its t-interval (None, None with one pair)."""
-    if not diffs:
-        raise ValueError("paired_interval needs at least one difference")
-    mean = statistics.fmean(diffs)
-    if len(diffs) < 2:
-        return mean, None, None
-    half = stats.t.ppf((1 + confidence) / 2, len(diffs) - 1) * statistics.stdev(diffs)
-    half /= math.sqrt(len(diffs))
-    return mean, mean - half, mean + half
-
-
-def sign_test(diffs: Sequence[float]) -> float:
-    """Two-sided exact sign test over the non-zero differences (1.0 when all are zero)."""
-    below = sum(d < 0 for d in diffs)
-    nonzero = below + sum(d > 0 for d in diffs)
-    return float(stats.binomtest(below, nonzero).pvalue) if nonzero else 1.0
 
 
 def _per_seed(info: dict[str, Any], measure: str) -> list[float] | None:
@@ -211,32 +158,6 @@ def compare_to_reference(benches: Sequence[Any], confidence: float = 0.95) -> li
                 )
             )
     return out
-
-
-CURVE_DIGITS = 4  # significant digits a curve keeps: far finer than any line drawn from it
-
-
-def curves(histories: Sequence[Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
-    """The `curves` figure (metrics.py) of one training per seed, from each run's
-    per-epoch history (`train.FitResult.history`): mean training loss, test accuracy and
-    training seconds per epoch, one list per seed; the learning rates of seed 0's epochs
-    (every seed runs the same schedule). A value that is not finite is kept as None."""
-
-    def keep(value: Any) -> float | None:
-        if not isinstance(value, (int, float)) or not math.isfinite(value):
-            return None
-        return float(f"{value:.{CURVE_DIGITS}g}")
-
-    def per_seed(key: str) -> list[list[float | None]]:
-        return [[keep(row.get(key)) for row in history] for history in histories]
-
-    first = histories[0] if histories else []
-    return {
-        "loss": per_seed("loss"),
-        "accuracy": per_seed("accuracy"),
-        "train_time_s": per_seed("train_time_s"),
-        "lr": [[keep(v) for v in row.get("lr") or []] for row in first],
-    }
 
 
 def stopped_early(info: dict[str, Any]) -> bool:

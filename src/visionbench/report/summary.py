@@ -34,7 +34,6 @@ from visionbench.measure import metrics, techniques
 from visionbench.measure.figures import figure_of, infos_difference
 from visionbench.measure.format import fmt_bytes, fmt_times
 from visionbench.measure.results import Bench, Run
-from visionbench.report.convergence import paired_interval
 from visionbench.report.pareto import Front, Point, pareto
 from visionbench.stats.equivalence import (
     BETTER,
@@ -45,6 +44,7 @@ from visionbench.stats.equivalence import (
     Judgement,
     judge,
 )
+from visionbench.stats.seeds import paired_interval
 
 #: Units preferred for a technique's summary row: training-level first.
 UNIT_ORDER = (
