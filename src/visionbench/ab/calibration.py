@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from visionbench.ab.output import provable_pct
-from visionbench.core.exits import say, write_text_atomic
+from visionbench.core.exits import say
+from visionbench.core.files import write_json_atomic
 from visionbench.stats.defaults import POWER
 from visionbench.stats.paired import pairs_needed, provable_change
 
@@ -245,7 +246,7 @@ class Store:
                 entry[key] = merged
             else:
                 entry[key] = value
-        write_text_atomic(self.path, json.dumps({"entries": [*entries, entry]}, indent=2))
+        write_json_atomic(self.path, {"entries": [*entries, entry]})
 
     def time(self, machine: Mapping[str, Any]) -> TimeCalibration | None:
         part = self.entry(machine).get("time")

@@ -1,4 +1,4 @@
-"""What both gates share at their edges: exit codes, bad input, progress, atomic writes.
+"""What every command shares at its edges: exit codes, bad input, progress.
 
 Exit codes of `visionbench gate` and `visionbench ab`: 0 nothing regressed
 (inconclusive comparisons are said loudly but pass), 1 a regression, a failed
@@ -8,9 +8,7 @@ mismatched machines, bad settings, a revision that is not a commit).
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 EXIT_PASS, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
@@ -23,12 +21,3 @@ class BadInput(Exception):
 def say(message: str) -> None:
     """Progress and warnings, on stderr (the tables go to stdout)."""
     print(message, file=sys.stderr, flush=True)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """`text` in `path`, whole or not at all: written beside it, then renamed over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

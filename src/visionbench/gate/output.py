@@ -6,7 +6,6 @@ and, for the A/B gate, the JSON (`visionbench.ab.output` arranges its own).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -15,7 +14,8 @@ from typing import Any
 
 from tabulate import tabulate
 
-from visionbench.core.exits import EXIT_PASS, EXIT_REGRESSION, say, write_text_atomic
+from visionbench.core.exits import EXIT_PASS, EXIT_REGRESSION, say
+from visionbench.core.files import write_json_atomic, write_text_atomic
 from visionbench.gate.runs import Comparison, counts, is_failure
 from visionbench.measure.format import fmt_value, short_name
 from visionbench.measure.metrics import METRICS
@@ -38,7 +38,7 @@ def publish(
             with open(step_summary, "a", encoding="utf-8") as fh:
                 fh.write(summary + "\n")
         if json_path is not None and data is not None:
-            write_text_atomic(json_path, json.dumps(data, indent=2))
+            write_json_atomic(json_path, data)
             say(f"results written to {json_path}")
     except OSError as exc:
         say(f"warning: could not write the summary or the results: {exc}")

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from visionbench.core.exits import EXIT_BAD_INPUT, EXIT_PASS, say, write_text_atomic
+from visionbench.core.exits import EXIT_BAD_INPUT, EXIT_PASS, say
+from visionbench.core.files import write_text_atomic
 from visionbench.gate.config import load_config
 from visionbench.history.branch import DEFAULT_BRANCH
 from visionbench.measure import results

@@ -40,7 +40,7 @@ from markdown_it import MarkdownIt
 from tabulate import tabulate
 
 from visionbench import report
-from visionbench.core.exits import write_text_atomic
+from visionbench.core.files import write_text_atomic
 from visionbench.gate.config import GateConfig
 from visionbench.history.changes import MIN_RUNS, Change, scan
 from visionbench.history.series import (

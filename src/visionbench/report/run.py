@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from visionbench.core.exits import write_text_atomic
+from visionbench.core.files import write_text_atomic
 from visionbench.gate.config import GateConfig
 from visionbench.measure.results import Run
 from visionbench.report import plots, sections
