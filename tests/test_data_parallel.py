@@ -25,7 +25,14 @@ from visionbench.data import SplitData, load_digits, split
 from visionbench.data_parallel.comm import bucket_bytes, merged_length
 from visionbench.data_parallel.launch import DataParallelError, alive, launch
 from visionbench.data_parallel.rank import Fault, Job, Shard, micro_batches
-from visionbench.data_parallel.topology import devices_available, topology, unavailable, world_sizes
+from visionbench.data_parallel.topology import (
+    devices_available,
+    topology,
+    torchrun_rank,
+    unavailable,
+    under_torchrun,
+    world_sizes,
+)
 from visionbench.data_parallel.variants import REFERENCE, Variant, variants
 from visionbench.measure import fingerprint, metrics
 from visionbench.measure.results import Bench
@@ -241,6 +248,20 @@ def test_variants_start_with_the_reference_and_say_what_they_change():
 def fp(**changes) -> dict:
     base = {k: "x" for k in fingerprint.FIELDS} | {"world_size": 2, "backend": "gloo", "nodes": 1}
     return base | changes
+
+
+def test_torchrun_is_told_once_by_its_agent_and_world(monkeypatch):
+    """conftest.py (only rank 0 saves; single-process benches skip) and the topology read
+    the same test: torchrun's agent id and a world size, and the rank beside them."""
+    for name in ("TORCHELASTIC_RUN_ID", "WORLD_SIZE", "RANK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RANK", "3")  # a rank outside torchrun (another launcher) is none
+    assert not under_torchrun() and torchrun_rank() is None
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert under_torchrun() and torchrun_rank() == 3
+    monkeypatch.delenv("RANK")
+    assert torchrun_rank() == 0
 
 
 def test_runs_of_different_topologies_are_never_compared():
