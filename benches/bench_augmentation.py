@@ -22,12 +22,12 @@ import pytest
 
 from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques.recipe import (
+from visionbench.techniques.augmentation import (
     AUGMENTATION,
     augmentation_examples,
     augmentation_variants,
-    measure,
 )
+from visionbench.techniques.recipe import measure
 
 VARIANTS = ("none", "batched", "precomputed")
 

@@ -18,7 +18,7 @@ from conftest import profile_of
 from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant, timing_only
 from visionbench.techniques import gradcam
-from visionbench.techniques.recipe import augmentation_variants
+from visionbench.techniques.augmentation import augmentation_variants
 from visionbench.training.workloads import batches
 
 TECHNIQUE = techniques.GRADCAM.name

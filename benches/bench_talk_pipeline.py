@@ -17,7 +17,7 @@ from conftest import profile_of
 from visionbench.data import SplitData
 from visionbench.measure import metrics
 from visionbench.measure.runner import Variant
-from visionbench.techniques.recipe import TALK, grey, talk_workload
+from visionbench.techniques.talk_pipeline import TALK, grey, talk_workload
 from visionbench.training.model_bench import ModelBench
 
 
