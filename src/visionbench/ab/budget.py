@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 PHASES = ("set-up", "timing blocks", "instructions", "trainings")
 
@@ -17,20 +17,21 @@ PHASES = ("set-up", "timing blocks", "instructions", "trainings")
 class Minutes:
     """Where the invocation's time went, by phase."""
 
-    def __init__(self) -> None:
-        self.start = time.monotonic()
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # seconds
+        self.start = clock()
         self.spent = dict.fromkeys(PHASES, 0.0)
 
     def elapsed(self) -> float:
-        return time.monotonic() - self.start
+        return self.clock() - self.start
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        began = time.monotonic()
+        began = self.clock()
         try:
             yield
         finally:
-            self.spent[name] += time.monotonic() - began
+            self.spent[name] += self.clock() - began
 
     def record(self) -> dict[str, float]:
         other = self.elapsed() - sum(self.spent.values())
