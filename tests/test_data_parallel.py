@@ -37,7 +37,7 @@ from visionbench.data_parallel.variants import REFERENCE, Variant, variants
 from visionbench.measure import fingerprint, metrics
 from visionbench.measure.results import Bench
 from visionbench.measure.runner import replay, replay_clock
-from visionbench.report.sections import scaling
+from visionbench.report.scaling import section as scaling
 from visionbench.training.train import TrainConfig
 
 PLAIN = Variant("ddp")

@@ -28,7 +28,7 @@ from visionbench.data import SplitData, load_digits, split
 from visionbench.data.spec import load_split
 from visionbench.measure import metrics, results, techniques
 from visionbench.measure.runner import Variant
-from visionbench.report import summary
+from visionbench.report import summary, tradeoffs
 from visionbench.report.run import DRY_RUN_NOTE
 from visionbench.training.model_bench import ModelBench
 from visionbench.training.workloads import TrainedModels
@@ -137,7 +137,7 @@ def test_the_report_and_its_summary_render(dry_run):
     for technique in saved:
         assert f"## {technique}" in dry_run.report
     rows = {r.technique for r in summary.technique_rows(dry_run.run)}
-    rows |= {t.technique for t in summary.trade_offs(dry_run.run)}  # the sweeps' fronts
+    rows |= {t.technique for t in tradeoffs.trade_offs(dry_run.run)}  # the sweeps' fronts
     assert rows >= saved - {"gradcam"}  # Grad-CAM explains; it has no verdict
     assert report.summary_text(dry_run.run).startswith(
         DRY_RUN_NOTE.replace("**", "").replace("`", "")

@@ -3,7 +3,7 @@
 from types import SimpleNamespace
 
 from visionbench.report import knee
-from visionbench.report.sections import knee_statement
+from visionbench.report.knee import statement as knee_statement
 
 
 def size(px, accuracy, median, memory, n=1000, seeds=1, std=0.0, ref=64):

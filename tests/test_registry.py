@@ -8,7 +8,7 @@ import pytest
 
 from visionbench import models, profiles
 from visionbench.measure import techniques
-from visionbench.report import summary
+from visionbench.report import tradeoffs
 
 
 @pytest.mark.parametrize("name", profiles.PROFILES)
@@ -23,7 +23,7 @@ def test_every_model_field_names_a_registered_model_in_every_profile(name):
 def test_model_fields_and_sweeps_are_read_from_the_registry():
     fields = {t.name: t.model_field for t in techniques.TECHNIQUES if t.model_field}
     assert fields == profiles.MODEL_FIELDS
-    assert tuple(t.name for t in techniques.TECHNIQUES if t.kind == "sweep") == summary.SWEEPS
+    assert tuple(t.name for t in techniques.TECHNIQUES if t.kind == "sweep") == tradeoffs.SWEEPS
     assert techniques.of_kind("step") == ("precision", "grad_zeroing", "memory_format", "compile")
 
 

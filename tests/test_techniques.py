@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from visionbench import models, profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.measure import meters, metrics
-from visionbench.report import convergence, sections
+from visionbench.report import convergence
 from visionbench.training import targets
 from visionbench.training.model_bench import ModelBench
 from visionbench.training.train import (
@@ -335,7 +335,7 @@ def test_a_constant_shift_on_every_seed_is_the_difference(epochs, shift):
 def test_the_markdown_shows_every_variant_and_the_early_stopping_trade():
     stopped = saved("constant_early_stop", [None, 5, None])
     stopped.extra_info.update(epochs_run=4.0, accuracy=0.955, train_time_s=4.0)
-    text = sections.convergence(
+    text = convergence.section(
         [saved("constant", [6, 5, None]), saved("onecycle", [4, 4, 3]), stopped]
     )
     assert "| constant | 2/3 |" in text and "| onecycle | 3/3 |" in text
@@ -344,7 +344,7 @@ def test_the_markdown_shows_every_variant_and_the_early_stopping_trade():
     assert "| constant_early_stop | 1/3 |" in text and "stopped, 5, stopped" in text
     assert "constant_early_stop: stopped after 4 of 6 epochs on average (2 epochs saved" in text
     assert "-1.5 pt" in text
-    assert sections.convergence([SimpleNamespace(variant="x", extra_info={})]) == ""
+    assert convergence.section([SimpleNamespace(variant="x", extra_info={})]) == ""
 
 
 def test_per_seed_lists_are_validated():

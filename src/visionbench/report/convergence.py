@@ -14,6 +14,8 @@ few seeds the interval is wide, and with one seed there is none.
 
 from __future__ import annotations
 
+import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -163,3 +165,79 @@ def compare_to_reference(benches: Sequence[Any], confidence: float = 0.95) -> li
 def stopped_early(info: dict[str, Any]) -> bool:
     run, budget = info.get("epochs_run"), info.get("epochs")
     return run is not None and budget is not None and run < budget
+
+
+# -- the report's section ---------------------------------------------------------------
+
+
+def _mean_sd(values: Sequence[float | None], fmt: str, unit: str = "") -> str:
+    hits = [v for v in values if v is not None]
+    if not hits:
+        return "never"
+    sd = statistics.stdev(hits) if len(hits) > 1 else 0.0
+    return f"{format(statistics.fmean(hits), fmt)} ± {format(sd, fmt)}{unit}"
+
+
+def section(benches: Sequence[Any], confidence: float = 0.95) -> str:
+    """A technique's convergence figures ("" when it has none): time to target per
+    variant and the contrasts with the reference, and for variants that trained
+    fewer epochs than their budget (early stopping), the epochs saved and the
+    accuracy given up against their reference."""
+    lines: list[str] = []
+    timed = [b for b in benches if "epochs_to_target_per_seed" in b.extra_info]
+    if timed:
+        target = timed[0].extra_info.get("target_accuracy")
+        lines += [
+            f"Time to {target:.1%} test accuracy" if target is not None else "Time to target",
+            "",
+            "| variant | reached | epochs to target | time to target | per seed (epochs) "
+            "| final accuracy |",
+            "|---|---|---|---|---|---|",
+        ]
+        for b in timed:
+            info = b.extra_info
+            per_seed = info["epochs_to_target_per_seed"]
+            budget = info.get("epochs")
+            never = "stopped" if stopped_early(info) else f">{budget}" if budget else "never"
+            seeds = ", ".join(str(e) if e is not None else never for e in per_seed)
+            acc = info.get("accuracy")
+            acc_text = "-" if acc is None else f"{acc:.1%} ± {info.get('accuracy_std', 0):.1%}"
+            lines.append(
+                f"| {b.variant} | {sum(e is not None for e in per_seed)}/{len(per_seed)} "
+                f"| {_mean_sd(per_seed, '.2f')} "
+                f"| {_mean_sd(info.get('time_to_target_s_per_seed') or [], '.2f', ' s')} "
+                f"| {seeds} | {acc_text} |"
+            )
+        lines.append("")
+        lines += [f"- {c.sentence()}" for c in compare_to_reference(benches, confidence)]
+        lines.append("")
+    lines += _early_stopping_lines(benches)
+    return "\n".join(lines).strip()
+
+
+def _early_stopping_lines(benches: Sequence[Any]) -> list[str]:
+    by_variant = {b.variant: b.extra_info for b in benches}
+    lines = []
+    for variant, info in by_variant.items():
+        ref = by_variant.get(info.get("reference"))
+        if ref is None or ref is info or not stopped_early(info):
+            continue
+        run, budget = info["epochs_run"], info["epochs"]
+        text = f"- {variant}: stopped after {run:.3g} of {budget} epochs on average"
+        text += f" ({budget - run:.3g} epochs saved"
+        if info.get("train_time_s") and ref.get("train_time_s"):
+            change = info["train_time_s"] / ref["train_time_s"] - 1
+            text += (
+                f"; training time {info['train_time_s']:.3g} s vs {ref['train_time_s']:.3g} s, "
+                f"{change:+.0%}"
+            )
+        text += ")"
+        acc, ref_acc = info.get("accuracy"), ref.get("accuracy")
+        if acc is not None and ref_acc is not None:
+            spread = math.hypot(info.get("accuracy_std") or 0, ref.get("accuracy_std") or 0)
+            text += (
+                f"; accuracy {acc:.1%} vs {ref_acc:.1%} for the full budget "
+                f"({(acc - ref_acc) * 100:+.1f} pt; seed spread of both ±{spread * 100:.1f} pt)"
+            )
+        lines.append(text + ".")
+    return [*lines, ""] if lines else []

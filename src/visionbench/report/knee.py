@@ -2,7 +2,7 @@
 
 Pure: it takes saved benchmarks of one resolution section (objects with
 `variant`, `extra_info`, `stats` and `error`, as `visionbench.measure.results.Bench`);
-the report states it (`visionbench.report.sections.knee_statement`). The knee
+the report states it (`statement`). The knee
 is the smallest input size whose accuracy is within the noise of the largest
 size's (the reference): a drop no larger than the 95% interval of the
 difference, from the binomial noise of both accuracies on their test images or,
@@ -50,3 +50,38 @@ def knee(benches: Sequence[Any]) -> tuple[Any, Any, float] | None:
         if ref.extra_info["accuracy"] - b.extra_info["accuracy"] <= noise:
             return b, ref, noise
     return ref, ref, 0.0
+
+
+def _ratio(b: Any, ref: Any, value: Any) -> str | None:
+    mine, theirs = value(b), value(ref)
+    if not isinstance(mine, (int, float)) or not isinstance(theirs, (int, float)) or not theirs:
+        return None
+    return f"{mine / theirs:.2f}×"
+
+
+def statement(benches: Sequence[Any]) -> str:
+    """The knee statement of a resolution section ("" for any other section)."""
+    if not any(b.extra_info.get("technique") == "resolution" for b in benches):
+        return ""
+    found = knee(benches)
+    if found is None:
+        return ""
+    b, ref, noise = found
+    ref_acc = ref.extra_info["accuracy"]
+    if b is ref:
+        return (
+            f"**Knee**: no smaller size is within the noise of {ref.variant}'s accuracy "
+            f"({ref_acc:.1%}): every step down the sweep costs accuracy."
+        )
+    time = _ratio(b, ref, lambda x: x.stats.get("median"))
+    memory = _ratio(b, ref, lambda x: x.extra_info.get("peak_mem_bytes"))
+    savings = ", ".join(
+        text
+        for text in (time and f"{time} its time", memory and f"{memory} its peak memory")
+        if text
+    )
+    return (
+        f"**Knee**: {b.variant} is the smallest size whose accuracy "
+        f"({b.extra_info['accuracy']:.1%}) is within the noise (±{noise * 100:.1f} pt, 95%) of "
+        f"the reference {ref.variant} ({ref_acc:.1%})" + (f": {savings}." if savings else ".")
+    )

@@ -24,8 +24,9 @@ from visionbench.measure.figures import figure_of
 from visionbench.measure.format import fmt_value, short_name
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import Bench, Run
-from visionbench.report.sections import data_parallel, reference_of, time_vs_ref
-from visionbench.report.summary import TradeOff
+from visionbench.report.scaling import data_parallel
+from visionbench.report.sections import reference_of, time_vs_ref
+from visionbench.report.tradeoffs import TradeOff
 
 
 def _figure(width: float, height: float):
