@@ -23,7 +23,7 @@ import numpy as np
 from sklearn.model_selection import KFold
 from sklearn.neighbors import KNeighborsClassifier
 
-from visionbench.profiles import SelectionBudget
+from visionbench.profiles.budgets import SelectionBudget
 from visionbench.selection.premodel import Choice, Premodel, PremodelError, choose, routed
 
 KS = (1, 5, 15)  # neighbours tried by cross-validation

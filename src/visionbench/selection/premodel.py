@@ -25,7 +25,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
-from visionbench.profiles import SelectionBudget
+from visionbench.profiles.budgets import SelectionBudget
 
 #: The classifiers cross-validation chooses from, by name.
 CLASSIFIERS: dict[str, Callable[[int], object]] = {
