@@ -25,7 +25,7 @@ same code), so this gate measures both sides in the same job:
 runs (their last duration on this machine is remembered), a full run that
 would overrun is stopped and said, and the output says how the minutes went.
 `--calibrate` runs the baseline against itself through the lane instead and
-saves what it measured for this machine (`ab.calibration`).
+saves what it measured for this machine (`ab.calibrate`, `ab.calibration`).
 
 Exit 0: nothing regressed (inconclusive passes, loudly); 1: a regression, a
 failed benchmark or one missing from the candidate; 2: bad input (a REV
@@ -51,6 +51,7 @@ from tabulate import tabulate
 
 from visionbench.ab import calibration, defaults, gpu, instructions
 from visionbench.ab.budget import Minutes
+from visionbench.ab.calibrate import calibrate
 from visionbench.ab.full_runs import FullRuns, merged, unpaired_rows
 from visionbench.ab.output import report
 from visionbench.ab.processes import (
@@ -71,13 +72,12 @@ from visionbench.ab.worktree import (
     resolve_rev,
     toplevel,
 )
-from visionbench.core.exits import EXIT_BAD_INPUT, EXIT_PASS, say
+from visionbench.core.exits import EXIT_BAD_INPUT, say
 from visionbench.gate.config import GateConfig, load_config
 from visionbench.gate.run_gate import with_alpha
 from visionbench.gate.runs import Comparison
 from visionbench.measure import results
 from visionbench.measure.results import Run
-from visionbench.stats.defaults import POWER
 from visionbench.stats.paired import least_pairs
 from visionbench.stats.sequential import Looks, Sequential, run_looks
 
@@ -354,79 +354,6 @@ class AbGate:
             self.deterministic(runs, saved, baseline_names)
         return self.outcome
 
-    # -- calibration --------------------------------------------------------------------------
-
-    def calibrate(self) -> int:
-        """The baseline against itself through the lane until the budget ends; saved for
-        this machine, printed."""
-        aa = Side("candidate", self.baseline.root, f"{self.baseline.label}, A/A")
-        with contextlib.ExitStack() as stack:
-            zygote = self.start_zygote(stack)
-            setup_s = self.minutes.spent["set-up"]
-            if self.settings.lane == "instructions":
-                counted = self.instruction_lane(zygote, {"A": aa, "B": self.baseline})
-                return self._save_instructions(counted)
-            lane = self.timing_lane(zygote, aa)
-            blocks: list[Block] = []
-            last = 0.0
-            while not blocks or self.minutes.elapsed() + last <= self.settings.budget_s:
-                began = time.monotonic()
-                with self.minutes.phase("timing blocks"):
-                    blocks.append(lane.block(len(blocks), None))
-                last = time.monotonic() - began
-                say(
-                    f"calibration block {len(blocks)}: {last:.1f} s; "
-                    f"{self.minutes.elapsed() / 60:.1f} of {self.settings.budget_s / 60:.1f} min"
-                )
-        cal = calibration.noise_of(blocks, setup_s)
-        if len(blocks) < 3:
-            say(
-                f"only {len(blocks)} block(s) fitted: a block's spread needs 3 or more; "
-                "give a larger --budget"
-            )
-        self.store.save_time(self.machine, cal)
-        print(
-            tabulate(
-                calibration.provable_rows(cal, self.config.alpha),
-                headers=calibration.provable_headers(),
-            )
-        )
-        print(
-            f"\n{len(blocks)} A/A blocks of {self.baseline.label}; a block {cal.block_s:.1f} s, "
-            f"start-up {cal.setup_s:.1f} s; smallest change provable with power "
-            f"{POWER}, one-sided alpha {self.config.alpha} shared by "
-            f"{len(cal.benchmarks)} benchmark(s); saved to {self.store.path}"
-        )
-        print(self.minutes.line(self.settings.budget_s))
-        return EXIT_PASS
-
-    def _save_instructions(self, counted: dict) -> int:
-        found = calibration.instruction_tolerances(counted["B"].counts, counted["A"].counts)
-        self.store.update(
-            self.machine,
-            instructions={
-                "benchmarks": found,
-                "date": calibration.now(),
-            },
-        )
-        table = [
-            [
-                n.split("::")[-1],
-                f"{f['apart']:.3%}",
-                f"{f['spread']:.3%}",
-                f"{max(f['tolerance'], self.config.tolerance_for(n, 'instructions')):.2%}",
-            ]
-            for n, f in sorted(found.items())
-        ]
-        print(tabulate(table, headers=["benchmark", "A/A apart", "repeats spread", "tolerance"]))
-        print(
-            f"\ninstruction counts of {self.baseline.label} against itself; tolerance: "
-            f"{calibration.INSTRUCTION_MARGIN:g}x the larger, never below the configured "
-            f"{self.config.tolerance['instructions']:.2%}; saved to {self.store.path}"
-        )
-        print(self.minutes.line(self.settings.budget_s))
-        return EXIT_PASS
-
 
 def _looks(planned: int, alpha: float) -> Looks:
     """Looks from the fewest blocks at which the exact test can reject at `alpha` on,
@@ -493,7 +420,7 @@ def cmd_ab(args: Any) -> int:
             baseline, candidate, pytest_args, tree.parent, config, settings, commit, minutes
         )
         if settings.calibrate:
-            return gate.calibrate()
+            return calibrate(gate)
         gate.run()
     return report(gate, args)
 
