@@ -12,7 +12,7 @@ same code), so this gate measures both sides in the same job:
    inference batch):
    - `time` (default): blocks of round-interleaved pairs between two workers
      forked from one zygote (`ab.timing`, `ab.zygote`), tested across
-     blocks with `paired.run_looks`; a decided benchmark leaves later blocks.
+     blocks with `sequential.run_looks`; a decided benchmark leaves later blocks.
    - `instructions` (CPU runners): callgrind's instruction counts of each
      unit on both sides (`ab.instructions`), against a tolerance.
 3. Unless --times-only, the deterministic figures (accuracy, memory, flags,

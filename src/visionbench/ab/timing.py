@@ -14,7 +14,7 @@ Whatever slows the machine during a pair slows both members; what stays
 between two processes (their layout, the state of their allocators) does not
 change within a block, so the block is the sample: a block's figure per
 benchmark is the median log-ratio of its round-pairs, and the test runs
-across blocks (`paired.run_looks`: Wilcoxon signed-rank, Hodges–Lehmann
+across blocks (`stats.sequential.run_looks`: Wilcoxon signed-rank, Hodges–Lehmann
 interval, Holm, alpha spent over looks). A decided benchmark leaves the later
 blocks, which then build and time only the others.
 """

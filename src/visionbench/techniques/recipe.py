@@ -169,7 +169,7 @@ def ladder(profile: Profile, device: torch.device) -> tuple[list[Rung], dict[str
             ""
             if final and final != budget.model
             else f"the {profile.name} profile's budget does not allow the article's ResNet-9 "
-            f"over {budget.seeds} seeds (profiles.py says why)",
+            f"over {budget.seeds} seeds (visionbench.profiles says why)",
         ),
     }
     rungs = [Rung("baseline", baseline(profile))]
