@@ -28,6 +28,7 @@ from __future__ import annotations
 import pytest
 
 from visionbench import profiles
+from visionbench.data_parallel import topology
 from visionbench.measure import fingerprint
 
 pytest_plugins = [
@@ -199,9 +200,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _only_rank_zero_saves(config: pytest.Config) -> None:
     """Under torchrun every rank runs pytest; only rank 0 saves the run (before
     pytest-benchmark reads its options, hence tryfirst)."""
-    import os
-
-    if "TORCHELASTIC_RUN_ID" in os.environ and os.environ.get("RANK", "0") != "0":
+    if topology.torchrun_rank() not in (None, 0):
         for option in ("benchmark_autosave", "benchmark_save", "benchmark_json"):
             if hasattr(config.option, option):
                 setattr(config.option, option, False if option.endswith("autosave") else None)
@@ -278,9 +277,7 @@ def pytest_sessionfinish(session: pytest.Session):
 def skip_single_process_benches_under_torchrun(items: list[pytest.Item]) -> None:
     """Under torchrun every rank runs pytest: only the data-parallel bench is meant
     for that; the single-process benches are skipped with the reason."""
-    import os
-
-    if "TORCHELASTIC_RUN_ID" not in os.environ:
+    if not topology.under_torchrun():
         return
     skip = pytest.mark.skip(reason="a single-process bench: run it without torchrun")
     for item in items:

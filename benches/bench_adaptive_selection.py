@@ -23,6 +23,7 @@ The overhead benchmarks time what routing adds before any CNN runs.
 import pytest
 
 from conftest import profile_of
+from visionbench.measure import metrics
 from visionbench.selection import FEATURES_ONLY, PREMODEL_ONLY, TECHNIQUE, experiment
 
 
@@ -48,7 +49,7 @@ def skip_where_left_out(vb, config: pytest.Config) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:inference")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.INFER_BATCH}")
 def bench_inference(benchmark, vb, policy, pytestconfig, selection_setups):
     skip_where_left_out(vb, pytestconfig)
     experiment.time_policy(vb, benchmark, policy, selection_setups)

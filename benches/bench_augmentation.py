@@ -20,15 +20,14 @@ report).
 
 import pytest
 
-from visionbench.measure import metrics
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
-from visionbench.techniques.recipe import (
+from visionbench.techniques.augmentation import (
     AUGMENTATION,
     augmentation_examples,
     augmentation_variants,
-    measure,
 )
+from visionbench.techniques.recipe import measure
 
 VARIANTS = ("none", "batched", "precomputed")
 
@@ -39,10 +38,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{AUGMENTATION}:train_epoch")
+@pytest.mark.benchmark(group=f"{AUGMENTATION}:{metrics.TRAIN_EPOCH}")
 def bench_train_epoch(benchmark, vb, recipe_data, recipe_runs, augmentation):
     recipe = augmentation_variants(vb.profile, vb.device)[augmentation]
-    variant = Variant(AUGMENTATION, augmentation, reference=registry.AUGMENTATION.reference)
+    variant = Variant(AUGMENTATION, augmentation, reference=techniques.AUGMENTATION.reference)
     measure(vb, benchmark, variant, recipe, recipe_data, recipe_runs)
     if augmentation == "batched":  # the article's grid, for the report to draw
         metrics.record(benchmark, augmented_examples=augmentation_examples(recipe, recipe_data))

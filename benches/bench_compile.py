@@ -14,10 +14,10 @@ kernels allocate where a dispatch-level count cannot see them.
 import pytest
 
 from conftest import profile_of
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 
-TECHNIQUE = registry.COMPILE.name
+TECHNIQUE = techniques.COMPILE.name
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -27,10 +27,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_STEP}")
 def bench_train_step(benchmark, vb, compile_mode):
     model = vb.profile.step_techniques.compile_model
-    variant = Variant(TECHNIQUE, compile_mode, reference=registry.COMPILE.reference)
+    variant = Variant(TECHNIQUE, compile_mode, reference=techniques.COMPILE.reference)
     mode = None if compile_mode == "eager" else compile_mode
     workload, reference = vb.workload(model, compile=mode), vb.workload(model)
     vb.train_step(benchmark, variant, workload, allocator_memory=True, reference=reference)

@@ -1,8 +1,8 @@
 """Data path: per-epoch disk decoding vs a tensor cache vs device-resident data.
 
 The same training split, delivered to the device one epoch at a time, by each
-path in visionbench.data.paths (which says what each variant changes;
-visionbench.techniques.data_loading times them):
+path in visionbench.techniques.data_loading.paths (which says what each variant changes;
+visionbench.techniques.data_loading.timed times them):
 disk_png and disk_jpeg (ImageFolder + DataLoader, 0 and N workers; disk_png
 with 0 workers is the reference), tensor_cache, device_resident,
 precomputed_aug and inmemory_tv_aug; on mnist5k and on gradations textures
@@ -17,10 +17,10 @@ the cache learns the same (the same pixels arrive in the same order).
 import pytest
 
 from conftest import profile_of
-from visionbench.data import paths
-from visionbench.techniques import data_loading
+from visionbench.measure import metrics
+from visionbench.techniques.data_loading import paths, timed
 
-TECHNIQUE = data_loading.TECHNIQUE
+TECHNIQUE = timed.TECHNIQUE
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -35,21 +35,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:epoch")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.EPOCH}")
 def bench_epoch(benchmark, data_bench, data_paths, data_path):
     """One epoch of the training split delivered to the device, no augmentation."""
-    data_loading.measure_epoch(benchmark, data_bench, data_paths, data_path, augmented=False)
+    timed.measure_epoch(benchmark, data_bench, data_paths, data_path, augmented=False)
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:augmented_epoch")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.AUGMENTED_EPOCH}")
 def bench_augmented_epoch(benchmark, data_bench, data_paths, data_path):
     """One epoch with pad + random crop, flip and cutout."""
-    data_loading.measure_epoch(benchmark, data_bench, data_paths, data_path, augmented=True)
+    timed.measure_epoch(benchmark, data_bench, data_paths, data_path, augmented=True)
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_epoch")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_EPOCH}")
 def bench_training(benchmark, data_bench, data_paths, data_path):
     """The same model trained for the same epochs from each path (a round is an epoch)."""
-    data_loading.measure_training(benchmark, data_bench, data_paths, data_path)
+    timed.measure_training(benchmark, data_bench, data_paths, data_path)

@@ -25,6 +25,7 @@ import pytest
 from conftest import profile_of
 from visionbench.data_parallel import figures, topology, variants
 from visionbench.data_parallel.launch import DataParallelError
+from visionbench.measure import metrics
 from visionbench.measure.runner import replay_clock
 
 TECHNIQUE = variants.TECHNIQUE
@@ -42,7 +43,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step", timer=replay_clock)
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_STEP}", timer=replay_clock)
 def bench_train_step(benchmark, vb, dp_singles, world_size, dp_variant):
     reason = topology.unavailable(vb.device, world_size)
     if reason is not None:

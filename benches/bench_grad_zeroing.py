@@ -12,11 +12,11 @@ percent at most, often inside the noise.
 
 import pytest
 
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 from visionbench.training.train import ZERO_MODES
 
-TECHNIQUE = registry.GRAD_ZEROING.name
+TECHNIQUE = techniques.GRAD_ZEROING.name
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -25,9 +25,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_STEP}")
 def bench_train_step(benchmark, vb, zeroing):
     model = vb.profile.step_techniques.zeroing_model
-    variant = Variant(TECHNIQUE, zeroing, reference=registry.GRAD_ZEROING.reference)
+    variant = Variant(TECHNIQUE, zeroing, reference=techniques.GRAD_ZEROING.reference)
     reference = vb.workload(model, zero_grad=variant.reference)
     vb.train_step(benchmark, variant, vb.workload(model, zero_grad=zeroing), reference=reference)

@@ -15,13 +15,13 @@ training set.
 import pytest
 
 from conftest import profile_of
-from visionbench.measure import metrics
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant, timing_only
-from visionbench.techniques import explain, registry
-from visionbench.techniques.recipe import augmentation_variants
+from visionbench.techniques import gradcam
+from visionbench.techniques.augmentation import augmentation_variants
 from visionbench.training.workloads import batches
 
-TECHNIQUE = registry.GRADCAM.name
+TECHNIQUE = techniques.GRADCAM.name
 IMAGES = 8  # test images in the grid
 SEED = 0  # which ones: the same on every run
 
@@ -35,7 +35,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def measure(vb, benchmark, variant, model, images, x, labels, unit_info, accuracy_figures):
     def explain_batch() -> None:
-        explain.gradcam(model, x, 0)
+        gradcam.gradcam(model, x, 0)
 
     figures = vb.time(benchmark, explain_batch, units=len(x))
     if timing_only():  # `visionbench ab`'s timing processes: the time alone
@@ -46,7 +46,7 @@ def measure(vb, benchmark, variant, model, images, x, labels, unit_info, accurac
         **unit_info,
         **figures,
         **accuracy_figures,
-        gradcam=explain.figures(model, images, x, labels),
+        gradcam=gradcam.figures(model, images, x, labels),
     )
 
 
@@ -57,10 +57,10 @@ def bench_model_size(benchmark, vb, model_name):
     data = vb.data.at(workload.image_size)
     model, accuracy = vb.model_and_figures(workload)  # untrained when timing only
     test = batches(data, workload.train, vb.device, train=False, batch_size=len(data.test))
-    idx = explain.fixed_indices(IMAGES, len(data.test), SEED)
+    idx = gradcam.fixed_indices(IMAGES, len(data.test), SEED)
     x = test.normalise(data.test.images[idx].to(vb.device))
     variant = Variant(TECHNIQUE, model_name, vb.profile.model_size.models[0])
-    info = vb.describe_workload(variant, workload, "explain_batch", IMAGES)
+    info = vb.describe_workload(variant, workload, metrics.EXPLAIN_BATCH, IMAGES)
     measure(vb, benchmark, variant, model, data.test.images[idx], x,
             data.test.labels[idx], info, accuracy)  # fmt: skip
 
@@ -72,11 +72,11 @@ def bench_augmentation(benchmark, vb, recipe_data, recipe_runs, augmentation):
     seeds = vb.seeds_or(vb.profile.recipe.seeds)
     model, accuracy = recipe_runs.model_and_figures(recipe, recipe_data, vb.device, seeds)
     test = recipe_data.evaluation(vb.device)
-    idx = explain.fixed_indices(IMAGES, len(recipe_data.test), SEED)
+    idx = gradcam.fixed_indices(IMAGES, len(recipe_data.test), SEED)
     images = recipe_data.test.images[idx]
     x = test.normalise(images.to(vb.device))
     variant = Variant(TECHNIQUE, augmentation, "none")
-    info = vb.describe_workload(variant, recipe, "explain_batch", IMAGES)
+    info = vb.describe_workload(variant, recipe, metrics.EXPLAIN_BATCH, IMAGES)
     info.update(dataset=recipe_data.name, classes=recipe_data.train.num_classes)
     measure(vb, benchmark, variant, model, images, x, recipe_data.test.labels[idx],
             info, accuracy)  # fmt: skip

@@ -21,10 +21,10 @@ constant reference it shows the epochs saved and the accuracy given up.
 
 import pytest
 
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 
-TECHNIQUE = registry.LR_SCHEDULE.name
+TECHNIQUE = techniques.LR_SCHEDULE.name
 VARIANTS = {  # variant -> (schedule, early stopping)
     "constant": ("constant", False),
     "onecycle": ("onecycle", False),
@@ -39,7 +39,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:to_target")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TO_TARGET}")
 def bench_time_to_target(benchmark, vb, schedule):
     budget = vb.profile.schedules
     lr_schedule, early_stop = VARIANTS[schedule]
@@ -52,7 +52,7 @@ def bench_time_to_target(benchmark, vb, schedule):
     )
     vb.time_to_target(
         benchmark,
-        Variant(TECHNIQUE, schedule, reference=registry.LR_SCHEDULE.reference),
+        Variant(TECHNIQUE, schedule, reference=techniques.LR_SCHEDULE.reference),
         workload,
         seeds=vb.seeds_or(budget.seeds),
         target=vb.profile.target_accuracy,

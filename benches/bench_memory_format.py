@@ -9,10 +9,10 @@ conversion each way (e.g. pooling or linear layers between convolutions).
 
 import pytest
 
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 
-TECHNIQUE = registry.MEMORY_FORMAT.name
+TECHNIQUE = techniques.MEMORY_FORMAT.name
 CHANNELS_LAST = {"contiguous": False, "channels_last": True}
 
 
@@ -22,10 +22,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_STEP}")
 def bench_train_step(benchmark, vb, memory_format):
     model = vb.profile.step_techniques.memory_format_model
-    variant = Variant(TECHNIQUE, memory_format, reference=registry.MEMORY_FORMAT.reference)
+    variant = Variant(TECHNIQUE, memory_format, reference=techniques.MEMORY_FORMAT.reference)
     workload = vb.workload(model, channels_last=CHANNELS_LAST[memory_format])
     reference = vb.workload(model, channels_last=CHANNELS_LAST[variant.reference])
     vb.train_step(benchmark, variant, workload, reference=reference)

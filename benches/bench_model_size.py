@@ -10,10 +10,10 @@ the most accurate and the small CNN the cheapest).
 import pytest
 
 from conftest import profile_of
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 
-TECHNIQUE = registry.MODEL_SIZE.name
+TECHNIQUE = techniques.MODEL_SIZE.name
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -26,14 +26,14 @@ def variant(vb, model_name: str) -> Variant:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_STEP}")
 def bench_train_step(benchmark, vb, model_name):
     v = variant(vb, model_name)
     vb.train_step(benchmark, v, vb.workload(model_name), reference=vb.workload(v.reference))
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:inference")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.INFER_BATCH}")
 def bench_inference(benchmark, vb, model_name):
     v = variant(vb, model_name)
     vb.inference(benchmark, v, vb.workload(model_name), reference=vb.workload(v.reference))

@@ -17,11 +17,11 @@ infinite is recorded as `diverged`.
 
 import pytest
 
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 from visionbench.training.train import amp_unsupported, tf32_unsupported
 
-TECHNIQUE = registry.PRECISION.name
+TECHNIQUE = techniques.PRECISION.name
 PRECISIONS = {  # variant -> TrainConfig changes
     "fp32": {"amp": None, "tf32": False},
     "tf32": {"amp": None, "tf32": True},
@@ -36,7 +36,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_STEP}")
 def bench_train_step(benchmark, vb, precision):
     changes = PRECISIONS[precision]
     reason = amp_unsupported(vb.device, changes.get("amp")) or tf32_unsupported(
@@ -45,6 +45,6 @@ def bench_train_step(benchmark, vb, precision):
     if reason is not None:
         pytest.skip(reason)
     model = vb.profile.step_techniques.precision_model
-    variant = Variant(TECHNIQUE, precision, reference=registry.PRECISION.reference)
+    variant = Variant(TECHNIQUE, precision, reference=techniques.PRECISION.reference)
     reference = vb.workload(model, **PRECISIONS[variant.reference])
     vb.train_step(benchmark, variant, vb.workload(model, **changes), reference=reference)

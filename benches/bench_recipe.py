@@ -16,8 +16,8 @@ profile's budget cannot run is skipped with the reason.
 
 import pytest
 
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 from visionbench.techniques.recipe import LADDER, RUNGS, ladder, measure, switch_text
 
 
@@ -27,14 +27,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("mnist5k")
-@pytest.mark.benchmark(group=f"{LADDER}:train_epoch")
+@pytest.mark.benchmark(group=f"{LADDER}:{metrics.TRAIN_EPOCH}")
 def bench_train_epoch(benchmark, vb, recipe_data, recipe_runs, rung):
     rungs, skipped = ladder(vb.profile, vb.device)
     if rung in skipped:
         pytest.skip(f"rung {rung} left out: {skipped[rung]}")
     index = [r.name for r in rungs].index(rung)
     previous = rungs[index - 1] if index else None
-    variant = Variant(LADDER, rung, reference=registry.RECIPE.reference)
+    variant = Variant(LADDER, rung, reference=techniques.RECIPE.reference)
     measure(
         vb, benchmark, variant, rungs[index].recipe,
         recipe_data, recipe_runs, rung=index, switch=switch_text(rungs[index], previous),

@@ -14,11 +14,11 @@ would measure interpolation, not resolution.
 import pytest
 
 from conftest import profile_of
+from visionbench.measure import metrics, techniques
 from visionbench.measure.runner import Variant
-from visionbench.techniques import registry
 from visionbench.training.model_bench import upsampling_reason
 
-TECHNIQUE = registry.RESOLUTION.name
+TECHNIQUE = techniques.RESOLUTION.name
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -41,14 +41,14 @@ def sweep(vb, image_size: int):
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:train_step")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.TRAIN_STEP}")
 def bench_train_step(benchmark, vb, image_size):
     variant, workload, reference = sweep(vb, image_size)
     vb.train_step(benchmark, variant, workload, reference=reference)
 
 
 @pytest.mark.vb_datasets("mnist5k", "gradations")
-@pytest.mark.benchmark(group=f"{TECHNIQUE}:inference")
+@pytest.mark.benchmark(group=f"{TECHNIQUE}:{metrics.INFER_BATCH}")
 def bench_inference(benchmark, vb, image_size):
     variant, workload, reference = sweep(vb, image_size)
     vb.inference(benchmark, variant, workload, reference=reference)

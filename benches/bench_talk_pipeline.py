@@ -15,8 +15,9 @@ import pytest
 
 from conftest import profile_of
 from visionbench.data import SplitData
+from visionbench.measure import metrics
 from visionbench.measure.runner import Variant
-from visionbench.techniques.recipe import TALK, grey, talk_workload
+from visionbench.techniques.talk_pipeline import TALK, grey, talk_workload
 from visionbench.training.model_bench import ModelBench
 
 
@@ -33,7 +34,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 @pytest.mark.vb_datasets("gradations")
-@pytest.mark.benchmark(group=f"{TALK}:train_step")
+@pytest.mark.benchmark(group=f"{TALK}:{metrics.TRAIN_STEP}")
 def bench_train_step(benchmark, vb, talk_size, grey_sets):
     if vb.data.key not in grey_sets:
         grey_sets[vb.data.key] = grey(vb.data)

@@ -36,11 +36,11 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
-from visionbench import report
+from visionbench.gate import output as gate_output
 from visionbench.gate import runs as gate_runs
 from visionbench.gate.config import load_config
-from visionbench.gate.machines import comparable_history
 from visionbench.measure import results
+from visionbench.measure.machines import comparable_history
 
 
 def between_run_spread(runs: list[results.Run]) -> list[list[object]]:
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
                         r.benchmark.split("::")[-1],
                         f"{r.change:+.1%}",
                         r.verdict,
-                        "" if r.detectable is None else report.fmt_detectable(r),
+                        "" if r.detectable is None else gate_output.fmt_detectable(r),
                         r.note,
                     ]
                 )

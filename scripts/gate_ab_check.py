@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from visionbench import cli  # noqa: E402
-from visionbench.gate import worktree  # noqa: E402
+from visionbench.ab import worktree  # noqa: E402
 
 PATCHED = "conftest.py"
 PATCH = '''

@@ -13,7 +13,7 @@ import pytest
 from ab_helpers import torch_project, worktrees
 
 from visionbench import cli
-from visionbench.gate import instructions
+from visionbench.ab import instructions
 
 pytestmark = pytest.mark.skipif(
     instructions.missing_valgrind() is not None, reason=str(instructions.missing_valgrind())

@@ -15,8 +15,8 @@ from visionbench import models, profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data.augment import AugmentSpec, examples
 from visionbench.measure import metrics
-from visionbench.measure.runner import Variant
-from visionbench.techniques import convergence
+from visionbench.measure.runner import Timing, Variant
+from visionbench.training import targets
 from visionbench.training.model_bench import ModelBench
 from visionbench.training.train import Batches, TrainConfig, Trainer, fit, lr_samples, planned_steps
 from visionbench.training.workloads import TrainedModels
@@ -83,7 +83,7 @@ def test_curves_keep_every_seed_compactly_and_pass_the_schema():
          {"loss": 0.5, "accuracy": 0.8, "train_time_s": 0.2, "lr": [3e-3, 1e-4]}],
         [{"loss": math.inf, "accuracy": 0.4, "train_time_s": 0.1, "lr": [1e-3, 2e-3]}],
     ]  # fmt: skip
-    curves = convergence.curves(histories)
+    curves = targets.curves(histories)
     assert curves["loss"] == [[1.235, 0.5], [None]]  # 4 significant digits; inf kept as none
     assert curves["accuracy"] == [[0.5, 0.8], [0.4]]
     assert curves["lr"] == [[1e-3, 2e-3], [3e-3, 1e-4]]  # seed 0's
@@ -109,7 +109,7 @@ def _profile(step_to_target: bool) -> profiles.Profile:
     return dataclasses.replace(
         quick,
         train=quick.train.with_(epochs=2, bn_recalibration_batches=0),
-        timing=profiles.Timing(rounds=3, warmup_rounds=1),
+        timing=Timing(rounds=3, warmup_rounds=1),
         model_size=dataclasses.replace(quick.model_size, image_size=8),
         seeds=2,
         target_accuracy=0.5,

@@ -25,12 +25,19 @@ from visionbench.data import SplitData, load_digits, split
 from visionbench.data_parallel.comm import bucket_bytes, merged_length
 from visionbench.data_parallel.launch import DataParallelError, alive, launch
 from visionbench.data_parallel.rank import Fault, Job, Shard, micro_batches
-from visionbench.data_parallel.topology import devices_available, topology, unavailable, world_sizes
+from visionbench.data_parallel.topology import (
+    devices_available,
+    topology,
+    torchrun_rank,
+    unavailable,
+    under_torchrun,
+    world_sizes,
+)
 from visionbench.data_parallel.variants import REFERENCE, Variant, variants
 from visionbench.measure import fingerprint, metrics
 from visionbench.measure.results import Bench
 from visionbench.measure.runner import replay, replay_clock
-from visionbench.report.sections import scaling
+from visionbench.report.scaling import section as scaling
 from visionbench.training.train import TrainConfig
 
 PLAIN = Variant("ddp")
@@ -102,15 +109,40 @@ def test_bf16_compression_halves_the_bytes_and_keeps_the_step_within_bf16(digits
 
 @pytest.mark.slow
 def test_the_worker_records_every_figure_of_the_issue(digits):
-    launched = launch(tiny_job(digits))
+    """Each figure checked for what it says, against what the job and the model are."""
+    job = tiny_job(digits)
+    launched = launch(job)
     f = launched.figures
-    assert len(f["times"]) == 2 and min(f["times"]) > 0
-    assert f["allreduce_bytes"] > 0 and f["allreduce_calls"] >= 1
-    assert 0 < f["allreduce_share"] <= 1 and f["allreduce_time_s"] > 0
-    assert len(f["peak_mem_bytes_per_rank"]) == 2 and f["peak_mem_bytes"] > 0
-    assert f["eval_images"] == len(digits.test) and f["accuracy"] is not None
-    assert f["samples_per_step"] == 16 * 2
+    model = models.build("small_cnn", num_classes=10, in_channels=1, image_size=8)
+    grad_bytes = 4 * sum(p.numel() for p in model.parameters())  # fp32, the plain hook
+    assert grad_bytes < dist_first_bucket()  # so DDP puts every gradient in one bucket
+    # every step hands each gradient to all-reduce once
+    assert f["allreduce_bytes"] == grad_bytes and f["allreduce_calls"] == 1
+    assert f["samples_per_step"] == job.per_rank_batch * job.world_size == 32
+    # the all-reduce is in flight inside the step: no longer than it, and its share of each
+    # step (the median of two rounds: their mean) lies between in-flight / slowest round
+    # and in-flight / fastest round
+    times, busy = f["times"], f["allreduce_time_s"]
+    assert len(times) == job.rounds == 2 and 0 < busy <= max(times)
+    assert busy / max(times) - 1e-9 <= f["allreduce_share"] <= busy / min(times) + 1e-9
+    # each rank holds at least its parameters, their gradients, Adam's two moments and
+    # DDP's bucket; the figure is the largest rank's
+    per_rank = f["peak_mem_bytes_per_rank"]
+    assert len(per_rank) == job.world_size and f["peak_mem_bytes"] == max(per_rank)
+    assert min(per_rank) >= 5 * grad_bytes
+    # the accuracy run took the budget's steps, and its accuracy counts right answers
+    assert f["train_steps"] == job.train.max_steps == 2 and f["diverged"] is False
+    n = f["eval_images"]
+    assert n == len(digits.test)
+    assert f["accuracy"] * n == pytest.approx(round(f["accuracy"] * n), abs=1e-6)
     assert launched.port and not any(alive(p) for p in launched.pids.values())
+
+
+def dist_first_bucket() -> int:
+    """DDP's first gradient bucket, in bytes (smaller than the rest, to start early)."""
+    import torch.distributed as dist
+
+    return dist._DEFAULT_FIRST_BUCKET_BYTES
 
 
 @pytest.mark.slow
@@ -241,6 +273,20 @@ def test_variants_start_with_the_reference_and_say_what_they_change():
 def fp(**changes) -> dict:
     base = {k: "x" for k in fingerprint.FIELDS} | {"world_size": 2, "backend": "gloo", "nodes": 1}
     return base | changes
+
+
+def test_torchrun_is_told_once_by_its_agent_and_world(monkeypatch):
+    """conftest.py (only rank 0 saves; single-process benches skip) and the topology read
+    the same test: torchrun's agent id and a world size, and the rank beside them."""
+    for name in ("TORCHELASTIC_RUN_ID", "WORLD_SIZE", "RANK"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RANK", "3")  # a rank outside torchrun (another launcher) is none
+    assert not under_torchrun() and torchrun_rank() is None
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert under_torchrun() and torchrun_rank() == 3
+    monkeypatch.delenv("RANK")
+    assert torchrun_rank() == 0
 
 
 def test_runs_of_different_topologies_are_never_compared():

@@ -26,11 +26,10 @@ from helpers import FakeBenchmark, run_pytest, saved_problems
 from visionbench import cli, models, profiles, report
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data.spec import load_split
-from visionbench.measure import metrics, results
+from visionbench.measure import metrics, results, techniques
 from visionbench.measure.runner import Variant
-from visionbench.report import summary
+from visionbench.report import summary, tradeoffs
 from visionbench.report.run import DRY_RUN_NOTE
-from visionbench.techniques import registry
 from visionbench.training.model_bench import ModelBench
 from visionbench.training.workloads import TrainedModels
 
@@ -112,9 +111,9 @@ def test_the_registry_names_exactly_the_techniques_the_benches_save(dry_run):
     """One place for the techniques: a bench saving a group the registry lacks (or a
     registered technique no bench runs) fails here."""
     saved = {b.technique for b in dry_run.run.benchmarks.values()}
-    assert saved == set(registry.BY_NAME)
+    assert saved == set(techniques.BY_NAME)
     for b in dry_run.run.benchmarks.values():
-        fixed = registry.get(b.technique).reference
+        fixed = techniques.get(b.technique).reference
         if fixed is not None:
             assert b.extra_info["reference"] == fixed, b.fullname
 
@@ -134,18 +133,18 @@ def test_each_size_of_the_resolution_sweep_records_the_stem_it_was_built_with(dr
 
 def test_the_report_and_its_summary_render(dry_run):
     assert "## Summary: what pays off on this machine" in dry_run.report
-    techniques = {b.technique for b in dry_run.run.benchmarks.values()}
-    for technique in techniques:
+    saved = {b.technique for b in dry_run.run.benchmarks.values()}
+    for technique in saved:
         assert f"## {technique}" in dry_run.report
     rows = {r.technique for r in summary.technique_rows(dry_run.run)}
-    rows |= {t.technique for t in summary.trade_offs(dry_run.run)}  # the sweeps' fronts
-    assert rows >= techniques - {"gradcam"}  # Grad-CAM explains; it has no verdict
+    rows |= {t.technique for t in tradeoffs.trade_offs(dry_run.run)}  # the sweeps' fronts
+    assert rows >= saved - {"gradcam"}  # Grad-CAM explains; it has no verdict
     assert report.summary_text(dry_run.run).startswith(
         DRY_RUN_NOTE.replace("**", "").replace("`", "")
     )
 
 
-STEP_TECHNIQUES = registry.of_kind("step")  # precision, grad zeroing, memory format, compile
+STEP_TECHNIQUES = techniques.of_kind("step")  # precision, grad zeroing, memory format, compile
 
 
 def test_the_step_techniques_record_time_to_target_and_the_summary_states_it(dry_run):

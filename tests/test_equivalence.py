@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from visionbench.gate import runs as gate_runs
 from visionbench.gate.config import GateConfig
-from visionbench.gate.equivalence import (
+from visionbench.measure.figures import figure_of
+from visionbench.report import knee, sections, summary
+from visionbench.stats.equivalence import (
     SAME,
     UNRESOLVED,
     Difference,
@@ -21,8 +23,6 @@ from visionbench.gate.equivalence import (
     accuracy_difference,
     judge,
 )
-from visionbench.report import sections, summary
-from visionbench.techniques import knee
 
 TOL = 0.01  # the gate's default accuracy tolerance: 1 pt
 
@@ -172,7 +172,7 @@ def test_a_fixture_run_reads_not_resolved_and_same_in_the_summary():
 def test_the_knee_and_the_summary_share_one_noise_model():
     a = {"accuracy": 0.93, "eval_images": 500, "seeds": 3, "accuracy_std": 0.01}
     b = {"accuracy": 0.95, "eval_images": 500, "seeds": 3, "accuracy_std": 0.02}
-    diff = accuracy_difference(Figure.of(a), Figure.of(b))
+    diff = accuracy_difference(figure_of(a), figure_of(b))
     assert knee.difference_noise(a, b) == pytest.approx(diff.half_width(0.95))
 
 

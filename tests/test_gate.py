@@ -11,12 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from visionbench.gate import config as gate_config
-from visionbench.gate import machines
 from visionbench.gate import runs as gate_runs
-from visionbench.gate import stats as gate_stats
 from visionbench.gate.config import ConfigError, GateConfig
-from visionbench.gate.stats import Noise
+from visionbench.measure import machines
+from visionbench.stats import between_runs, defaults
+from visionbench.stats.between_runs import Noise
 
 QUIET = Noise(0.05)  # the assumed between-run noise of the defaults
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True)  # same examples in CI
@@ -31,7 +30,7 @@ def samples_strategy(min_size: int = 2, max_size: int = 60, spread: float = 1.0)
 
 
 def verdict(base, cand, noise=QUIET, tolerance=0.10):
-    return gate_stats.compare_samples(
+    return between_runs.compare_samples(
         base, cand, tolerance=tolerance, alpha=0.01, quantile=0.25, noise=noise, resamples=400
     )[0]
 
@@ -67,7 +66,7 @@ def test_a_larger_shift_never_turns_a_regression_into_a_pass(samples, factor, mo
 @given(samples_strategy(min_size=5), st.floats(0.9, 1.3), st.floats(0.15, 1.0))
 def test_inconclusive_carries_the_detectable_change(samples, factor, sd):
     cand = [x * factor for x in samples]
-    result, qb, qc, p, detectable = gate_stats.compare_samples(
+    result, qb, qc, p, detectable = between_runs.compare_samples(
         samples, cand, tolerance=0.10, alpha=0.01, quantile=0.25, noise=Noise(sd), resamples=400
     )
     assert result in ("inconclusive", "regression", "improvement")
@@ -117,17 +116,17 @@ MIB = 1 << 20
     ],
 )
 def test_memory(base, cand, expected):
-    assert gate_stats.compare_memory(base, cand, tolerance=0.05, min_bytes=MIB) == expected
+    assert between_runs.compare_memory(base, cand, tolerance=0.05, min_bytes=MIB) == expected
 
 
 def test_accuracy_without_seed_noise_uses_the_tolerance():
-    assert gate_stats.compare_accuracy(0.90, 0.85, tolerance=0.01, alpha=0.01)[0] == "regression"
-    assert gate_stats.compare_accuracy(0.90, 0.895, tolerance=0.01, alpha=0.01)[0] == "unchanged"
-    assert gate_stats.compare_accuracy(0.85, 0.90, tolerance=0.01, alpha=0.01)[0] == "improvement"
+    assert between_runs.compare_accuracy(0.90, 0.85, tolerance=0.01, alpha=0.01)[0] == "regression"
+    assert between_runs.compare_accuracy(0.90, 0.895, tolerance=0.01, alpha=0.01)[0] == "unchanged"
+    assert between_runs.compare_accuracy(0.85, 0.90, tolerance=0.01, alpha=0.01)[0] == "improvement"
 
 
 def test_accuracy_drop_within_seed_noise_is_inconclusive():
-    result, p, detectable = gate_stats.compare_accuracy(
+    result, p, detectable = between_runs.compare_accuracy(
         0.90, 0.85, tolerance=0.01, alpha=0.01,
         base_std=0.05, base_seeds=3, cand_std=0.05, cand_seeds=3,
     )  # fmt: skip
@@ -136,7 +135,7 @@ def test_accuracy_drop_within_seed_noise_is_inconclusive():
 
 
 def test_accuracy_drop_beyond_seed_noise_regresses():
-    result, p, _ = gate_stats.compare_accuracy(
+    result, p, _ = between_runs.compare_accuracy(
         0.90, 0.85, tolerance=0.01, alpha=0.01,
         base_std=0.005, base_seeds=3, cand_std=0.005, cand_seeds=3,
     )  # fmt: skip
@@ -144,7 +143,7 @@ def test_accuracy_drop_beyond_seed_noise_regresses():
 
 
 def test_accuracy_side_without_spread_borrows_the_other():
-    result, _, _ = gate_stats.compare_accuracy(
+    result, _, _ = between_runs.compare_accuracy(
         0.90, 0.88, tolerance=0.01, alpha=0.01, base_std=0.03, base_seeds=5
     )
     assert result == "inconclusive"
@@ -155,7 +154,7 @@ def test_accuracy_side_without_spread_borrows_the_other():
     [(False, True, "regression"), (True, False, "improvement"), (False, False, "unchanged")],
 )
 def test_flags(base, cand, expected):
-    assert gate_stats.compare_flag(base, cand) == expected
+    assert between_runs.compare_flag(base, cand) == expected
 
 
 # -- whole runs ----------------------------------------------------------------------------
@@ -305,7 +304,7 @@ def test_overrides_by_pattern():
     assert config.tolerance_for("benches/bench_model_size.py::step[resnet50-fp16]", "time") == 0.3
     assert config.tolerance_for("benches/bench_model_size.py::step[resnet50]", "memory") == 0.2
     assert config.tolerance_for("benches/bench_model_size.py::step[resnet18]", "time") == 0.1
-    default = gate_config.DEFAULTS["tolerance"]["accuracy"]
+    default = defaults.DEFAULTS["tolerance"]["accuracy"]
     assert config.tolerance_for("x[resnet18]", "accuracy") == default
 
 
@@ -346,7 +345,7 @@ def test_the_repository_settings_load():
 
     config = load_config(Path(__file__).parents[1] / "pyproject.toml")
     assert 0 < config.alpha < 0.5
-    assert set(config.tolerance) == set(gate_config.DEFAULTS["tolerance"])
+    assert set(config.tolerance) == set(defaults.DEFAULTS["tolerance"])
 
 
 def test_a_disturbed_candidate_is_inconclusive_even_against_a_quiet_history():

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 from fake_nvml import A100, EIGHT_H100, H100, T4, V100, FakeNvml, machine
 
-from visionbench.gate import gpu as gate_gpu
-from visionbench.gate import zygote
+from visionbench.ab import gpu as gate_gpu
+from visionbench.ab import zygote
 from visionbench.measure import gpus
 
 BY_BUS = sorted(EIGHT_H100, key=lambda g: g.bus)  # CUDA's PCI_BUS_ID order

@@ -2,8 +2,8 @@
 
 from types import SimpleNamespace
 
-from visionbench.report.sections import knee_statement
-from visionbench.techniques import knee
+from visionbench.report import knee
+from visionbench.report.knee import statement as knee_statement
 
 
 def size(px, accuracy, median, memory, n=1000, seeds=1, std=0.0, ref=64):

@@ -20,8 +20,9 @@ from visionbench.data.loaders import (
     epoch_plan,
     precompute_epochs,
 )
-from visionbench.data.paths import Prepared, augmented_variants, plain_variants
-from visionbench.profiles import DataPathBudget, Timing
+from visionbench.measure.runner import Timing
+from visionbench.profiles import DataPathBudget
+from visionbench.techniques.data_loading.paths import Prepared, augmented_variants, plain_variants
 from visionbench.training.train import TrainConfig, Trainer, fit, planned_steps
 
 CPU = torch.device("cpu")
@@ -236,7 +237,7 @@ def test_a_data_path_epoch_is_paired_with_the_reference_when_the_budget_says_so(
 
     from visionbench import profiles
     from visionbench.measure.runner import Runner
-    from visionbench.techniques import data_loading
+    from visionbench.techniques.data_loading import timed
 
     train, test = split(digits, 0.2, seed=0)
     budget = DataPathBudget(
@@ -248,11 +249,11 @@ def test_a_data_path_epoch_is_paired_with_the_reference_when_the_budget_says_so(
     runner = Runner(replace(quick, data_path=budget), CPU)
     epochs: list[int] = []
     monkeypatch = pytest.MonkeyPatch()
-    real = data_loading.run_epoch
-    monkeypatch.setattr(data_loading, "run_epoch", lambda f, e: epochs.append(e) or real(f, e))
+    real = timed.run_epoch
+    monkeypatch.setattr(timed, "run_epoch", lambda f, e: epochs.append(e) or real(f, e))
     bench = FakeBenchmark()
     try:
-        data_loading.measure_epoch(bench, runner, prepared, "tensor_cache", augmented=False)
+        timed.measure_epoch(bench, runner, prepared, "tensor_cache", augmented=False)
     finally:
         monkeypatch.undo()
     info = bench.extra_info

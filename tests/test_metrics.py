@@ -43,6 +43,8 @@ def test_record_stores_valid_figures():
         ({"params": True}, "number"),
         ({"image_size": "28"}, "image_size"),
         ({"route_share": [0.5]}, "mapping"),
+        ({"unit": "inference"}, "unknown unit 'inference'; known: train_step, infer_batch"),
+        ({"energy_j": -0.5}, "negative"),
     ],
 )
 def test_bad_figures_are_refused_by_name(figures, message):
@@ -57,3 +59,12 @@ def test_the_posters_figures_are_in_the_schema_with_their_gate_kind():
     assert kinds["train_accuracy"] == ("fraction", "higher", "accuracy")  # gated as accuracy
     assert kinds["run_peak_mem_bytes"] == ("B", "lower", "memory")  # gated as memory
     assert kinds["model_bytes"] == ("B", "lower", "info")
+
+
+def test_each_timed_unit_is_named_once_and_recorded_units_are_known():
+    assert len(set(metrics.UNITS)) == len(metrics.UNITS)
+    for unit in metrics.UNITS:
+        metrics.validate({"unit": unit})
+    units_in_use = {m.unit for m in metrics.METRICS.values()}
+    assert {metrics.SECONDS, metrics.BYTES, metrics.FRACTION, metrics.COUNT} <= units_in_use
+    assert set(metrics.NON_NEGATIVE) <= units_in_use

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from visionbench.gate import paired
-from visionbench.gate.paired import run_looks
+from visionbench.stats import paired, sequential
+from visionbench.stats.sequential import run_looks
 
 times = st.lists(st.floats(1e-4, 10.0), min_size=1, max_size=60)
 
@@ -94,8 +94,8 @@ def test_pair_orders_differ_between_seeds():
 
 
 def test_looks_spend_alpha_once_in_total():
-    looks = paired.Looks.growing(64, 0.01)
-    assert looks.at[0] == 8 and looks.at[-1] == 64
+    looks = sequential.Looks.growing(64, 0.01)
+    assert looks.at[0] == paired.least_pairs(0.01) == 7 and looks.at[-1] == 64
     assert all(b > a and b % 2 == 0 for a, b in zip(looks.at, looks.at[1:], strict=False))
     levels = [looks.level(k) for k in range(len(looks.at))]
     assert sum(levels) == pytest.approx(0.01)
@@ -115,7 +115,7 @@ def simulated_sequential(shift: float, sims: int, seed: int) -> tuple[float, flo
     benchmarks with heavy-tailed per-pair noise, through the gate's own pair loop."""
     rng = np.random.default_rng(seed)
     names = ["a", "b", "c"]
-    looks = paired.Looks.growing(32, 0.05)
+    looks = sequential.Looks.growing(32, 0.05)
     any_regression = all_regressions = 0
     for _ in range(sims):
 
@@ -149,7 +149,7 @@ def test_budget_brings_the_last_look_forward():
         calls.append(i)
         return {"x": 0.5 + 0.01 * i}, {}
 
-    looks = paired.Looks.growing(64, 0.01)
+    looks = sequential.Looks.growing(64, 0.01)
     result = run_looks(["x"], measure, looks, {"x": 0.1}, room_for_another=lambda: len(calls) < 9)
     assert result.samples == 9 and calls == list(range(9))
     assert result.judgements["x"].verdict == "regression"  # all of alpha at the last look
@@ -164,7 +164,7 @@ def test_a_decided_benchmark_leaves_later_pairs():
         return {"big": 1.0 + rng.normal(0, 0.01), "noisy": rng.normal(0, 1.0)}, {}
 
     names = ["big", "noisy"]
-    run_looks(names, measure, paired.Looks((8, 16, 32), 0.05), dict.fromkeys(names, 0.1))
+    run_looks(names, measure, sequential.Looks((8, 16, 32), 0.05), dict.fromkeys(names, 0.1))
     assert seen[0] == ["big", "noisy"] and seen[-1] == ["noisy"]
 
 
@@ -172,7 +172,9 @@ def test_a_failed_benchmark_is_reported_not_judged():
     def measure(i, active):
         return {n: 0.0 for n in active if n != "bad"}, {"bad": "CUDA out of memory"}
 
-    result = run_looks(["ok", "bad"], measure, paired.Looks((4,), 0.05), {"ok": 0.1, "bad": 0.1})
+    result = run_looks(
+        ["ok", "bad"], measure, sequential.Looks((4,), 0.05), {"ok": 0.1, "bad": 0.1}
+    )
     assert result.failed == {"bad": "CUDA out of memory"}
     assert set(result.judgements) == {"ok"}
 
@@ -183,7 +185,8 @@ def test_the_ab_lanes_tolerance_lets_its_tight_blocks_prove_8_percent():
     gate's 10% such a change is never a regression (it reads "unchanged" or, with the
     real blocks' heavier tails, "inconclusive"); under the A/B lane's own tolerance
     (`ab_time`, 5%) it is, and an A/A with the same spread is not."""
-    from visionbench.gate.config import DEFAULTS, GateConfig
+    from visionbench.gate.config import GateConfig
+    from visionbench.stats.defaults import DEFAULTS
 
     config = GateConfig()
     assert config.tolerance_for("x", "ab_time") == DEFAULTS["tolerance"]["ab_time"] == 0.05
@@ -195,7 +198,7 @@ def test_the_ab_lanes_tolerance_lets_its_tight_blocks_prove_8_percent():
         def measure(i, active):
             return {"step": shift + rng.normal(0, 0.034)}, {}
 
-        looks = paired.Looks.growing(64, 0.01, first=7)
+        looks = sequential.Looks.growing(64, 0.01)  # the A/B lane's looks
         return run_looks(["step"], measure, looks, {"step": tolerance}).judgements["step"].verdict
 
     slowed = math.log(1.085)

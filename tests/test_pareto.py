@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from visionbench import report
 from visionbench.data.augment import AugmentSpec, examples
-from visionbench.report import plots, sections, summary
-from visionbench.techniques.pareto import Point, dominates, pareto
+from visionbench.report import plots, sections, summary, tradeoffs
+from visionbench.report.pareto import Point, dominates, pareto
 
 MIB = 1 << 20
 
@@ -73,7 +73,7 @@ def test_a_user_model_joins_the_model_size_front_under_its_name():
             ("tiny", 2, 0.96, 10, {"model_source": "examples.tiny_net:build"}),
         ]
     ]  # fmt: skip
-    (t,) = summary.trade_offs(as_run(run_data(runs)))
+    (t,) = tradeoffs.trade_offs(as_run(run_data(runs)))
     assert [t.label(p.name) for p in t.front.front] == ["tiny (your model)", "resnet18"]
     assert t.front.dominated_by == {"small_cnn": ["tiny"]}  # slower and less accurate
     md = summary.summary_markdown(as_run(run_data(runs)))
@@ -136,7 +136,7 @@ def test_the_time_axis_labels_a_range_narrower_than_one_step_at_the_variants(tmp
                   eval_images=1000, dataset="mnist5k", device="cpu")
             for name, ms, acc in zip("abc", times, (0.96, 0.78, 0.90), strict=False)
         ]  # fmt: skip
-        (t,) = summary.trade_offs(as_run(run_data(runs)))
+        (t,) = tradeoffs.trade_offs(as_run(run_data(runs)))
         plots.plot_pareto(t, tmp_path / "p.png")
         fig = drawn.pop()
         fig.canvas.draw()

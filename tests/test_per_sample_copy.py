@@ -3,8 +3,8 @@
 import torch
 
 from visionbench.data.loaders import HostTensorFeed, Normalise, PerSampleCopyFeed
-from visionbench.data.paths import plain_variants
 from visionbench.profiles import get
+from visionbench.techniques.data_loading.paths import plain_variants
 
 CPU = torch.device("cpu")
 

@@ -10,13 +10,13 @@ from visionbench import profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.data.formats import write_imagefolder
 from visionbench.measure import fingerprint
+from visionbench.techniques.augmentation import augmentation_variants
 from visionbench.techniques.recipe import (
     RUNGS,
     Recipe,
     RecipeData,
     RecipeRuns,
     accuracy_in_budget,
-    augmentation_variants,
     differences,
     ladder,
 )

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from visionbench import models, profiles
-from visionbench.report import summary
-from visionbench.techniques import registry
+from visionbench.measure import techniques
+from visionbench.report import tradeoffs
 
 
 @pytest.mark.parametrize("name", profiles.PROFILES)
@@ -21,27 +21,27 @@ def test_every_model_field_names_a_registered_model_in_every_profile(name):
 
 
 def test_model_fields_and_sweeps_are_read_from_the_registry():
-    fields = {t.name: t.model_field for t in registry.TECHNIQUES if t.model_field}
+    fields = {t.name: t.model_field for t in techniques.TECHNIQUES if t.model_field}
     assert fields == profiles.MODEL_FIELDS
-    assert tuple(t.name for t in registry.TECHNIQUES if t.kind == "sweep") == summary.SWEEPS
-    assert registry.of_kind("step") == ("precision", "grad_zeroing", "memory_format", "compile")
+    assert tuple(t.name for t in techniques.TECHNIQUES if t.kind == "sweep") == tradeoffs.SWEEPS
+    assert techniques.of_kind("step") == ("precision", "grad_zeroing", "memory_format", "compile")
 
 
 def test_a_reference_picked_by_the_profile_is_not_taken_for_a_variant_name():
-    assert registry.PRECISION.reference == "fp32"
-    assert registry.MODEL_SIZE.reference is None  # the profile's first model
-    assert registry.MODEL_SIZE.picked_by == "the profile's first model"
+    assert techniques.PRECISION.reference == "fp32"
+    assert techniques.MODEL_SIZE.reference is None  # the profile's first model
+    assert techniques.MODEL_SIZE.picked_by == "the profile's first model"
     # a technique names its reference variant or how the profile picks it: exactly one
     with pytest.raises(ValueError, match="either its reference variant or how"):
-        registry.Technique("x", "sweep", None)
+        techniques.Technique("x", "sweep", None)
     with pytest.raises(ValueError, match="either its reference variant or how"):
-        registry.Technique("x", "step", "fp32", picked_by="the profile's first model")
+        techniques.Technique("x", "step", "fp32", picked_by="the profile's first model")
 
 
 def test_unknown_names_and_kinds_are_clear_errors():
     with pytest.raises(ValueError, match=r"unknown technique 'presicion'.*precision"):
-        registry.get("presicion")
+        techniques.get("presicion")
     with pytest.raises(ValueError, match=r"unknown kind 'sweeps'.*sweep"):
-        registry.of_kind("sweeps")
+        techniques.of_kind("sweeps")
     with pytest.raises(ValueError, match="unknown kind"):
-        registry.Technique("x", "speedup", "y")
+        techniques.Technique("x", "speedup", "y")

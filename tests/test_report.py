@@ -6,8 +6,8 @@ import pytest
 from gate_helpers import MACHINE, bench, run_data, save, steady
 
 from visionbench import cli, report
-from visionbench.measure import results
-from visionbench.report import format, sections
+from visionbench.measure import format, results
+from visionbench.report import sections
 
 MIB = 1 << 20
 
@@ -69,7 +69,7 @@ def test_an_interrupted_report_leaves_the_last_one_whole(storage, tmp_path, monk
     def interrupted(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("visionbench.gate.exits.os.replace", interrupted)
+    monkeypatch.setattr("visionbench.core.files.os.replace", interrupted)
     assert cli.main(["report", "--storage", str(storage)]) == 130  # Ctrl-C's exit code
     assert out.read_text() == before
 

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from visionbench import profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.measure import metrics
+from visionbench.measure.runner import Timing
 from visionbench.selection import CASCADE, ORACLE, PREMODEL, PREMODEL_ONLY, experiment, features
 from visionbench.selection.cascade import choose_thresholds, evaluate, final_stage, reach
 from visionbench.selection.experiment import Selection
@@ -522,7 +523,7 @@ def test_every_variant_records_valid_figures_on_real_trained_models():
     profile = dataclasses.replace(
         quick,
         train=quick.train.with_(epochs=1, bn_recalibration_batches=0),
-        timing=profiles.Timing(rounds=2, warmup_rounds=1),
+        timing=Timing(rounds=2, warmup_rounds=1),
         model_size=dataclasses.replace(quick.model_size, image_size=8),
         selection=dataclasses.replace(
             quick.selection, models=("embankment_cnn", "small_cnn"), cv_folds=3

@@ -5,9 +5,10 @@ from gate_helpers import FINGERPRINT, as_run, bench, run_data, steady
 
 from visionbench import report
 from visionbench.gate.config import GateConfig
-from visionbench.gate.equivalence import Difference
-from visionbench.report import ladder, sections, summary
-from visionbench.report.summary import TimeEvidence, verdict
+from visionbench.report import ladder, sections, summary, tradeoffs
+from visionbench.report.evidence import TimeEvidence
+from visionbench.report.summary import verdict
+from visionbench.stats.equivalence import Difference
 
 MIB = 1 << 20
 
@@ -87,7 +88,7 @@ def test_one_row_per_technique_and_a_sweep_as_its_pareto_front():
     assert set(rows) == {"precision"}
     # 96.0% on 1,000 test images both: ±1.4 pt of noise, wider than the 1 pt tolerance
     assert rows["precision"].verdict() == "same time, accuracy not resolved (±1.4 pt)"
-    (sweep,) = summary.trade_offs(run)
+    (sweep,) = tradeoffs.trade_offs(run)
     assert sweep.technique == "model_size" and sweep.reference == "small"
     # tiny is the fastest, big the most accurate, small between: no single best
     assert [p.name for p in sweep.front.front] == ["tiny", "small", "big"]
@@ -193,7 +194,7 @@ def test_a_techniques_row_comes_from_its_main_group_not_its_overheads():
         for name in ("features", "features+premodel")
     ]  # fmt: skip
     for b in policies:
-        b["group"] = "adaptive_selection:inference"
+        b["group"] = "adaptive_selection:infer_batch"
     for b in overhead:
         b["group"] = "adaptive_selection:overhead"
     (row,) = summary.technique_rows(as_run(run_data([*policies, *overhead])))

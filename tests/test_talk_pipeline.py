@@ -6,7 +6,7 @@ import torch
 
 from visionbench import profiles
 from visionbench.data import SplitData, make_gradations, split
-from visionbench.techniques.recipe import grey, talk_workload
+from visionbench.techniques.talk_pipeline import grey, talk_workload
 from visionbench.training.train import Batches, TrainConfig, jittered
 
 CPU = torch.device("cpu")

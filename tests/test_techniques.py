@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from visionbench import models, profiles
 from visionbench.data import SplitData, load_digits, split
 from visionbench.measure import meters, metrics
-from visionbench.report import sections
-from visionbench.techniques import convergence
+from visionbench.report import convergence
+from visionbench.training import targets
 from visionbench.training.model_bench import ModelBench
 from visionbench.training.train import (
     Batches,
@@ -242,7 +242,7 @@ reached_runs = st.lists(
 
 @given(reached_runs)
 def test_target_figures_aggregate_every_seed(reached):
-    figures = convergence.target_figures(reached)
+    figures = targets.target_figures(reached)
     metrics.validate(figures)
     hits = [r for r in reached if r is not None]
     assert figures["target_reached"] == len(hits) / len(reached)
@@ -281,9 +281,7 @@ def saved(variant, per_seed, epochs=6, train_time_s=6.0, target=0.97):
             "accuracy": 0.97,
             "accuracy_std": 0.005,
             "epochs_run": epochs,
-            **convergence.target_figures(
-                [(e, float(e)) if e is not None else None for e in per_seed]
-            ),
+            **targets.target_figures([(e, float(e)) if e is not None else None for e in per_seed]),
         },
     )
 
@@ -337,7 +335,7 @@ def test_a_constant_shift_on_every_seed_is_the_difference(epochs, shift):
 def test_the_markdown_shows_every_variant_and_the_early_stopping_trade():
     stopped = saved("constant_early_stop", [None, 5, None])
     stopped.extra_info.update(epochs_run=4.0, accuracy=0.955, train_time_s=4.0)
-    text = sections.convergence(
+    text = convergence.section(
         [saved("constant", [6, 5, None]), saved("onecycle", [4, 4, 3]), stopped]
     )
     assert "| constant | 2/3 |" in text and "| onecycle | 3/3 |" in text
@@ -346,7 +344,7 @@ def test_the_markdown_shows_every_variant_and_the_early_stopping_trade():
     assert "| constant_early_stop | 1/3 |" in text and "stopped, 5, stopped" in text
     assert "constant_early_stop: stopped after 4 of 6 epochs on average (2 epochs saved" in text
     assert "-1.5 pt" in text
-    assert sections.convergence([SimpleNamespace(variant="x", extra_info={})]) == ""
+    assert convergence.section([SimpleNamespace(variant="x", extra_info={})]) == ""
 
 
 def test_per_seed_lists_are_validated():

@@ -8,8 +8,8 @@ import torch
 from helpers import FakeBenchmark
 
 from visionbench import profiles
+from visionbench.ab import command
 from visionbench.data import SplitData, load_digits, split
-from visionbench.gate import ab
 from visionbench.measure import runner
 from visionbench.measure.runner import Variant
 from visionbench.training.model_bench import ModelBench
@@ -48,10 +48,10 @@ def test_the_switch_is_read_from_the_environment(monkeypatch, value, expected):
 def test_the_gate_sets_the_switch_the_runner_reads(monkeypatch, tmp_path):
     """The A/B gate's timing workers run under the pinned environment: it makes the
     runner time only."""
-    from visionbench.gate import processes
+    from visionbench.ab import processes
 
     env = processes.pin(1, tmp_path, "m1").env
-    monkeypatch.setenv(ab.TIMING_ONLY_ENV, env[ab.TIMING_ONLY_ENV])
+    monkeypatch.setenv(command.TIMING_ONLY_ENV, env[command.TIMING_ONLY_ENV])
     assert runner.timing_only()
 
 

@@ -29,16 +29,25 @@ from mkdocs.structure.files import File, Files
 
 def sources() -> dict[str, Any]:
     """Every code object the docs quote, by the name a placeholder starts with."""
-    from visionbench import models, profiles
-    from visionbench.data import folders
-    from visionbench.gate import config, equivalence, paired
-    from visionbench.history import changes
-    from visionbench.measure import interleave, metrics, runner
-    from visionbench.techniques import registry
+    from types import SimpleNamespace
 
+    from visionbench import models, profiles
+    from visionbench.ab import defaults as ab_defaults
+    from visionbench.data import folders
+    from visionbench.gate import config
+    from visionbench.history import changes
+    from visionbench.measure import interleave, metrics, runner, techniques
+    from visionbench.stats import defaults, equivalence, paired
+
+    ab = SimpleNamespace(
+        **{name: getattr(ab_defaults, name) for name in dir(ab_defaults) if name.isupper()},
+        POWER=defaults.POWER,
+        # the first look: the fewest blocks at which the exact test can reject at all
+        FIRST_LOOK=paired.least_pairs(defaults.DEFAULTS["alpha"]),
+    )
     return {
-        "gate": config.DEFAULTS,  # [tool.visionbench.gate]'s defaults
-        "ab": config,  # the A/B gate's constants (FIRST_LOOK, MAX_BLOCKS, ROUNDS_SECONDS...)
+        "gate": defaults.DEFAULTS,  # [tool.visionbench.gate]'s defaults
+        "ab": ab,  # the A/B gate's constants (FIRST_LOOK, MAX_BLOCKS, ROUNDS_SECONDS...)
         "profiles": profiles.PROFILES,
         "dry_run": profiles.DRY_RUN,
         "model_fields": profiles.MODEL_FIELDS,  # what --vb-model-for takes, beside `all`
@@ -50,15 +59,16 @@ def sources() -> dict[str, Any]:
         # What the tests keep the pages' tables to (tests/test_docs_tables.py).
         "metrics": metrics.METRICS,
         "pairs_needed": paired.pairs_needed,  # blocks to prove a change
-        "techniques": registry.BY_NAME,
+        "techniques": techniques.BY_NAME,
         "models": tuple(models.names()),
         # Files the pages name: {{ path modules.runner }}.
         "modules": {
             "runner": runner,
             "metrics": metrics,
             "profiles": profiles,
-            "registry": registry,
+            "registry": techniques,
             "gate_config": config,
+            "defaults": defaults,
             "paired": paired,
             "equivalence": equivalence,
             "changes": changes,

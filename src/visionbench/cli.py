@@ -9,7 +9,7 @@
     visionbench ci pr                                 # a CI job: see `visionbench ci -h`
 
 This module parses the command line and hands each command to where it
-lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.gate.ab,
+lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.ab.command,
 `history` and `report` to visionbench.report, `site`, `history --changes`,
 `history-branch` to visionbench.history.commands, `ci` to visionbench.ci.
 
@@ -28,14 +28,14 @@ from pathlib import Path
 from tabulate import tabulate
 
 from visionbench import report
+from visionbench.ab import defaults as ab_defaults
 from visionbench.ci import commands as ci_commands
-from visionbench.gate import config as gate_defaults
+from visionbench.core.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PASS, BadInput, say
 from visionbench.gate.config import ConfigError, load_config
-from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PASS, BadInput, say
-from visionbench.gate.machines import machine_differences
 from visionbench.gate.run_gate import run_gate
 from visionbench.history import commands as history_commands
 from visionbench.measure import results
+from visionbench.measure.machines import machine_differences
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import ResultsError
 
@@ -217,15 +217,15 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--max-blocks",
         type=int,
-        default=gate_defaults.MAX_BLOCKS,
-        help=f"most blocks per benchmark (default {gate_defaults.MAX_BLOCKS})",
+        default=ab_defaults.MAX_BLOCKS,
+        help=f"most blocks per benchmark (default {ab_defaults.MAX_BLOCKS})",
     )
     a.add_argument(
         "--rounds",
         type=int,
         help=f"round-pairs per benchmark and block (default: about "
-        f"{gate_defaults.ROUNDS_SECONDS:g} s of them, {gate_defaults.MIN_ROUNDS} to "
-        f"{gate_defaults.MAX_ROUNDS})",
+        f"{ab_defaults.ROUNDS_SECONDS:g} s of them, {ab_defaults.MIN_ROUNDS} to "
+        f"{ab_defaults.MAX_ROUNDS})",
     )
     a.add_argument(
         "--threads",
@@ -235,7 +235,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument(
         "--repeats",
         type=int,
-        help=f"instruction counts per unit and side (default {gate_defaults.INSTRUCTION_REPEATS})",
+        help=f"instruction counts per unit and side (default {ab_defaults.INSTRUCTION_REPEATS})",
     )
     a.add_argument(
         "--lock-clocks",
@@ -264,7 +264,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
-    from visionbench.gate.ab import cmd_ab as run_ab
+    from visionbench.ab.command import cmd_ab as run_ab
 
     return run_ab(args)
 

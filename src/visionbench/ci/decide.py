@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from visionbench.ci.context import CiError
-from visionbench.gate.machines import machine_differences
 from visionbench.history.branch import matching_folder
 from visionbench.measure import results
+from visionbench.measure.machines import machine_differences
 from visionbench.measure.results import ResultsError, Run
 
 

@@ -36,7 +36,7 @@ from visionbench.ci.decide import baseline, git, merge_base, nearest, testbed
 from visionbench.ci.ready import check
 from visionbench.ci.steps import Steps, Stopped, say
 from visionbench.ci.summary import Summary, annotate, publish, read
-from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_PASS
+from visionbench.core.exits import EXIT_BAD_INPUT, EXIT_PASS
 from visionbench.measure import BENCH_ARGS, results
 from visionbench.measure.results import ResultsError, Run
 

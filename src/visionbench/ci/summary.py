@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from visionbench.ci.context import Context
-from visionbench.gate.exits import EXIT_PASS, write_text_atomic
+from visionbench.core.exits import EXIT_PASS
+from visionbench.core.files import write_text_atomic
 
 MARKER = "<!-- visionbench:pr-summary -->"
 

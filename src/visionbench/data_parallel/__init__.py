@@ -5,7 +5,7 @@ backends, torchrun), `comm` (the all-reduce measured by a communication hook),
 `rank` (the job and one rank's loop), `launch` (the elastic launcher, its
 watchdog and failure reports), `figures` (the bench's job assembled, replayed
 and recorded). Its bench is `benches/bench_data_parallel.py`, its session state
-`fixtures/data_parallel.py`, its report section `visionbench.report.sections.scaling`.
+`fixtures/data_parallel.py`, its report section `visionbench.report.scaling`.
 
 A `Job` is one variant at one world size. `launch` starts its ranks through
 torch.distributed's elastic launcher (`LaunchConfig` + `elastic_launch`, the

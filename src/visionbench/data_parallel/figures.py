@@ -95,7 +95,7 @@ def measure(
     workload = Workload(budget.model, size, cfg)
     model = build_model(workload, data, cfg.seed)
     recorded = {
-        **bench.describe_workload(row, workload, "train_step", cfg.batch_size),
+        **bench.describe_workload(row, workload, metrics.TRAIN_STEP, cfg.batch_size),
         "world_size": world_size,
         "backend": job.backend,
         "nodes": nodes,

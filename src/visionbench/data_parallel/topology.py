@@ -45,6 +45,11 @@ def under_torchrun() -> bool:
     return TORCHRUN_ENV in os.environ and "WORLD_SIZE" in os.environ
 
 
+def torchrun_rank() -> int | None:
+    """This process's rank in the torchrun job it belongs to; None outside torchrun."""
+    return int(os.environ.get("RANK") or 0) if under_torchrun() else None
+
+
 def torchrun_topology() -> tuple[int, int]:
     """(world size, node count) of the torchrun job this process belongs to."""
     world = int(os.environ["WORLD_SIZE"])

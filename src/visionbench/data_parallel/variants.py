@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from visionbench.techniques import registry
+from visionbench.measure import techniques
 
-TECHNIQUE = registry.DATA_PARALLEL.name
+TECHNIQUE = techniques.DATA_PARALLEL.name
 HOOKS = ("allreduce", "bf16", "fp16")  # DDP communication hooks a variant may use
-REFERENCE = registry.DATA_PARALLEL.reference
+REFERENCE = techniques.DATA_PARALLEL.reference
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,24 @@
-"""What the gates print and write: tables, the markdown summary, the JSON.
-
-Both gates end the same way (`publish`): a table on the terminal, the
-markdown summary written atomically (and appended to `$GITHUB_STEP_SUMMARY`
-when set, for the CI job's page) and, for the A/B gate, the JSON.
+"""What the gates print and write: the run-against-run table and summary, and how
+both gates end (`publish`): a table on the terminal, the markdown summary written
+atomically (and appended to `$GITHUB_STEP_SUMMARY` when set, for the CI job's page)
+and, for the A/B gate, the JSON (`visionbench.ab.output` arranges its own).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from tabulate import tabulate
 
-from visionbench import report
-from visionbench.gate.config import POWER
-from visionbench.gate.exits import EXIT_PASS, EXIT_REGRESSION, say, write_text_atomic
-from visionbench.gate.paired import Sequential, provable_change
+from visionbench.core.exits import EXIT_PASS, EXIT_REGRESSION, say
+from visionbench.core.files import write_json_atomic, write_text_atomic
 from visionbench.gate.runs import Comparison, counts, is_failure
+from visionbench.measure.format import fmt_value, short_name
+from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import Run
 
 
@@ -41,21 +38,72 @@ def publish(
             with open(step_summary, "a", encoding="utf-8") as fh:
                 fh.write(summary + "\n")
         if json_path is not None and data is not None:
-            write_text_atomic(json_path, json.dumps(data, indent=2))
+            write_json_atomic(json_path, data)
             say(f"results written to {json_path}")
     except OSError as exc:
         say(f"warning: could not write the summary or the results: {exc}")
+
+
+# -- the table -------------------------------------------------------------------------
+
+
+def fmt_change(row: Comparison) -> str:
+    if row.change is None:
+        return ""
+    if row.metric in METRICS and METRICS[row.metric].kind == "accuracy":
+        return f"{row.change * 100:+.1f} pt"
+    return f"{row.change:+.1%}"
+
+
+def fmt_detectable(row: Comparison) -> str:
+    """The smallest change an inconclusive comparison could have flagged."""
+    d = row.detectable
+    if d is None or math.isinf(d):
+        return "unknown"
+    if row.metric in METRICS and METRICS[row.metric].kind == "accuracy":
+        return f"{d * 100:.1f} pt"
+    return f"{d:+.0%}" if d < 1 else f"{d + 1:.3g}×"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None:
+        return ""
+    return f"{p:.2g}" if p >= 1e-4 else "<1e-4"
+
+
+HEADERS = ["benchmark", "metric", "baseline", "candidate", "change", "p-value", "verdict"]
+
+
+def table_rows(rows: Sequence[Comparison], detail: bool = True) -> list[list[str]]:
+    out = []
+    for r in rows:
+        verdict = r.verdict
+        if r.detectable is not None:
+            verdict += f" (detectable: {fmt_detectable(r)})"
+        line = [
+            short_name(r.benchmark),
+            r.metric,
+            fmt_value(r.metric, r.baseline),
+            fmt_value(r.metric, r.candidate),
+            fmt_change(r),
+            fmt_p(r.p_value),
+            verdict,
+        ]
+        if detail:
+            line.append(r.note)
+        out.append(line)
+    return out
 
 
 def comparison_table(rows: Sequence[Comparison], markdown: bool = False) -> str:
     """The run-against-run rows (deterministic figures, missing, failed, new)."""
     if markdown:
         return tabulate(
-            report.gate_table_rows(rows),
-            headers=[*report.GATE_HEADERS, "detail"],
+            table_rows(rows),
+            headers=[*HEADERS, "detail"],
             tablefmt="github",
         )
-    return tabulate(report.gate_table_rows(rows, detail=False), headers=report.GATE_HEADERS)
+    return tabulate(table_rows(rows, detail=False), headers=HEADERS)
 
 
 # -- run against run ----------------------------------------------------------------
@@ -76,8 +124,8 @@ def gate_verdict(rows: Sequence[Comparison], allow_missing: bool) -> tuple[int, 
         warnings.append(
             f"WARNING: {len(inconclusive)} comparison(s) INCONCLUSIVE: the noise between runs "
             f"is larger than the tolerance, so a regression of that size could not be seen "
-            f"(they could only have flagged changes of {report.fmt_detectable(easiest)} to "
-            f"{report.fmt_detectable(hardest)}). They pass because nothing was proven, not "
+            f"(they could only have flagged changes of {fmt_detectable(easiest)} to "
+            f"{fmt_detectable(hardest)}). They pass because nothing was proven, not "
             f"because nothing changed: save more baseline runs, or use a quieter machine."
         )
     if n["missing"] and allow_missing:
@@ -118,191 +166,6 @@ def gate_markdown(
         "",
     ]
     return "\n".join(lines)
-
-
-# -- A/B --------------------------------------------------------------------------------
-
-
-def short(name: str) -> str:
-    return name.split("::")[-1]
-
-
-def interval(low: float, high: float) -> str:
-    if low <= 0 and math.isinf(high):
-        return "unbounded (too few blocks)"
-    return f"{low:.3f}x to {'inf' if math.isinf(high) else f'{high:.3f}x'}"
-
-
-def provable_pct(change: float) -> str:
-    """The smallest provable change, said: inf (too few samples for the exact test to
-    reject at all) is "not provable", never a figure."""
-    return "not provable" if math.isinf(change) else f"{change:.1%}"
-
-
-def finite(x: float | None) -> float | None:
-    return x if x is not None and math.isfinite(x) else None
-
-
-BASELINE_FAILED = "in the baseline: "  # a failure of the baseline's side alone
-TIME_HEADERS = [
-    "benchmark",
-    "metric",
-    "ratio",
-    "interval",
-    "p-value",
-    "blocks",
-    "sd block",
-    "sd round-pair",
-    "provable",
-    "verdict",
-]
-
-
-def failed_verdict(why: str) -> str:
-    """Failed in the candidate (fails the gate), or in the baseline alone (reported)."""
-    return "baseline failed" if why.startswith(BASELINE_FAILED) else "failed"
-
-
-def provable(seq: Sequential, name: str, alpha: float) -> float:
-    """The smallest change the blocks of `name` could prove (power 0.9, the gate's alpha
-    shared by the selection): what the gate can see, whatever the verdict."""
-    j = seq.judgements[name]
-    tests = max(1, len(seq.judgements) + len(seq.failed))
-    return provable_change(j.sigma_d, j.pairs, alpha, POWER, tests)
-
-
-def time_rows(
-    seq: Sequential, round_pair_sd: Mapping[str, float | None], alpha: float
-) -> list[list[Any]]:
-    """One row per benchmark the timing lane judged, and per failed one."""
-    rows: list[list[Any]] = []
-    for name, j in seq.judgements.items():
-        sd = round_pair_sd.get(name)
-        rows.append(
-            [
-                short(name),
-                "time",
-                f"{j.ratio:.3f}x",
-                interval(j.ci_low, j.ci_high),
-                f"{j.p_value:.2g}",
-                j.pairs,
-                "-" if j.sigma_d is None else f"{j.sigma_d:.3f}",
-                "-" if sd is None else f"{sd:.3f}",
-                provable_pct(provable(seq, name, alpha)),  # what an inconclusive one misses
-                j.verdict,
-            ]
-        )
-    for name, why in seq.failed.items():
-        rows.append([short(name), "time", *[""] * 7, f"{failed_verdict(why)}: {why[:80]}"])
-    return rows
-
-
-def provable_summary(seq: Sequential, alpha: float, counted: Sequence[Any] = ()) -> str:
-    """One line for the job summary: the smallest change this run could prove."""
-    if counted:
-        tols = sorted(v.tolerance for v in counted)
-        span = f"±{tols[0]:.2%}" if tols[0] == tols[-1] else f"±{tols[0]:.2%} to ±{tols[-1]:.2%}"
-        return f"smallest change provable: the instruction tolerance, {span} of instructions"
-    seen = {n: provable(seq, n, alpha) for n in seq.judgements}
-    if not seen:
-        return "smallest change provable: nothing was compared"
-    lo, hi = min(seen, key=seen.__getitem__), max(seen, key=seen.__getitem__)
-    head = (
-        f"smallest change provable by these blocks (power {POWER:g}, one-sided alpha {alpha} "
-        f"shared by {len(seen)})"
-    )
-    if math.isinf(seen[lo]):
-        blocks = max(j.pairs for j in seq.judgements.values())
-        return f"{head}: none, with {blocks} block(s) (the exact test needs more)"
-    return (
-        f"{head}: {provable_pct(seen[lo])} ({short(lo)}) to {provable_pct(seen[hi])} ({short(hi)})"
-    )
-
-
-def ab_verdict(
-    verdicts: Sequence[str],
-    failed: Mapping[str, str],
-    rows: Sequence[Comparison],
-    allow_missing: bool,
-) -> tuple[int, str]:
-    """(exit code, headline) of `visionbench ab` from the lane's verdicts, its failures
-    and the rows of deterministic figures and coverage."""
-    verdicts = list(verdicts)
-    # a bench that failed in the candidate fails the gate; one that failed in the
-    # baseline alone is reported (the baseline's trouble is not the change's)
-    verdicts += [failed_verdict(why) for why in failed.values()]
-    failing = [v for v in verdicts if v in ("regression", "failed")]
-    failing += [r for r in rows if is_failure(r, allow_missing)]
-    tally: dict[str, int] = {}
-    for v in [*verdicts, *(r.verdict for r in rows)]:
-        tally[v] = tally.get(v, 0) + 1
-    parts = ", ".join(f"{n} {v}" for v, n in tally.items())
-    code = EXIT_REGRESSION if failing else EXIT_PASS
-    return code, f"A/B gate {'FAILED' if failing else 'passed'}: {parts or 'nothing compared'}"
-
-
-def inconclusive_warning(seq: Sequential) -> str | None:
-    undecided = [j for j in seq.judgements.values() if j.verdict == "inconclusive"]
-    if not undecided:
-        return None
-    return (
-        f"WARNING: {len(undecided)} time comparison(s) INCONCLUSIVE after "
-        f"{min(j.pairs for j in undecided)}-{max(j.pairs for j in undecided)} blocks: "
-        "the blocks' noise was too large to decide at the tolerance within the budget. "
-        "They pass because nothing was proven, not because nothing changed: give a "
-        "larger --budget, or select fewer benchmarks."
-    )
-
-
-def time_json(
-    seq: Sequential,
-    figures: Mapping[str, Mapping[str, Sequence[float]]],
-    round_pair_sd: Mapping[str, float | None],
-    alpha: float,
-) -> list[dict[str, Any]]:
-    """The JSON of each benchmark the timing lane judged or failed; `figures`: per side,
-    per benchmark, each block's median seconds of one call."""
-    out = []
-    for name, j in seq.judgements.items():
-        base = figures["baseline"].get(name, [])
-        cand = figures["candidate"].get(name, [])
-        out.append(
-            {
-                "name": name,
-                "metric": "time",
-                "ratio": j.ratio,
-                "ci_low": finite(j.ci_low),
-                "ci_high": finite(j.ci_high),
-                "confidence": j.confidence,
-                "p_value": j.p_value,
-                "p_raw": j.p_raw,
-                "blocks": j.pairs,
-                "verdict": j.verdict,
-                "sigma_block": j.sigma_d,
-                "sigma_round_pair": round_pair_sd.get(name),
-                "tolerance": j.tolerance,
-                "detectable": finite(j.detectable),
-                "provable": finite(provable(seq, name, alpha)),
-                "baseline_s": float(statistics.median(base)) if base else None,
-                "candidate_s": float(statistics.median(cand)) if cand else None,
-                "log_ratios": list(seq.logs.get(name, [])),
-            }
-        )
-    for name, why in seq.failed.items():
-        out.append(
-            {
-                "name": name,
-                "metric": "time",
-                "ratio": None,
-                "ci_low": None,
-                "ci_high": None,
-                "p_value": None,
-                "blocks": len(seq.logs.get(name, [])),
-                "verdict": failed_verdict(why),
-                "note": why,
-            }
-        )
-    return out
 
 
 def comparison_json(rows: Sequence[Comparison]) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 Loads the two runs, refuses runs of different machines (unless allowed),
 reads the noise history (the comparable runs saved before the baseline),
 compares every benchmark metric by metric (`gate.runs`), prints the table
-and writes the markdown summary (`gate.output`). Exit codes: `gate.exits`.
+and writes the markdown summary (`gate.output`). Exit codes: `core.exits`.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from visionbench.core.exits import BadInput, say
 from visionbench.gate.config import ConfigError, GateConfig, load_config
-from visionbench.gate.exits import BadInput, say
-from visionbench.gate.machines import comparable_history, machine_differences
 from visionbench.gate.output import comparison_table, gate_markdown, gate_verdict, publish
 from visionbench.gate.runs import compare_runs, pair_shifts
 from visionbench.measure import results
+from visionbench.measure.machines import comparable_history, machine_differences
 from visionbench.measure.results import ResultsError, Run
 
 

@@ -3,7 +3,7 @@
 Every benchmark of the baseline is compared with the same benchmark (same
 pytest node id) of the candidate, metric by metric, following the metric
 schema (`metrics.METRICS`: which way is better, which kind of tolerance), with
-the statistics of `gate.stats` and the noise measured from the saved history
+the statistics of `stats.between_runs` and the noise measured from the saved history
 and from how this pair's benchmarks moved together.
 """
 
@@ -17,8 +17,10 @@ from typing import Any
 import numpy as np
 
 from visionbench.gate.config import GateConfig
-from visionbench.gate.equivalence import gate_words
-from visionbench.gate.stats import (
+from visionbench.measure.figures import judge_infos
+from visionbench.measure.metrics import METRICS, Metric
+from visionbench.measure.results import Bench, Run
+from visionbench.stats.between_runs import (
     PairShift,
     between_run_noise,
     compare_accuracy,
@@ -29,8 +31,6 @@ from visionbench.gate.stats import (
     history_noise,
     log_spread,
 )
-from visionbench.measure.metrics import METRICS, Metric
-from visionbench.measure.results import Bench, Run
 
 VERDICTS = ("regression", "improvement", "unchanged", "inconclusive", "missing", "new", "failed")
 FAILING = ("regression", "failed", "missing")  # "missing" only unless allowed
@@ -177,6 +177,17 @@ def compare_benchmark(
     return rows
 
 
+def gate_words(
+    base: Mapping[str, Any], cand: Mapping[str, Any], metric: str, tolerance: float
+) -> str:
+    """The accuracy row in the words of `stats.equivalence` (candidate minus baseline),
+    for its detail: the gate's verdict, and so its pass or fail, stands. ("" without the
+    figure.) Both runs score the same test images, so the binomial term overstates the
+    noise of their difference; the words say what this model can show."""
+    judged = judge_infos(cand, base, tolerance, metric)
+    return judged.text() if judged is not None else ""
+
+
 def _replace(row: Comparison, **changes: Any) -> Comparison:
     return Comparison(**{**row.__dict__, **changes})
 
@@ -241,7 +252,12 @@ def _compare_metric(
         note = f"q{round(config.quantile * 100)} of {len(samples_b)}/{len(samples_c)} rounds"
     else:
         verdict, p, detectable = compare_scalar(
-            b, c, metric, tolerance=tol, alpha=config.alpha, noise=noise
+            b,
+            c,
+            higher_is_better=metric.better == "higher",
+            tolerance=tol,
+            alpha=config.alpha,
+            noise=noise,
         )
         note = "stored q1" if metric.name == "time" else "one value per run"
     return _replace(

@@ -20,7 +20,7 @@ temporary index (git's plumbing), and pushes. A push rejected because another
 job pushed first is retried from a fresh fetch (the other job's runs kept, the
 numbers taken again), up to `retries` times; nothing is ever force-pushed. A run
 already on the branch (the same bytes in its folder) is not added twice. A run's
-folder is the one whose newest run has the same fingerprint (`gate.machines`),
+folder is the one whose newest run has the same fingerprint (`measure.machines`),
 or a new one. `pull` copies the branch into a folder, replacing it whole.
 """
 
@@ -38,9 +38,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from visionbench.gate.machines import machine_differences
 from visionbench.history.series import folder_name, machine_label
 from visionbench.measure import results
+from visionbench.measure.machines import machine_differences
 from visionbench.measure.results import ResultsError, Run
 
 DEFAULT_BRANCH = "benchmark-history"

@@ -49,9 +49,9 @@ from scipy import stats
 
 from visionbench.gate.config import GateConfig
 from visionbench.history.series import Series, commit_order
+from visionbench.measure.format import fmt_value
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import Run
-from visionbench.report.format import fmt_value
 
 MIN_RUNS = 3  # runs on each side of a step: the newest run alone is not a change
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from visionbench.core.exits import EXIT_BAD_INPUT, EXIT_PASS, say
 from visionbench.gate.config import load_config
-from visionbench.gate.exits import EXIT_BAD_INPUT, EXIT_PASS, say
 from visionbench.history.branch import DEFAULT_BRANCH
 from visionbench.measure import results
 from visionbench.measure.results import ResultsError
@@ -32,7 +32,7 @@ def _size(path: Path) -> int:
 
 
 def _fmt_size(n: int) -> str:
-    from visionbench.report.format import fmt_bytes
+    from visionbench.measure.format import fmt_bytes
 
     return fmt_bytes(n)
 
@@ -65,7 +65,7 @@ def cmd_changes(args: argparse.Namespace) -> int:
     """The change points of every figure's history, per machine, as a table."""
     from visionbench.history.changes import MIN_RUNS, scan
     from visionbench.history.series import FIGURES, all_series, read_history
-    from visionbench.report.format import short_name
+    from visionbench.measure.format import short_name
     from visionbench.report.history import matches
 
     if args.metric is not None and args.metric not in FIGURES:

@@ -3,7 +3,7 @@
 A storage is pytest-benchmark's (`DIR/<machine id>/NNNN_*.json`), a folder of runs
 itself, or the `benchmark-history` branch's checkout (one folder per fingerprint).
 Every run in it is read with `results.load`; one that cannot be read is named and
-skipped, the rest are used. Runs are grouped by fingerprint (`gate.machines`: the
+skipped, the rest are used. Runs are grouped by fingerprint (`measure.machines`: the
 same rule that decides which runs the gate compares), so that two machines, or one
 machine with another torch or profile, never share a line; within a machine they
 are ordered by commit date (then by when they ran).
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from visionbench.gate.machines import FALLBACK_FIELDS, machine_differences
 from visionbench.measure import results
 from visionbench.measure.fingerprint import FIELDS, testbed
+from visionbench.measure.machines import FALLBACK_FIELDS, machine_differences
 from visionbench.measure.results import Bench, ResultsError, Run
 from visionbench.report import history as report_history
 from visionbench.report import sections

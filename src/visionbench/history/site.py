@@ -39,8 +39,8 @@ from markdown_it import MarkdownIt
 from tabulate import tabulate
 
 from visionbench import report
+from visionbench.core.files import write_text_atomic
 from visionbench.gate.config import GateConfig
-from visionbench.gate.exits import write_text_atomic
 from visionbench.history.changes import MIN_RUNS, Change, scan
 from visionbench.history.series import (
     FIGURES,
@@ -51,9 +51,9 @@ from visionbench.history.series import (
     commit_order,
     when,
 )
+from visionbench.measure.format import fmt_value, short_name, slug
 from visionbench.measure.results import Run
 from visionbench.report import summary
-from visionbench.report.format import fmt_value, short_name, slug
 
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")  # fmt: skip

@@ -10,7 +10,7 @@ every round a pair that both sides of drift hit alike: randomized multiple
 interleaved trials (Abedi & Brecht, ICPE 2017), asv's interleaved rounds,
 Google Benchmark's random interleaving. The pairs' log-ratios give the ratio
 and its interval through the same paired statistics as the A/B gate
-(`visionbench.gate.paired`).
+(`visionbench.stats.paired`).
 
 The variant's rounds stay pytest-benchmark's own samples (saved and gated as
 before): the reference is timed right before the variant's round in
@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from visionbench.gate.paired import balanced_orders, paired_ratio
+from visionbench.stats.paired import balanced_orders, paired_ratio
 
 CONFIDENCE = 0.95  # of the recorded ratio_ci_low .. ratio_ci_high
 VARIANT_FIRST, REFERENCE_FIRST = "AB", "BA"  # A: the variant, B: its reference

@@ -23,6 +23,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+#: Units the code reads (validation, the figures' formatting, the report's words), each
+#: once; a unit only one metric has is written in its entry below.
+SECONDS = "s"
+BYTES = "B"
+FRACTION = "fraction"  # in [0, 1]
+COUNT = "count"
+EPOCHS = "epochs"
+JOULES = "J"
+WATTS = "W"
+RATIO = "ratio"
+BOOLEAN = "bool"
+NON_NEGATIVE = (BYTES, COUNT, SECONDS, JOULES, WATTS)  # a negative value is a bug
+
+#: What one timed round is (`extra_info["unit"]`), each once. A bench's pytest-benchmark
+#: group is `technique:unit` where its technique times one unit per group.
+TRAIN_STEP = "train_step"  # one optimiser step on one batch
+INFER_BATCH = "infer_batch"  # one inference batch (a policy's: features, premodel, models)
+TRAIN_EPOCH = "train_epoch"  # one training epoch, data delivery included
+EPOCH = "epoch"  # one epoch of a data path delivered to the device, no training
+AUGMENTED_EPOCH = "augmented_epoch"  # the same, augmented on the way
+TO_TARGET = "to_target"  # a seed's training up to the profile's target accuracy
+EXPLAIN_BATCH = "explain_batch"  # one Grad-CAM batch: a forward and a backward pass
+UNITS = (TRAIN_STEP, INFER_BATCH, TRAIN_EPOCH, EPOCH, AUGMENTED_EPOCH, TO_TARGET, EXPLAIN_BATCH)
+
 Better = Literal["lower", "higher", "none"]
 Kind = Literal["time", "throughput", "memory", "accuracy", "energy", "info", "flag"]
 
@@ -46,7 +70,7 @@ METRICS: dict[str, Metric] = {
     for m in (
         _m(
             "time",
-            "s",
+            SECONDS,
             "lower",
             "time",
             "pytest-benchmark's samples: seconds per timed unit (a training step, an "
@@ -62,7 +86,7 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "peak_mem_bytes",
-            "B",
+            BYTES,
             "lower",
             "memory",
             "peak memory of the variant's own tensors during one unit: model, gradients, "
@@ -72,7 +96,7 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "run_peak_mem_bytes",
-            "B",
+            BYTES,
             "lower",
             "memory",
             "peak memory of the training run behind `accuracy`: model, gradients, optimiser "
@@ -83,12 +107,12 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "model_bytes",
-            "B",
+            BYTES,
             "lower",
             "info",
             "bytes of the model's parameters and buffers",
         ),
-        _m("params", "count", "lower", "info", "trainable and frozen parameters"),
+        _m("params", COUNT, "lower", "info", "trainable and frozen parameters"),
         _m(
             "flops",
             "FLOP/sample",
@@ -98,14 +122,14 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "accuracy",
-            "fraction",
+            FRACTION,
             "higher",
             "accuracy",
             "test-split accuracy after the profile's training budget (mean over seeds)",
         ),
         _m(
             "train_accuracy",
-            "fraction",
+            FRACTION,
             "higher",
             "accuracy",
             "accuracy on the training images after the same budget (mean over seeds): a "
@@ -114,14 +138,14 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "train_accuracy_std",
-            "fraction",
+            FRACTION,
             "lower",
             "info",
             "standard deviation of train_accuracy across seeds (0 with one seed)",
         ),
         _m(
             "accuracy_in_budget",
-            "fraction",
+            FRACTION,
             "higher",
             "accuracy",
             "test accuracy after the last epoch that ended within `time_budget_s` seconds of "
@@ -129,7 +153,7 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "accuracy_in_budget_per_seed",
-            "fraction",
+            FRACTION,
             "none",
             "info",
             "accuracy_in_budget of each seed in seed order (a list)",
@@ -163,22 +187,22 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "accuracy_std",
-            "fraction",
+            FRACTION,
             "lower",
             "info",
             "standard deviation of accuracy across seeds (0 with one seed)",
         ),
-        _m("seeds", "count", "none", "info", "number of seeds the accuracy figures cover"),
+        _m("seeds", COUNT, "none", "info", "number of seeds the accuracy figures cover"),
         _m(
             "train_time_s",
-            "s",
+            SECONDS,
             "lower",
             "time",
             "wall time of the training run that produced `accuracy` (one observation)",
         ),
         _m(
             "time_to_target_s",
-            "s",
+            SECONDS,
             "lower",
             "time",
             "training seconds until test accuracy first reached the profile's target "
@@ -186,7 +210,7 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "epochs_to_target",
-            "epochs",
+            EPOCHS,
             "lower",
             "info",
             "epochs until test accuracy first reached the profile's target (mean over "
@@ -194,14 +218,14 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "epochs_to_target_std",
-            "epochs",
+            EPOCHS,
             "lower",
             "info",
             "spread of epochs_to_target across seeds",
         ),
         _m(
             "epochs_to_target_per_seed",
-            "epochs",
+            EPOCHS,
             "none",
             "info",
             "epochs_to_target of each seed in seed order, null where a seed never reached "
@@ -210,44 +234,44 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "time_to_target_s_per_seed",
-            "s",
+            SECONDS,
             "none",
             "info",
             "time_to_target_s of each seed in seed order, null where never reached (a list)",
         ),
         _m(
             "target_reached",
-            "fraction",
+            FRACTION,
             "higher",
             "info",
             "share of seeds that reached the target accuracy within the budget",
         ),
         _m(
             "energy_j",
-            "J",
+            JOULES,
             "lower",
             "energy",
             "GPU energy per timed unit (NVML total-energy counter)",
         ),
-        _m("power_w", "W", "lower", "energy", "mean GPU board power during the timed rounds"),
-        _m("diverged", "bool", "lower", "flag", "the loss became NaN or infinite"),
+        _m("power_w", WATTS, "lower", "energy", "mean GPU board power during the timed rounds"),
+        _m("diverged", BOOLEAN, "lower", "flag", "the loss became NaN or infinite"),
         _m(
             "prep_time_s",
-            "s",
+            SECONDS,
             "lower",
             "info",
             "one-off preparation cost of a data path (building a cache, writing files)",
         ),
         _m(
             "load_time_s",
-            "s",
+            SECONDS,
             "lower",
             "info",
             "cost a data path pays at the start of every run (loading a cache, copying a "
             "dataset to the device, scanning a folder), apart from its one-off prep_time_s",
         ),
-        _m("cache_disk_bytes", "B", "lower", "info", "size of a data path's files on disk"),
-        _m("cache_mem_bytes", "B", "lower", "info", "size of a data path's tensors in memory"),
+        _m("cache_disk_bytes", BYTES, "lower", "info", "size of a data path's files on disk"),
+        _m("cache_mem_bytes", BYTES, "lower", "info", "size of a data path's tensors in memory"),
         _m(
             "h2d_bytes",
             "B",
@@ -258,21 +282,21 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "compile_time_s",
-            "s",
+            SECONDS,
             "lower",
             "info",
             "one-off torch.compile time, kept apart from the steady-state step",
         ),
         _m(
             "cudnn_search_s",
-            "s",
+            SECONDS,
             "lower",
             "info",
             "one-off time of cuDNN's algorithm search under cudnn.benchmark (the first step "
             "at the timed shapes in a fresh process, minus a steady step), kept apart from "
             "the steady-state step",
         ),
-        _m("epochs_run", "epochs", "lower", "info", "epochs trained (early stopping)"),
+        _m("epochs_run", EPOCHS, "lower", "info", "epochs trained (early stopping)"),
         _m(
             "latency_per_image_s",
             "s/image",
@@ -282,14 +306,14 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "route_share",
-            "fraction",
+            FRACTION,
             "none",
             "info",
             "share of images routed to each model (a mapping model -> fraction)",
         ),
         _m(
             "ratio_vs_ref",
-            "ratio",
+            RATIO,
             "lower",
             "info",
             "time of the variant's unit over its reference's, timed round by round in "
@@ -298,15 +322,15 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "ratio_ci_low",
-            "ratio",
+            RATIO,
             "lower",
             "info",
             "lower end of ratio_vs_ref's 95% interval (Wilcoxon signed-rank, distribution-free)",
         ),
-        _m("ratio_ci_high", "ratio", "lower", "info", "upper end of ratio_vs_ref's 95% interval"),
+        _m("ratio_ci_high", RATIO, "lower", "info", "upper end of ratio_vs_ref's 95% interval"),
         _m(
             "paired_rounds",
-            "count",
+            COUNT,
             "none",
             "info",
             "pairs behind ratio_vs_ref; 0: timed in separate blocks (variant and reference "
@@ -315,7 +339,7 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "scaling_efficiency",
-            "ratio",
+            RATIO,
             "higher",
             "info",
             "data parallel: global samples_per_s at this world size over world_size x the "
@@ -323,7 +347,7 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "allreduce_bytes",
-            "B",
+            BYTES,
             "lower",
             "info",
             "data parallel: bytes handed to all-reduce per step on one rank, counted by a "
@@ -331,14 +355,14 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "allreduce_calls",
-            "count",
+            COUNT,
             "none",
             "info",
             "data parallel: all-reduces issued per step on one rank (one per gradient bucket)",
         ),
         _m(
             "allreduce_time_s",
-            "s",
+            SECONDS,
             "lower",
             "info",
             "data parallel: seconds per step on rank 0 with an all-reduce in flight, from "
@@ -346,7 +370,7 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "allreduce_share",
-            "fraction",
+            FRACTION,
             "lower",
             "info",
             "data parallel: allreduce_time_s over the step time (median over rounds): an "
@@ -354,7 +378,7 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "peak_mem_bytes_per_rank",
-            "B",
+            BYTES,
             "lower",
             "info",
             "data parallel: peak_mem_bytes of each rank in rank order (a list; "
@@ -362,7 +386,7 @@ METRICS: dict[str, Metric] = {
         ),
         _m(
             "eval_images",
-            "count",
+            COUNT,
             "none",
             "info",
             "test images behind `accuracy` (its binomial noise: sqrt(p(1-p)/n))",
@@ -376,7 +400,7 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "technique": str,  # the benchmark group, e.g. "model_size"
     "variant": str,  # this variant's name within its technique
     "reference": str,  # the technique's reference variant
-    "unit": str,  # what one timed round is: "train_step", "infer_batch", "epoch"
+    "unit": str,  # what one timed round is: one of UNITS
     "model": str,  # the model's registry name (or --vb-model's NAME)
     "model_shapes": str,  # hash of its parameter shapes: another network under one name differs
     "model_source": str,  # a --vb-model model's MODULE:FACTORY (absent for the registry's own)
@@ -425,6 +449,8 @@ def validate(extra_info: Mapping[str, Any]) -> None:
         if name in CONFIG_KEYS:
             if not isinstance(value, CONFIG_KEYS[name]) or isinstance(value, bool):
                 raise SchemaError(f"{name!r} must be {CONFIG_KEYS[name]}, got {value!r}")
+            if name == "unit" and value not in UNITS:
+                raise SchemaError(f"unknown unit {value!r}; known: {', '.join(UNITS)}")
             continue
         metric = METRICS.get(name)
         if metric is None:
@@ -455,9 +481,9 @@ def validate(extra_info: Mapping[str, Any]) -> None:
                 _check_number(name, share)
         else:
             _check_number(name, value)
-            if metric.unit == "fraction" and not 0.0 <= value <= 1.0:
+            if metric.unit == FRACTION and not 0.0 <= value <= 1.0:
                 raise SchemaError(f"metric {name!r} is a fraction, got {value!r}")
-            if metric.unit in ("B", "count", "s", "J", "W") and value < 0:
+            if metric.unit in NON_NEGATIVE and value < 0:
                 raise SchemaError(f"metric {name!r} cannot be negative, got {value!r}")
 
 
@@ -531,9 +557,3 @@ def record(benchmark: Any, **figures: Any) -> None:
     """Validate figures and store them in `benchmark.extra_info`."""
     validate(figures)
     benchmark.extra_info.update(figures)
-
-
-def accuracy_noise(accuracy: float, eval_images: int) -> float:
-    """Half-width of the 95% binomial interval of an accuracy measured on
-    `eval_images` test images: differences within it are noise."""
-    return 1.96 * math.sqrt(accuracy * (1 - accuracy) / eval_images)

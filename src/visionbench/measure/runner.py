@@ -11,7 +11,7 @@ reach pytest-benchmark through `replay`.
 
 The model benches' context (`model_bench.ModelBench`) and the trained-model
 cache (`workloads.TrainedModels`) build on this base; so do the data-path
-benches (`techniques.data_loading`) and adaptive selection (`selection.experiment`).
+benches (`techniques.data_loading.timed`) and adaptive selection (`selection.experiment`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -29,7 +29,6 @@ from visionbench.measure import TIMING_ONLY_ENV, metrics
 from visionbench.measure.energy import EnergyMeter
 from visionbench.measure.interleave import Pairing
 from visionbench.measure.meters import synced
-from visionbench.profiles import Profile, Timing
 
 
 def timing_only() -> bool:
@@ -38,6 +37,24 @@ def timing_only() -> bool:
     expensive part; it does not change a step's time), no peak memory, FLOPs or
     paired reference: the A/B gate compares those once per side, from a full run."""
     return os.environ.get(TIMING_ONLY_ENV, "") not in ("", "0")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How a unit is timed: a profile's budget (`visionbench.profiles`) holds one."""
+
+    rounds: int = 10  # timed rounds per benchmark (raw samples the gate tests)
+    warmup_rounds: int = 3  # untimed rounds first (allocator, caches, autotuning)
+
+
+class Profiled(Protocol):
+    """What the runner reads of a profile (`visionbench.profiles.Profile`)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def timing(self) -> Timing: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +97,7 @@ def time_rounds(
 class Runner:
     """Describe, time and record a unit on one device under one profile."""
 
-    def __init__(self, profile: Profile, device: torch.device) -> None:
+    def __init__(self, profile: Profiled, device: torch.device) -> None:
         self.profile = profile
         self.device = torch.device(device)
 

@@ -6,9 +6,9 @@ import fnmatch
 from collections.abc import Sequence
 from typing import Any
 
+from visionbench.measure.format import fmt_value, short_name
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import Bench, Run
-from visionbench.report.format import fmt_value, short_name
 
 
 def matches(fullname: str, pattern: str | None) -> bool:

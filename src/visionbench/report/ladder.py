@@ -11,9 +11,9 @@ from typing import Any
 
 from tabulate import tabulate
 
+from visionbench.measure.format import fmt_times
 from visionbench.measure.results import Bench
-from visionbench.report.format import fmt_times
-from visionbench.report.summary import all_reached, reached, seeds_run
+from visionbench.report.evidence import all_reached, reached, seeds_run
 
 
 def _mean_sd(values: Sequence[float]) -> str:

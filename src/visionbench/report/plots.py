@@ -19,13 +19,14 @@ from matplotlib.ticker import (
 )
 
 from visionbench.data_parallel.variants import REFERENCE as DDP
-from visionbench.gate.equivalence import Figure
 from visionbench.gate.runs import network_differences
+from visionbench.measure.figures import figure_of
+from visionbench.measure.format import fmt_value, short_name
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import Bench, Run
-from visionbench.report.format import fmt_value, short_name
-from visionbench.report.sections import data_parallel, reference_of, time_vs_ref
-from visionbench.report.summary import TradeOff
+from visionbench.report.scaling import data_parallel
+from visionbench.report.sections import reference_of, time_vs_ref
+from visionbench.report.tradeoffs import TradeOff
 
 
 def _figure(width: float, height: float):
@@ -51,12 +52,12 @@ def _bar_panel(ax, labels, values, ref_index, title, value_text) -> None:
 
 def _accuracy_panel(ax, benches: Sequence[Bench], labels, ref_index: int | None) -> None:
     """Accuracy as dots with their 95% intervals (binomial over the test images or the
-    seeds' spread, `gate.equivalence.Figure`), on an axis that starts where the
+    seeds' spread, `stats.equivalence.Figure`), on an axis that starts where the
     differences show: 95.1% and 98.2% must not look alike."""
     y = np.arange(len(benches))
     lows, highs = [], []
     for yi, b in zip(y, benches, strict=True):
-        figure = Figure.of(b.extra_info)
+        figure = figure_of(b.extra_info)
         if figure is None:
             continue
         half = figure.half_width()
@@ -70,7 +71,7 @@ def _accuracy_panel(ax, benches: Sequence[Bench], labels, ref_index: int | None)
         low, high = max(0.0, min(lows)), min(1.0, max(highs))
         margin = max(0.005, 0.15 * (high - low))
         ax.set_xlim(max(0.0, low - margin) * 100, min(1.0, high + margin) * 100)
-    if ref_index is not None and (ref := Figure.of(benches[ref_index].extra_info)) is not None:
+    if ref_index is not None and (ref := figure_of(benches[ref_index].extra_info)) is not None:
         ax.axvline(ref.value * 100, color="#444", lw=0.8, ls="--")
     ax.set_yticks(y, labels)
     ax.invert_yaxis()

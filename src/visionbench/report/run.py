@@ -15,13 +15,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from visionbench.core.files import write_text_atomic
 from visionbench.gate.config import GateConfig
-from visionbench.gate.exits import write_text_atomic
+from visionbench.measure.format import slug
 from visionbench.measure.results import Run
-from visionbench.report import plots, sections
-from visionbench.report.format import slug
+from visionbench.report import plots, scaling, sections
 from visionbench.report.ladder import ladder_markdown
-from visionbench.report.summary import bf16_paragraph, summary_markdown, trade_offs
+from visionbench.report.summary import bf16_paragraph, summary_markdown
+from visionbench.report.tradeoffs import trade_offs
 
 DRY_RUN_NOTE = (
     "**A dry run** (`--vb-dry-run`): every variant, model, input size and dataset of the "
@@ -43,7 +44,7 @@ def summary_text(run: Run, config: GateConfig | None = None) -> str:
         line = sections.models_line(benches)
         title = f"{technique}; {line.replace('`', '')}" if line else technique
         parts += [title, sections.technique_table(benches, True, config), ""]
-    if text := sections.scaling(list(run.benchmarks.values())):
+    if text := scaling.section(list(run.benchmarks.values())):
         parts += [text]
     if text := bf16_paragraph(run):
         parts += [text.replace("**", "")]
@@ -114,7 +115,7 @@ def write_report(
             )
             lines += [f"![{technique}: trend across runs]({png.name})", ""]
     everything = list(run.benchmarks.values())
-    if text := sections.scaling(everything):
+    if text := scaling.section(everything):
         png = plots.plot_scaling(everything, out_dir / "data_parallel_scaling.png")
         lines += [text, f"![data_parallel: samples/s by world size]({png.name})", ""]
     path = out_dir / "report.md"

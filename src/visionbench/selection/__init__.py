@@ -13,9 +13,9 @@ besides the single models; they live here, light, so that the report can read
 saved runs without importing torch.
 """
 
-from visionbench.techniques import registry
+from visionbench.measure import techniques
 
-TECHNIQUE = registry.SELECTION.name
+TECHNIQUE = techniques.SELECTION.name
 PREMODEL = "premodel"  # features, the premodel's pick, only the picked model per image
 CASCADE = "cascade"  # cheapest model first, escalate the images it is unsure of
 ORACLE = "oracle"  # the cheapest right model per image, known for free: the bound

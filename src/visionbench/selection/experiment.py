@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from visionbench.data import ImageSet, SplitData, split
+from visionbench.measure import metrics
 from visionbench.measure.meters import count_flops, time_once
 from visionbench.measure.runner import Variant
 from visionbench.profiles import Profile
@@ -267,7 +268,7 @@ def _record(
 ) -> None:
     """Describe, time and record one policy or overhead on the timed batch."""
     reference = vb.workload(sel.names[-1])
-    described = vb.describe_workload(variant, reference, "infer_batch", sel.batch_size)
+    described = vb.describe_workload(variant, reference, metrics.INFER_BATCH, sel.batch_size)
     described["model"] = model
     timed = vb.time(benchmark, fn, sel.batch_size)
     per_s = timed["samples_per_s"]

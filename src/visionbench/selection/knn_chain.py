@@ -23,6 +23,7 @@ import numpy as np
 from sklearn.model_selection import KFold
 from sklearn.neighbors import KNeighborsClassifier
 
+from visionbench.profiles.budgets import SelectionBudget
 from visionbench.selection.premodel import Choice, Premodel, PremodelError, choose, routed
 
 KS = (1, 5, 15)  # neighbours tried by cross-validation
@@ -66,8 +67,8 @@ class KnnChain(Premodel):
         features: Sequence[str],
         classes: Sequence[str],
         *,
-        folds: int = 5,
-        tolerance: float = 0.01,
+        folds: int = SelectionBudget.cv_folds,  # the profiles' defaults, written once there
+        tolerance: float = SelectionBudget.tolerance,
         ks: Sequence[int] = KS,
         seed: int = 0,
     ) -> None:

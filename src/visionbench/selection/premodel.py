@@ -25,6 +25,8 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import SVC
 from sklearn.tree import DecisionTreeClassifier
 
+from visionbench.profiles.budgets import SelectionBudget
+
 #: The classifiers cross-validation chooses from, by name.
 CLASSIFIERS: dict[str, Callable[[int], object]] = {
     "knn1": lambda seed: KNeighborsClassifier(n_neighbors=1),
@@ -116,8 +118,8 @@ class Premodel:
         features: Sequence[str],
         classes: Sequence[str],
         *,
-        folds: int = 5,
-        tolerance: float = 0.01,
+        folds: int = SelectionBudget.cv_folds,  # the profiles' defaults, written once there
+        tolerance: float = SelectionBudget.tolerance,
         classifiers: Sequence[str] = tuple(CLASSIFIERS),
         seed: int = 0,
     ) -> None:

@@ -6,7 +6,7 @@ compares the premodel and the cascade with the best single model (the most
 accurate; ties: the faster) and measures what they capture of the oracle's
 headroom (the oracle is the bound: a perfect premodel that costs nothing).
 
-Honesty rules: an accuracy difference is worded by `visionbench.gate.equivalence`
+Honesty rules: an accuracy difference is worded by `visionbench.stats.equivalence`
 (the same only when its whole 90% interval lies within the gate's accuracy
 tolerance, "not resolved" when its noise cannot tell); a policy is called
 faster only when its interquartile range of batch times lies wholly below the
@@ -20,8 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from visionbench.gate.config import DEFAULTS
-from visionbench.gate.equivalence import BETTER, SAME, UNRESOLVED, WORSE, judge_infos
+from visionbench.measure.figures import judge_infos
 from visionbench.selection import (
     CASCADE,
     FEATURES_ONLY,
@@ -31,6 +30,8 @@ from visionbench.selection import (
     PREMODEL_ONLY,
     TECHNIQUE,
 )
+from visionbench.stats.defaults import DEFAULTS
+from visionbench.stats.equivalence import BETTER, SAME, UNRESOLVED, WORSE
 
 OVERHEAD = (FEATURES_ONLY, PREMODEL_ONLY)
 CONSISTENT = 0.85  # timed below this share of its implied latency: the speed drifted

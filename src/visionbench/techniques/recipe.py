@@ -23,8 +23,8 @@ recorded are the time to the profile's target accuracy (each seed's, a seed
 that never reached it counted as such), the accuracy within the profile's
 `time_budget_s` (read from the epoch history: the last epoch that ended within
 it), and the time of one training epoch. The augmentation bench's variants are
-the +resident and +augment rungs and +augment precomputed, so both benches
-share one training per recipe (`RecipeRuns`, a session cache).
+the +resident and +augment rungs and +augment precomputed (`techniques.augmentation`),
+so both benches share one training per recipe (`RecipeRuns`, a session cache).
 
 All rungs read the same pixels: the PNG folder decoded at the input size once
 (the tensor cache) is what the resident rungs hold and what the disk rung
@@ -44,15 +44,13 @@ from typing import Any
 import torch
 
 from visionbench.data import cache
-from visionbench.data.augment import examples, fill_colour
 from visionbench.data.formats import folder_bytes, folder_dataset
 from visionbench.data.imageset import ImageSet, SplitData, channel_stats, train_eval_sample
 from visionbench.data.loaders import LoaderFeed, Normalise
-from visionbench.measure import fingerprint, metrics
+from visionbench.measure import fingerprint, metrics, techniques
 from visionbench.measure.meters import time_once
 from visionbench.measure.runner import Variant, timing_only
 from visionbench.profiles import Profile, RecipeBudget
-from visionbench.techniques import registry
 from visionbench.training.train import (
     Batches,
     FitResult,
@@ -63,11 +61,10 @@ from visionbench.training.train import (
     fit,
     planned_steps,
 )
-from visionbench.training.workloads import Trained, TrainedModels, Workload, build_model
+from visionbench.training.workloads import Trained, TrainedModels, build_model
 
 WARMUP_STEPS = 3  # untimed steps before the timed epochs
-LADDER = registry.RECIPE.name
-AUGMENTATION = registry.AUGMENTATION.name
+LADDER = techniques.RECIPE.name
 SOURCES = ("disk", "resident")
 Log = Callable[[str], None]
 
@@ -174,7 +171,7 @@ def ladder(profile: Profile, device: torch.device) -> tuple[list[Rung], dict[str
             ""
             if final and final != budget.model
             else f"the {profile.name} profile's budget does not allow the article's ResNet-9 "
-            f"over {budget.seeds} seeds (profiles.py says why)",
+            f"over {budget.seeds} seeds (visionbench.profiles says why)",
         ),
     }
     rungs = [Rung("baseline", baseline(profile))]
@@ -200,61 +197,6 @@ def switch_text(rung: Rung, previous: Rung | None) -> str:
             value = getattr(rung.recipe.train, name)
         words.append(f"{name}={value}")
     return ", ".join(words)
-
-
-def augmentation_variants(profile: Profile, device: torch.device) -> dict[str, Recipe]:
-    """none, batched and precomputed: the ladder's +resident and +augment rungs (the same
-    trainings) and +augment with every epoch's augmentation drawn once beforehand."""
-    rungs = {r.name: r.recipe for r in ladder(profile, device)[0]}
-    batched = rungs["+augment"]
-    return {
-        "none": rungs["+resident"],
-        "batched": batched,
-        "precomputed": batched.with_(precompute_augment=True),
-    }
-
-
-def augmentation_examples(recipe: Recipe, data: RecipeData) -> dict[str, list]:
-    """The article's grid of the recipe's augmentation on the data's training images
-    (`augment.examples`), filled with the channels' mean colour as training fills."""
-    if recipe.train.augment is None:
-        raise ValueError("augmentation_examples needs a recipe with augmentation")
-    return examples(data.train.images, recipe.train.augment, fill_colour(data.mean))
-
-
-# -- the seed talk's pipeline -----------------------------------------------------------
-
-TALK = registry.TALK.name
-
-
-def grey(data: SplitData) -> SplitData:
-    """Both splits as one grey channel (ITU-R 601 luma, PIL's "L"), as the talk fed its
-    network; grey sets are returned as they are."""
-    if data.channels == 1:
-        return data
-
-    def luma(split: ImageSet) -> ImageSet:
-        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-        y = (split.images.float() * weights).sum(dim=1, keepdim=True).round().clamp(0, 255)
-        return ImageSet(split.name, y.to(torch.uint8), split.labels, split.classes)
-
-    return SplitData(data.name, luma(data.train), luma(data.test))
-
-
-def talk_workload(profile: Profile, size: int) -> Workload:
-    """The talk's network and optimiser at one of its input sizes: SGD with momentum at a
-    constant LR, brightness/contrast jitter per epoch, the profile's batch size."""
-    budget = profile.talk
-    cfg = TrainConfig(
-        optimizer="sgd",
-        lr=budget.lr,
-        momentum=budget.momentum,
-        batch_size=profile.train.batch_size,
-        epochs=budget.epochs,
-        schedule="constant",
-        jitter=budget.jitter,
-    )
-    return Workload(budget.model, size, cfg)
 
 
 # -- data -----------------------------------------------------------------------------
@@ -456,7 +398,7 @@ def measure(
         if recipe.source == "disk"
         else {"cache_mem_bytes": held.held_bytes()}
     )
-    info = bench.describe_workload(variant, recipe, "train_epoch", cfg.batch_size)
+    info = bench.describe_workload(variant, recipe, metrics.TRAIN_EPOCH, cfg.batch_size)
     info.update(dataset=data.name, classes=data.train.num_classes)
     if rung is not None:
         info.update(rung=rung, switch=switch or "")

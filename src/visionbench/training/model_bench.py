@@ -19,6 +19,7 @@ import torch.nn as nn
 
 from visionbench import models
 from visionbench.data import SplitData
+from visionbench.measure import metrics
 from visionbench.measure.meters import (
     allocator_peak_memory,
     count_flops,
@@ -29,8 +30,8 @@ from visionbench.measure.meters import (
     peak_memory,
     time_once,
 )
-from visionbench.measure.runner import Runner, Variant, time_rounds, timing_only
-from visionbench.profiles import Profile, Timing
+from visionbench.measure.runner import Runner, Timing, Variant, time_rounds, timing_only
+from visionbench.profiles import Profile
 from visionbench.training import workloads
 from visionbench.training.train import FitResult, Trainer, cuda_graphs
 from visionbench.training.workloads import SeedRun, Trained, TrainedModels, Workload, batches
@@ -139,7 +140,7 @@ class ModelBench(Runner):
         # the first step allocates gradients and optimiser state, and compiles
         first_step_s = self._first_step(step, compiled=cfg.compile is not None)
         if timing_only():
-            described = self.describe_workload(variant, workload, "train_step", x.shape[0])
+            described = self.describe_workload(variant, workload, metrics.TRAIN_STEP, x.shape[0])
             self.record(benchmark, described, **self.time(benchmark, step, x.shape[0]))
             return None
         pools = None
@@ -161,7 +162,7 @@ class ModelBench(Runner):
             figures["compile_time_s"] = max(0.0, first_step_s - steady)
         self.record(
             benchmark,
-            self.describe_workload(variant, workload, "train_step", x.shape[0]),
+            self.describe_workload(variant, workload, metrics.TRAIN_STEP, x.shape[0]),
             **figures,
             peak_mem_bytes=peak,
             **self._model_figures(workload.model, trainer.model, x),
@@ -221,7 +222,7 @@ class ModelBench(Runner):
         time), recording the time alone (None)."""
         if timing_only():
             infer, x = self._infer_unit(workload, self.untrained(workload))
-            described = self.describe_workload(variant, workload, "infer_batch", x.shape[0])
+            described = self.describe_workload(variant, workload, metrics.INFER_BATCH, x.shape[0])
             self.record(benchmark, described, **self.time(benchmark, infer, x.shape[0]))
             return None
         trained = self.trained.get(workload, self.data, self.device, self.seeds)
@@ -235,7 +236,7 @@ class ModelBench(Runner):
         figures = self.time_paired(benchmark, infer, x.shape[0], build_reference)
         self.record(
             benchmark,
-            self.describe_workload(variant, workload, "infer_batch", x.shape[0]),
+            self.describe_workload(variant, workload, metrics.INFER_BATCH, x.shape[0]),
             **figures,
             peak_mem_bytes=peak,
             **self._model_figures(workload.model, trained.model, x),
@@ -315,7 +316,7 @@ class ModelBench(Runner):
         x, _ = next(iter(runs[0].test))
         self.record(
             benchmark,
-            self.describe_workload(variant, workload, "to_target", workload.train.batch_size),
+            self.describe_workload(variant, workload, metrics.TO_TARGET, workload.train.batch_size),
             **self._model_figures(workload.model, trained.model, runs[0].trainer.prepare(x)),
             **trained.figures(target, curves=True),
         )

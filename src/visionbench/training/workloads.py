@@ -22,7 +22,7 @@ from visionbench import models
 from visionbench.data import ImageSet, SplitData, split
 from visionbench.data.imageset import train_eval_sample
 from visionbench.measure.meters import RunMemory
-from visionbench.techniques import convergence
+from visionbench.training import targets
 from visionbench.training.train import (
     Batches,
     FitResult,
@@ -67,7 +67,7 @@ class Trained:
     def figures(self, target_accuracy: float | None = None, curves: bool = False) -> dict[str, Any]:
         """Accuracy and training figures over seeds; with a target, also the
         epochs and seconds each seed took to first reach it on the test split;
-        with `curves`, every seed's per-epoch history (`convergence.curves`)."""
+        with `curves`, every seed's per-epoch history (`targets.curves`)."""
         accs = [f.accuracy for f in self.fits]
         train_accs = [f.train_accuracy for f in self.fits if f.train_accuracy is not None]
         figures = {
@@ -87,9 +87,9 @@ class Trained:
             )
         if target_accuracy is not None:
             reached = [first_reached(f.history, target_accuracy) for f in self.fits]
-            figures.update(convergence.target_figures(reached), target_accuracy=target_accuracy)
+            figures.update(targets.target_figures(reached), target_accuracy=target_accuracy)
         if curves:
-            figures["curves"] = convergence.curves([f.history for f in self.fits])
+            figures["curves"] = targets.curves([f.history for f in self.fits])
         return figures
 
 

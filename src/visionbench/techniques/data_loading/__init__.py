@@ -1,0 +1,1 @@
+"""The data-loading technique: its data paths (`paths`) and their epochs timed (`timed`)."""
