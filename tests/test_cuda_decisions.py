@@ -14,7 +14,7 @@ import torch
 from fake_nvml import A100, H100, T4, V100
 
 from visionbench.measure.runner import in_fresh_process
-from visionbench.techniques import recipe, switches
+from visionbench.techniques import framework_switches, recipe
 from visionbench.training import train
 
 CUDA = torch.device("cuda")
@@ -175,7 +175,8 @@ def test_a_ddp_step_runs_forward_and_backward_in_strict_fp32(monkeypatch):
 
 
 def test_only_cudnn_benchmark_is_timed_in_a_process_of_its_own():
-    assert [v for v in switches.VARIANTS if switches.own_process(v)] == ["cudnn_benchmark"]
+    own = [v for v in framework_switches.VARIANTS if framework_switches.own_process(v)]
+    assert own == ["cudnn_benchmark"]
 
 
 def test_a_fresh_process_is_another_process_and_its_errors_come_back():
