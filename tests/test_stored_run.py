@@ -65,8 +65,8 @@ def test_the_stored_run_reports(storage, tmp_path, capsys):
         assert f"## {section}" in md
     assert "| small_cnn (ref) |" in md and "96.3%" in md and "rounds)" in md
     assert sorted(p.name for p in (out_dir / "0001_c167359").glob("*.png")) == [
-        "model_size_inference__mnist5k__cpu_.png",
-        "model_size_train_step__mnist5k__cpu_.png",
+        "model_size_inference_mnist5k_cpu.png",  # one `_` for each run of unsafe characters
+        "model_size_train_step_mnist5k_cpu.png",
     ]
     assert report.summary_text(results.load(STORED)).count("small_cnn (ref)") == 2
     assert STORED.read_bytes() == before
