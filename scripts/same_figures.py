@@ -3,8 +3,9 @@ measured (a renovation, a refactor), a run before it and a run after it:
 
     python scripts/same_figures.py BEFORE.json AFTER.json
 
-Checks that both runs hold the same benchmarks (pytest node ids), that each benchmark
-recorded the same `extra_info` keys, and that every figure not read from a clock is
+Checks that both runs hold the same benchmarks (pytest node ids) in the same groups, that
+each benchmark recorded the same `extra_info` keys, and that every figure not read from a
+clock is
 equal: accuracy and its spread, each seed's per-epoch accuracy and loss (`curves`),
 epochs to the target, peak memory, parameters, FLOPs, bytes... Figures read from a
 clock (times, throughputs, the paired ratios, accuracy within a time budget) differ
@@ -71,6 +72,8 @@ def differences(before: results.Run, after: results.Run) -> tuple[list[list[str]
         rows.append([name, "-", "benchmark", "only after"])
     compared = 0
     for name in sorted(a.keys() & b.keys()):
+        if a[name].group != b[name].group:
+            rows.append([name, "(group)", str(a[name].group), str(b[name].group)])
         ia, ib = a[name].extra_info, b[name].extra_info
         for key in sorted(ia.keys() ^ ib.keys()):
             rows.append([name, key, "key", "only before" if key in ia else "only after"])

@@ -199,7 +199,9 @@ def test_a_descriptor_missing_from_the_schema_fails_the_bench_that_records_it(mo
                TrainedModels(log=lambda _: None))  # fmt: skip
     workload = vb.workload("resnet18", 16, stem_size=128)
     assert workload.stem_size == 128
-    described = vb.describe_workload(Variant("resolution", "16px", "128px"), workload, "u", 4)
+    described = vb.describe_workload(
+        Variant("resolution", "16px", "128px"), workload, metrics.TRAIN_STEP, 4
+    )
     vb.record(FakeBenchmark(), described)  # in the schema
     monkeypatch.delitem(metrics.CONFIG_KEYS, "stem_size")
     with pytest.raises(metrics.SchemaError, match="unknown metric 'stem_size'"):

@@ -36,13 +36,15 @@ def test_a_changed_figure_a_lost_key_and_a_lost_benchmark_are_named(tmp_path, ca
     before = save(tmp_path, 1, "before", a_run())
     changed = a_run(accuracy=0.91, curves={**CURVES, "accuracy": [[0.5, 0.8]]})
     del changed["benchmarks"][0]["extra_info"]["flops"]
+    changed["benchmarks"][0]["group"] = "model_size:train_step"
     changed["benchmarks"].pop(1)
     after = save(tmp_path, 2, "after", changed)
     assert check.main([str(before), str(after)]) == 1
     out = capsys.readouterr().out
     assert "only before" in out and "bench_step[y]" in out  # the benchmark, and the key
     assert "flops" in out and "0.91" in out and "curves" in out
-    assert "4 difference(s)" in out
+    assert "model_size:train_step" in out  # the group
+    assert "5 difference(s)" in out
 
 
 def test_an_unreadable_run_is_named(tmp_path, capsys):

@@ -1,2 +1,2 @@
-"""What every writer and command needs, below everything else: exit codes, bad input,
-progress on stderr, atomic file writes."""
+"""What every command and writer needs, below everything else: exit codes, bad input
+and progress (`exits`), files written whole or not at all (`files`)."""

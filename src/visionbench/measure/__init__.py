@@ -8,10 +8,15 @@
   of ranks' clocks;
 - `interleave`: a variant's rounds paired with its reference's, in a random balanced
   order;
-- `metrics`: every figure's name, unit, direction and noise, and the schema a saved
-  benchmark must pass;
+- `metrics`: every figure's name, unit and direction, the timed units, and the schema a
+  saved benchmark must pass;
+- `techniques`: every technique's name (its group), kind and reference: the registry the
+  benches, the profiles and the report read;
 - `results`: the one reader of saved runs (`Run`, `Bench`);
-- `fingerprint`: what a run records of its machine and software.
+- `figures`: a saved benchmark's noisy figure (accuracy with its test images and seeds);
+- `format`: figures written for people, in their units;
+- `fingerprint`: what a run records of its machine and software; `machines`: which runs
+  may be compared.
 """
 
 #: Set (to anything but "" or "0") by `visionbench ab` in its timing processes, read by
