@@ -6,8 +6,9 @@ and the cases the profile cannot run here are skipped (with their reasons), ever
 of the resolution sweep is built and recorded, and the report and its summary render.
 
 `quick` runs for real in the other bench tests; here, each of the two other profiles is
-one pytest process over all the benches, started when collection ends and run beside the
-rest of the suite (tests/dry_runs.py); these tests run last.
+one pytest process, started when collection ends and run beside the rest of the suite
+(tests/dry_runs.py); these tests run last. `standard`'s runs every bench; `paper`'s only
+the benches whose code paths `paper` changes (dry_runs.BENCHES says which and why).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def test_every_benchmark_is_saved_valid_and_none_failed(dry_run):
 
 def test_only_what_needs_cuda_or_more_cores_is_skipped(dry_run):
     reasons = re.findall(r"^SKIPPED \[\d+\] [^:]+:\d+: (.*)$", dry_run.proc.stdout, re.M)
-    assert reasons  # the CUDA variants say why
+    assert reasons or dry_runs.BENCHES[dry_run.name] is not None  # the CUDA variants say why
     for reason in reasons:
         assert any(re.search(allowed, reason) for allowed in SKIPS_ALLOWED), reason
 
@@ -111,7 +112,7 @@ def test_the_registry_names_exactly_the_techniques_the_benches_save(dry_run):
     """One place for the techniques: a bench saving a group the registry lacks (or a
     registered technique no bench runs) fails here."""
     saved = {b.technique for b in dry_run.run.benchmarks.values()}
-    assert saved == set(techniques.BY_NAME)
+    assert saved == set(dry_runs.BENCHES[dry_run.name] or techniques.BY_NAME)
     for b in dry_run.run.benchmarks.values():
         fixed = techniques.get(b.technique).reference
         if fixed is not None:
@@ -154,22 +155,36 @@ def test_the_step_techniques_record_time_to_target_and_the_summary_states_it(dry
     states."""
     profile = profiles.get(dry_run.name)
     assert profile.step_to_target
+    ran = set(STEP_TECHNIQUES) & set(dry_runs.BENCHES[dry_run.name] or STEP_TECHNIQUES)
     steps = [
         b
         for b in dry_run.run.benchmarks.values()
         if b.technique in STEP_TECHNIQUES and b.extra_info.get("unit") == "train_step"
     ]
-    assert {b.technique for b in steps} == set(STEP_TECHNIQUES)
+    assert {b.technique for b in steps} == ran
     for b in steps:
         info = b.extra_info
         assert "time_to_target_s" in info and "time_to_target_s_per_seed" in info, b.fullname
         assert info["target_accuracy"] == profile.target_accuracy and "curves" in info
     rows = [r for r in summary.technique_rows(dry_run.run) if r.technique in STEP_TECHNIQUES]
-    assert {r.technique for r in rows} == set(STEP_TECHNIQUES)
+    assert {r.technique for r in rows} == ran
     target = f"time to {100 * profile.target_accuracy:.1f}%"
     for r in rows:
         assert r.time is not None and r.time.what.startswith((target, "step ratio")), r
         assert "time to" in r.time.text(), r.time.text()
+
+
+def test_each_dry_run_selection_names_registered_techniques_with_a_bench_each():
+    """`standard`'s dry run runs every bench; a narrower one (paper's) names techniques of
+    the registry, each with its bench module, and keeps what its profile changes: every
+    model at the profile's size and the resolution sweep."""
+    assert dry_runs.BENCHES["standard"] is None
+    for name, chosen in dry_runs.BENCHES.items():
+        for path in dry_runs.paths(name):
+            assert (dry_runs.ROOT / path).exists(), path
+        if chosen is not None:
+            assert set(chosen) <= set(techniques.BY_NAME)
+            assert {"model_size", "resolution"} <= set(chosen)
 
 
 # -- a figure missing from the schema fails the run, and so CI ---------------------------
