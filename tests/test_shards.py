@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from gate_helpers import FINGERPRINT, MACHINE, bench, run_data, save, steady
+from helpers import load_noxfile
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -232,6 +233,21 @@ def test_a_merged_run_is_gated_and_reported_as_any_other(tmp_path, capsys, monke
 
 
 # -- one worker per device ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("posargs", "workers"),
+    [
+        (["--vb-device", "all"], True),
+        (["-k", "x", "--vb-device=all"], True),
+        (["--vb-device", "all", "-n", "2"], False),  # the user's own -n
+        (["--vb-device", "all", "-n2"], False),
+        (["--vb-device", "cuda"], False),
+        (["-k", "all"], False),
+    ],
+)
+def test_nox_bench_starts_one_worker_per_device_for_every_device(posargs, workers):
+    assert load_noxfile().per_device(posargs) is workers
 
 
 def test_two_cpu_workers_save_one_merged_run(tmp_path):
