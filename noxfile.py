@@ -253,8 +253,10 @@ def bench(session: nox.Session) -> None:
 
 def per_device(args: list[str]) -> bool:
     """`--vb-device all` without pytest-xdist's `-n`: one worker per device."""
-    pairs = list(zip(args, [*args[1:], ""], strict=True))
-    every = any(a == "--vb-device=all" or (a, b) == ("--vb-device", "all") for a, b in pairs)
+    every = any(
+        a == "--vb-device=all" or (a == "--vb-device" and args[i + 1 : i + 2] == ["all"])
+        for i, a in enumerate(args)
+    )
     numbered = any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args)
     return every and not numbered
 

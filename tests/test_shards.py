@@ -244,6 +244,8 @@ def test_a_merged_run_is_gated_and_reported_as_any_other(tmp_path, capsys, monke
         (["--vb-device", "all", "-n2"], False),
         (["--vb-device", "cuda"], False),
         (["-k", "all"], False),
+        ([], False),
+        (["--vb-device"], False),
     ],
 )
 def test_nox_bench_starts_one_worker_per_device_for_every_device(posargs, workers):
