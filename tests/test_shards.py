@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from gate_helpers import FINGERPRINT, MACHINE, bench, run_data, save, steady
@@ -250,6 +251,39 @@ def test_a_merged_run_is_gated_and_reported_as_any_other(tmp_path, capsys, monke
 )
 def test_nox_bench_starts_one_worker_per_device_for_every_device(posargs, workers):
     assert load_noxfile().per_device(posargs) is workers
+
+
+class FakeConfig:
+    """The parts of pytest's config that fixtures/shards.py reads."""
+
+    def __init__(self, workerinput=None, **options):
+        self.option = SimpleNamespace(**{"vb_shard": None, "vb_threads": None, **options})
+        self.stash = pytest.Stash()
+        if workerinput is not None:
+            self.workerinput = workerinput
+
+    def getoption(self, name, default=None):
+        return getattr(self.option, name.lstrip("-").replace("-", "_"), default)
+
+
+def test_a_worker_is_pinned_to_its_device_threads_and_slice(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6")
+    info = {"workerid": "gw1", "vb_worker": 1, "vb_workers": 2, "vb_device": "6",
+            "vb_threads": 8, "vb_dir": str(tmp_path)}  # fmt: skip
+    config = FakeConfig(info, vb_shard="2/3", benchmark_autosave="tag", benchmark_save=None)
+    plugin.configure(config)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "6"
+    assert config.option.vb_threads == 8
+    assert config.option.vb_shard == "4/6"  # worker 2 of 2 inside 2/3
+    assert config.option.benchmark_autosave is None
+    assert config.option.benchmark_json == str(tmp_path / "gw1.json")
+
+
+def test_more_workers_than_gpus_is_a_usage_error(monkeypatch):
+    monkeypatch.setattr(plugin, "visible_gpus", lambda: ["0"])
+    config = FakeConfig(dist="each", tx=["popen", "popen"])
+    with pytest.raises(pytest.UsageError, match=r"-n 2: one worker per device, and 1 GPUs"):
+        plugin.configure(config)
 
 
 def test_two_cpu_workers_save_one_merged_run(tmp_path):
