@@ -236,6 +236,11 @@ def test_a_merged_run_is_gated_and_reported_as_any_other(tmp_path, capsys, monke
 # -- one worker per device ---------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def noxfile():
+    return load_noxfile()  # once: a second load registers its sessions again
+
+
 @pytest.mark.parametrize(
     ("posargs", "workers"),
     [
@@ -249,8 +254,8 @@ def test_a_merged_run_is_gated_and_reported_as_any_other(tmp_path, capsys, monke
         (["--vb-device"], False),
     ],
 )
-def test_nox_bench_starts_one_worker_per_device_for_every_device(posargs, workers):
-    assert load_noxfile().per_device(posargs) is workers
+def test_nox_bench_starts_one_worker_per_device_for_every_device(noxfile, posargs, workers):
+    assert noxfile.per_device(posargs) is workers
 
 
 class FakeConfig:
