@@ -21,6 +21,9 @@ Options (all also settable in `addopts`):
                                        grad_zeroing, memory_format, compile,
                                        lr_schedule, resolution, data_loading, or all);
                                        repeatable
+  --vb-shard i/n                       the i-th of n deterministic slices of the selection
+                                       (fixtures/shards.py); with pytest-xdist (-n auto),
+                                       one worker per device, each its own slice
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ pytest_plugins = [
     "fixtures.data_paths",
     "fixtures.data_parallel",
     "fixtures.recipes",
+    "fixtures.shards",
 ]
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "all")
@@ -106,10 +110,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the model a technique trains instead of the profile's (repeatable): "
         f"{', '.join(profiles.MODEL_FIELDS)}, or all",
     )
+    group.addoption(
+        "--vb-shard",
+        default=None,
+        metavar="i/n",
+        help="run the i-th of n deterministic slices of the selected benchmarks (a bench "
+        "module on one device stays in one slice; balanced by this machine's saved "
+        "durations, else by count); `visionbench merge` joins the slices' runs",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    from fixtures import shards
+
+    shards.configure(config)  # first: a worker's device and threads, before torch's
     _only_rank_zero_saves(config)
     name = config.getoption("--vb-profile") or profiles.default_profile_name()
     try:
@@ -241,6 +256,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(trylast=True)  # after -k and -m have deselected
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    from fixtures import shards
+
+    shards.select(config, items)
     skip_single_process_benches_under_torchrun(items)
     check_user_models_before_running(config, items)
 

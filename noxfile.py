@@ -240,12 +240,25 @@ def bench(session: nox.Session) -> None:
     summary table and a report (reports/<run>/) of the saved run.
 
     The profile defaults to `quick` without a GPU and `standard` with one;
-    extra arguments go to pytest (`nox -s bench -- -k resolution`).
+    extra arguments go to pytest (`nox -s bench -- -k resolution`). `--vb-device all`
+    runs one pytest-xdist worker per visible GPU (`-n auto`, unless `-n` is given), each
+    on its own slice of the benches, and saves their runs merged into one.
     """
     say_versions(session)
-    run(session, "python", "-m", "pytest", "benches", *BENCH_ARGS, *session.posargs)
+    workers = ["-n", "auto"] if per_device(session.posargs) else []
+    run(session, "python", "-m", "pytest", "benches", *BENCH_ARGS, *workers, *session.posargs)
     if "--benchmark-disable" not in session.posargs:
         run(session, "visionbench", "report", "latest", *storage_of(session.posargs))
+
+
+def per_device(args: list[str]) -> bool:
+    """`--vb-device all` without pytest-xdist's `-n`: one worker per device."""
+    every = any(
+        a == "--vb-device=all" or (a == "--vb-device" and args[i + 1 : i + 2] == ["all"])
+        for i, a in enumerate(args)
+    )
+    numbered = any(a == "-n" or a.startswith(("-n", "--numprocesses")) for a in args)
+    return every and not numbered
 
 
 def storage_of(args: list[str]) -> list[str]:

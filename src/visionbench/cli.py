@@ -7,11 +7,13 @@
     visionbench site                                  # reports/site/: every run, as a web site
     visionbench ab --baseline main -k model_size      # the working tree against main, measured now
     visionbench ci pr                                 # a CI job: see `visionbench ci -h`
+    visionbench merge shard1.json shard2.json         # one run from the runs of shards
 
 This module parses the command line and hands each command to where it
 lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.ab.command,
 `history` and `report` to visionbench.report, `site`, `history --changes`,
-`history-branch` to visionbench.history.commands, `ci` to visionbench.ci.
+`history-branch` to visionbench.history.commands, `ci` to visionbench.ci, `merge` to
+visionbench.measure.merge.
 
 Exit codes (gate, ab): 0 nothing regressed (inconclusive comparisons are said
 loudly but pass), 1 a regression, a failed benchmark or lost coverage,
@@ -34,7 +36,7 @@ from visionbench.core.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PASS, 
 from visionbench.gate.config import ConfigError, load_config
 from visionbench.gate.run_gate import run_gate
 from visionbench.history import commands as history_commands
-from visionbench.measure import results
+from visionbench.measure import merge, results
 from visionbench.measure.machines import machine_differences
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import ResultsError
@@ -166,6 +168,7 @@ def parser() -> argparse.ArgumentParser:
     h.set_defaults(func=cmd_history)
     history_commands.add_parsers(sub, storage)
     ci_commands.add_parsers(sub)
+    merge.add_parser(sub, storage)
 
     r = sub.add_parser("report", help="markdown and plots of a run and its history")
     r.add_argument("run", nargs="?", default="latest", help=f"{run_help} (default latest)")

@@ -16,7 +16,9 @@
 - `figures`: a saved benchmark's noisy figure (accuracy with its test images and seeds);
 - `format`: figures written for people, in their units;
 - `fingerprint`: what a run records of its machine and software; `machines`: which runs
-  may be compared.
+  may be compared;
+- `shards`: the plan of `--vb-shard` (whole modules, balanced by saved durations);
+  `merge`: the runs of shards into one run.
 """
 
 #: Set (to anything but "" or "0") by `visionbench ab` in its timing processes, read by
