@@ -7,6 +7,7 @@
     visionbench site                                  # reports/site/: every run, as a web site
     visionbench ab --baseline main -k model_size      # the working tree against main, measured now
     visionbench ci pr                                 # a CI job: see `visionbench ci -h`
+    visionbench tune --budget 5                       # the fastest switches to a target here
 
 This module parses the command line and hands each command to where it
 lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.ab.command,
@@ -38,6 +39,7 @@ from visionbench.measure import results
 from visionbench.measure.machines import machine_differences
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import ResultsError
+from visionbench.tune import command as tune_command
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -166,6 +168,7 @@ def parser() -> argparse.ArgumentParser:
     h.set_defaults(func=cmd_history)
     history_commands.add_parsers(sub, storage)
     ci_commands.add_parsers(sub)
+    tune_command.add_parser(sub)
 
     r = sub.add_parser("report", help="markdown and plots of a run and its history")
     r.add_argument("run", nargs="?", default="latest", help=f"{run_help} (default latest)")
