@@ -91,6 +91,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="the trials as a pytest-benchmark JSON (default reports/tune/<time>.json)",
     )
     t.add_argument(
+        "--threads",
+        type=int,
+        help="torch's intra-op CPU threads (default: torch's own, one per core); 1 on a "
+        "machine others share",
+    )
+    t.add_argument(
         "--workdir", type=Path, help="where the data's PNG folders go (default: a temporary folder)"
     )
     t.set_defaults(func=cmd_tune)
@@ -105,6 +111,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise BadInput(f"--seeds must be at least 2 (a paired interval), not {args.seeds}")
     if args.top < 2:
         raise BadInput(f"--top must be at least 2 (the winner and a runner-up), not {args.top}")
+    if args.threads is not None and args.threads < 1:
+        raise BadInput(f"--threads must be at least 1, not {args.threads}")
     if args.device not in ("auto", "cpu", "cuda"):
         raise BadInput(f"--device: unknown device {args.device!r}; choose auto, cpu or cuda")
 

@@ -34,23 +34,34 @@ class Contrast:
     low: float | None  # its interval (None with fewer than 2 pairs)
     high: float | None
     confidence: float
+    at_least: float | None = None  # over the censored seeds where the other was cut: the
+    #   least of (what it spent / the winner's time), a lower bound of its speed-up there
 
     @property
     def significant(self) -> bool:
         return self.low is not None and (self.low > 1 or (self.high or math.inf) < 1)
 
     def text(self) -> str:
+        cut = (
+            f"at least {self.at_least:.2f}× on the {self.censored} seeds where it was cut "
+            "at the budget's end"
+            if self.at_least is not None
+            else ""
+        )
         if self.speedup is None:
-            return f"no seed where both reached the target ({self.censored} censored)"
+            return cut or f"no seed where both reached the target ({self.censored} censored)"
         ci = (
             f"[{self.low:.2f}–{self.high:.2f}×]"
             if self.low is not None and self.high is not None
             else "(no interval: one pair)"
         )
         words = f"{self.speedup:.2f}× {ci} over {self.seeds} seeds"
-        if self.censored:
-            words += f", {self.censored} censored"
-        return words + ("" if self.significant else ": no significant difference")
+        words += "" if self.significant else ": no significant difference"
+        if cut:
+            words += f"; {cut}"
+        elif self.censored:
+            words += f" ({self.censored} seeds censored: one side did not reach the target)"
+        return words
 
 
 @dataclass
@@ -231,7 +242,7 @@ def run_json(
     benches = []
     for config, trial in s.trials.items():
         label = config.label(s.switches)
-        per_seed = result.seed_times.get(config) or [trial.time_s]
+        per_seed = [trial.time_s, *result.seed_times.get(config, [])]
         reached = [t for t in per_seed if t is not None]
         info = {
             **describe,

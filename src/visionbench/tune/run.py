@@ -46,6 +46,8 @@ def _model(text: str | None, profile: profiles.Profile) -> str:
 
 def tune(args: argparse.Namespace, names: tuple[str, ...]) -> int:
     clock = command.Clock(args.budget)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     try:
         profile = profiles.get(args.profile or profiles.default_profile_name())
     except ValueError as exc:
@@ -72,7 +74,7 @@ def tune(args: argparse.Namespace, names: tuple[str, ...]) -> int:
         recipe = space.recipe_of(profile, config, model)
         o = to_target(recipe, data, device, command.SEARCH_SEED, target, bound)
         note = (
-            f"pruned at {o.train_time_s:.2f} s (> {bound:.2f} s)"
+            f"cut at {o.train_time_s:.2f} s (bound {bound:.2f} s)"
             if o.pruned
             else "diverged (NaN loss)"
             if o.diverged
@@ -84,7 +86,9 @@ def tune(args: argparse.Namespace, names: tuple[str, ...]) -> int:
             f"[{clock.elapsed():5.0f} s] trial {next(count)}: {config.label(switches)}: "
             + (f"{o.time_s:.2f} s to {target:.1%} (epoch {o.epochs})" if o.time_s else note)
         )
-        return Trial(config, o.time_s, o.accuracy, o.epochs, note, pruned=o.pruned)
+        return Trial(
+            config, o.time_s, o.accuracy, o.epochs, note, pruned=o.pruned, spent_s=o.train_time_s
+        )
 
     search = greedy(
         switches,
@@ -107,7 +111,8 @@ def tune(args: argparse.Namespace, names: tuple[str, ...]) -> int:
     for config in worth.designed_set(search):
         if clock.past(command.SHAPLEY_SHARE):
             break
-        evaluate(objective, config, None, search, "shapley")
+        left = max(0.0, command.SHAPLEY_SHARE * clock.total_s - clock.elapsed())
+        evaluate(objective, config, left, search, "shapley")
     result = output.Result(switches, left_out, search)
     confirm(result, profile, model, data, device, target, args, clock)
     result.worth, result.estimated, result.coalitions = worth.worth(search)
@@ -117,47 +122,62 @@ def tune(args: argparse.Namespace, names: tuple[str, ...]) -> int:
 
 
 def confirm(result, profile, model, data, device, target, args, clock) -> None:
-    """The winner, its runners-up and the baseline from fresh seeds, round by round (in
-    that order: the baseline, the slowest, last); a trial is cut where the budget ends
-    (its pair then counts as censored)."""
+    """The winner and its runners-up from fresh seeds, round by round; then the baseline
+    (the slowest) from the same seeds while the budget lasts. A trial is cut where the
+    budget ends: its pair is censored, and a cut baseline still bounds the speed-up from
+    below (what it spent over the winner's time)."""
     search: Search = result.search
-    others = [c for c in search.runners_up(args.top - 1) if c != search.baseline]
-    configs = [search.winner, *others]
+    top = [search.winner, *(c for c in search.runners_up(args.top - 1) if c != search.baseline)]
+    seeds = [command.SEARCH_SEED + 1 + i for i in range(args.seeds)]
+    times: dict[Config, list[float | None]] = {}
+    spent: dict[Config, list[float]] = {}
+
+    def train(config: Config, seed: int) -> None:
+        left = max(0.0, clock.total_s - clock.elapsed())
+        recipe = space.recipe_of(profile, config, model)
+        o = to_target(recipe, data, device, seed, target, bound_s=left)
+        times.setdefault(config, []).append(o.time_s)
+        spent.setdefault(config, []).append(o.train_time_s)
+        what = (
+            f"{o.time_s:.2f} s"
+            if o.time_s
+            else f"cut at the budget's end ({o.train_time_s:.1f} s)"
+            if o.pruned
+            else f"not reached ({o.accuracy:.1%})"
+        )
+        say(
+            f"[{clock.elapsed():5.0f} s] confirm seed {seed}: "
+            f"{config.label(search.switches)}: {what}"
+        )
+
+    plan = [[(c, seed) for c in top] for seed in seeds]
     if search.winner != search.baseline:
-        configs.append(search.baseline)
-    times: dict[Config, list[float | None]] = {c: [] for c in configs}
-    for i in range(args.seeds):
+        plan += [[(search.baseline, seed)] for seed in seeds]
+    for round_ in plan:
         if clock.past(1.0):
-            result.notes.append(
-                f"confirmation stopped after {i} of {args.seeds} seeds: the budget was spent"
-            )
+            result.notes.append("confirmation stopped where the budget was spent")
             break
-        for config in configs:
-            left = max(0.0, clock.total_s - clock.elapsed())
-            recipe = space.recipe_of(profile, config, model)
-            seed = command.SEARCH_SEED + 1 + i
-            o = to_target(recipe, data, device, seed, target, bound_s=left)
-            times[config].append(o.time_s)
-            what = (
-                f"{o.time_s:.2f} s"
-                if o.time_s
-                else f"cut at the budget's end ({o.train_time_s:.1f} s)"
-                if o.pruned
-                else f"not reached ({o.accuracy:.1%})"
-            )
-            say(
-                f"[{clock.elapsed():5.0f} s] confirm seed {seed}: "
-                f"{config.label(search.switches)}: {what}"
-            )
+        for config, seed in round_:
+            train(config, seed)
     result.seed_times = times
-    win = times[search.winner]
-    for config in configs[1:]:
+    win = times.get(search.winner, [])
+    for config in [*top[1:], search.baseline] if search.winner != search.baseline else top[1:]:
+        if config not in times:
+            continue
         pairs, censored, speed, low, high = command.speedup_interval(win, times[config])
+        bounds = [
+            o / w
+            for w, t, o in zip(win, times[config], spent[config], strict=False)
+            if w and t is None
+        ]
         label = config.label(search.switches)
         who = "baseline" if config == search.baseline else f"runner-up ({label})"
         result.contrasts.append(
-            output.Contrast(who, pairs, censored, speed, low, high, command.CONFIDENCE)
-        )
+            output.Contrast(
+                who, pairs, censored, speed, low, high, command.CONFIDENCE,
+                at_least=min(bounds) if bounds else None,
+            )
+        )  # fmt: skip
 
 
 def report(result, profile, model, data, device, target, args) -> None:

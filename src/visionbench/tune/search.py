@@ -87,6 +87,7 @@ class Trial:
     note: str = ""  # why there is no time: "pruned at 3.1 s", "not reached", "infeasible: ..."
     purpose: str = "search"  # "search" or "shapley" (the designed set's fill-in)
     pruned: bool = False  # cut at its bound before reaching the target
+    spent_s: float = 0.0  # seconds of training it ran (a cut trial's: its time is longer)
 
     @property
     def reached(self) -> bool:
@@ -124,8 +125,9 @@ def evaluate(
     objective: Objective, config: Config, bound: float | None, search: Search, purpose: str
 ) -> Trial:
     known = search.trials.get(config)
-    if known is not None and not (known.pruned and bound is None):
-        return known  # a trial cut at a bound is run again when asked without one
+    rerun = known is not None and known.pruned and (bound is None or bound > known.spent_s * PRUNE)
+    if known is not None and not rerun:
+        return known  # a trial cut at a bound is run again under a much looser one
     try:
         trial = objective(config, bound)
     except Infeasible as exc:
@@ -164,31 +166,44 @@ def greedy(
         ]
         return min(limits, default=None)
 
-    base = evaluate(objective, search.baseline, bound(), search, "search")
+    # The baseline is trained after the first round's candidates, bounded as they are:
+    # a slow baseline (PNGs decoded every epoch) is cut once it cannot be the fastest,
+    # and its time is then known to be longer than what it spent (censored).
     search.path.append(search.baseline)
-    current = base
+    current: Trial | None = None
     while True:
-        if out_of_time():
-            search.stopped = "the search's share of the budget was spent"
-            return search
         tried = []
-        for config in candidates(search, current.config):
+        for config in candidates(search, search.path[-1]):
             if out_of_time():
                 break
             tried.append(evaluate(objective, config, bound(), search, "search"))
+        if current is None:
+            current = evaluate(objective, search.baseline, bound(), search, "search")
         reached = [t for t in tried if t.reached]
         if not tried:
-            search.stopped = "every switch has moved"
-            return search
-        best = min(reached, key=lambda t: t.time_s, default=None)
-        if best is None or (
-            current.reached and best.time_s >= current.time_s * (1 - min_gain)  # type: ignore[operator]
-        ):
             search.stopped = (
-                "no move beat the current best"
-                if not out_of_time()
-                else "the search's share of the budget was spent"
+                "the search's share of the budget was spent"
+                if out_of_time()
+                else "every switch has moved"
+            )
+            return search
+        best = min(reached, key=lambda t: t.time_s, default=None)  # type: ignore[arg-type,return-value]
+        if best is None or not beats(best, current, min_gain):
+            search.stopped = (
+                "the search's share of the budget was spent"
+                if out_of_time()
+                else "no move beat the current best"
             )
             return search
         current = best
         search.path.append(best.config)
+
+
+def beats(a: Trial, b: Trial, min_gain: float) -> bool:
+    """Whether reached trial `a` should replace `b`: faster than b's time by more than
+    min_gain; or `b` has no time (never reached the target, or cut at a bound: a
+    configuration known to reach it is the better recommendation)."""
+    assert a.time_s is not None
+    if b.reached:
+        return a.time_s < b.time_s * (1 - min_gain)  # type: ignore[operator]
+    return True
