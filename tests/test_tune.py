@@ -175,3 +175,49 @@ def test_a_target_no_configuration_reaches_in_the_budget_exits_2(tmp_path, capsy
     err = capsys.readouterr().err
     assert "--target 100.0%: no configuration reached it" in err
     assert not (tmp_path / "t.json").exists()
+
+
+def test_the_trials_are_saved_as_a_run_the_results_reader_loads(tmp_path):
+    from visionbench.measure import results
+    from visionbench.tune import output
+
+    objective = Synthetic()
+    search = greedy(SWITCHES, objective)
+    result = output.Result(list(SWITCHES), {"precision=fp16": "needs CUDA"}, search)
+    result.seed_times = {search.winner: [10.0, 11.0], search.baseline: [100.0, None]}
+    data = output.run_json(result, {"model": "small_cnn"}, 0.97, {"profile": "quick"})
+    run = results.load(output.save(tmp_path / "tune.json", data))
+    benches = run.benchmarks.values()
+    assert {b.group for b in benches} == {output.GROUP}
+    assert len(benches) == len(search.trials)
+    win = next(b for b in benches if b.variant == search.winner.label(SWITCHES))
+    assert win.params == search.winner.as_dict()
+    assert win.samples == [pytest.approx(10.8), 10.0, 11.0]  # the search's seed, then two
+    base = next(b for b in benches if b.variant == "baseline")
+    assert base.extra_info["target_reached"] == pytest.approx(1 / 3)  # cut in the search
+
+
+def test_the_snippet_is_python_with_the_recommended_switches():
+    from visionbench import profiles
+    from visionbench.tune import output, space
+
+    profile = profiles.get("quick")
+    switches, _ = space.space(profile, torch_cpu(), ("data_loading", "lr_schedule"))
+    config = Config.of(switches, {"data_loading": "resident", "lr_schedule": "onecycle"})
+    recipe = space.recipe_of(profile, config).with_(amp="bf16", channels_last=True)
+    code = output.snippet(config.as_dict(), recipe, "cpu", None)
+    compile(code, "<snippet>", "exec")
+    for piece in (
+        'torch.autocast(device_type="cpu", dtype=torch.bfloat16)',
+        "memory_format=torch.channels_last",
+        "OneCycleLR",
+        "images.to(device)",
+    ):
+        assert piece in code
+    assert "torch.utils.data.DataLoader" not in code
+
+
+def torch_cpu():
+    import torch
+
+    return torch.device("cpu")

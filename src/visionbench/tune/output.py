@@ -166,15 +166,26 @@ def snippet(config: Mapping[str, Any], recipe: Any, device: str, augment: Any) -
         lines.append('scaler = torch.amp.GradScaler("cuda")')
     if recipe.source == "resident":
         lines += [
-            "# the training images decoded once, kept as uint8 on the device; each batch is",
-            "# gathered by a seeded permutation and normalised there (no DataLoader)",
+            "# the training images decoded once, kept as uint8 on the device (mean and std:",
+            "# the channels' 0..255 statistics, shaped 1 x C x 1 x 1); no DataLoader",
             "images, labels = images.to(device), labels.to(device)",
+            "",
+            "def batches_of(n):",
+            "    order = torch.randperm(len(labels), device=device)",
+            "    for i in range(0, len(order), n):",
+            "        idx = order[i : i + n]",
+            "        yield (images[idx].float() - mean) / std, labels[idx]",
+            "",
         ]
     else:
-        lines.append(
+        lines += [
             f"loader = torch.utils.data.DataLoader(image_folder, batch_size={cfg.batch_size}, "
-            "shuffle=True)  # PNGs decoded every epoch"
-        )
+            "shuffle=True)  # PNGs decoded every epoch",
+            "",
+            "def batches_of(n):",
+            "    yield from loader",
+            "",
+        ]
     if augment is not None:
         lines.append(
             f"# every epoch: pad {augment.pad} + random crop, "

@@ -5,6 +5,7 @@ the recipe ladder's data (`techniques.recipe.RecipeData`)."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -16,22 +17,25 @@ from visionbench.techniques.recipe import Recipe, RecipeData, build
 from visionbench.training.train import Trainer, fitting, planned_steps
 
 
-def _cut(epochs: Callable[[int], Iterable[Any]], bound_s: float) -> Callable[[int], Iterator[Any]]:
-    """The epochs, each ending early once the batches it has delivered since the first
-    epoch began span more than bound_s of wall time (evaluation included, so the cut
-    comes no later than the bound): a pruned trial stops within a batch of its bound,
-    not at the end of a slow epoch."""
-    start: list[float] = []
+class _Cut:
+    """The epochs, cut once the wall time since the first batch passes bound_s
+    (evaluation included, so the cut comes no later than the bound): a pruned trial
+    stops within a batch of its bound, not at the end of a slow epoch. Every epoch after
+    the cut is empty, and `cut` says it happened."""
 
-    def cut(epoch: int) -> Iterator[Any]:
-        if not start:
-            start.append(time.perf_counter())
-        for batch in epochs(epoch):
-            yield batch
-            if time.perf_counter() - start[0] > bound_s:
+    def __init__(self, epochs: Callable[[int], Iterable[Any]], bound_s: float) -> None:
+        self.epochs, self.bound_s = epochs, bound_s
+        self.start: float | None = None
+        self.cut = False
+
+    def __call__(self, epoch: int) -> Iterator[Any]:
+        if self.start is None:
+            self.start = time.perf_counter()
+        for batch in self.epochs(epoch):
+            if time.perf_counter() - self.start > self.bound_s:
+                self.cut = True
                 return
-
-    return cut
+            yield batch
 
 
 @dataclass(frozen=True)
@@ -53,13 +57,13 @@ def to_target(
     bound_s: float | None = None,
 ) -> Outcome:
     """Train `recipe` from `seed` until the target, the end of its epochs, a NaN loss, or
-    (with `bound_s`) the first epoch that ends past bound_s seconds of training."""
+    (with `bound_s`) the batch that would start past bound_s seconds of wall time (`pruned`)."""
     cfg = recipe.train.with_(seed=seed)
     trainer = Trainer(build(recipe, data, seed), cfg, device, planned_steps(cfg, len(data.train)))
     epochs, held = data.train_epochs(recipe, cfg, device)
     result = None
     try:
-        feed = epochs if bound_s is None else _cut(epochs, bound_s)
+        feed = _Cut(epochs, math.inf if bound_s is None else bound_s)
         for result in fitting(trainer, feed, data.evaluation(device, cfg=cfg)):
             if result.diverged:
                 break
@@ -67,7 +71,7 @@ def to_target(
                 return Outcome(
                     result.train_time_s, result.accuracy, result.epochs_run, result.train_time_s
                 )
-            if bound_s is not None and result.train_time_s > bound_s:
+            if feed.cut:
                 return Outcome(
                     None, result.accuracy, result.epochs_run, result.train_time_s, pruned=True
                 )
