@@ -122,10 +122,10 @@ def tune(args: argparse.Namespace, names: tuple[str, ...]) -> int:
 
 
 def confirm(result, profile, model, data, device, target, args, clock) -> None:
-    """The winner and its runners-up from fresh seeds, round by round; then the baseline
-    (the slowest) from the same seeds while the budget lasts. A trial is cut where the
-    budget ends: its pair is censored, and a cut baseline still bounds the speed-up from
-    below (what it spent over the winner's time)."""
+    """The winner, its runners-up and the baseline from fresh seeds, seed by seed (the
+    members of a pair minutes apart at most, so that a machine whose load drifts slows
+    both). A trial is cut where the budget ends: its pair is censored, and a cut baseline
+    still bounds the speed-up from below (what it spent over the winner's time)."""
     search: Search = result.search
     top = [search.winner, *(c for c in search.runners_up(args.top - 1) if c != search.baseline)]
     seeds = [command.SEARCH_SEED + 1 + i for i in range(args.seeds)]
@@ -150,9 +150,8 @@ def confirm(result, profile, model, data, device, target, args, clock) -> None:
             f"{config.label(search.switches)}: {what}"
         )
 
-    plan = [[(c, seed) for c in top] for seed in seeds]
-    if search.winner != search.baseline:
-        plan += [[(search.baseline, seed)] for seed in seeds]
+    every = [*top, search.baseline] if search.winner != search.baseline else top
+    plan = [[(c, seed) for c in every] for seed in seeds]
     for round_ in plan:
         if clock.past(1.0):
             result.notes.append("confirmation stopped where the budget was spent")
