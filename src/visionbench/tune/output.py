@@ -87,6 +87,9 @@ class Result:
     coalitions: int = 0
     notes: list[str] = field(default_factory=list)
     wall_s: float = 0.0
+    recommended: Config | None = None  # the search's winner, or a runner-up that the
+    #   confirmation's fresh seeds found significantly faster
+    overturned_by: float = 1.0  # that runner-up's time over the winner's
 
 
 def _s(x: float | None) -> str:
@@ -300,6 +303,7 @@ def run_json(
         "version": pb_version,
         "visionbench_tune": {
             "winner": s.winner.label(s.switches),
+            "recommended": (result.recommended or s.winner).label(s.switches),
             "trials": {
                 c.label(s.switches): {"purpose": t.purpose, "note": t.note}
                 for c, t in s.trials.items()

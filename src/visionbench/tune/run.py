@@ -159,24 +159,31 @@ def confirm(result, profile, model, data, device, target, args, clock) -> None:
         for config, seed in round_:
             train(config, seed)
     result.seed_times = times
-    win = times.get(search.winner, [])
-    for config in [*top[1:], search.baseline] if search.winner != search.baseline else top[1:]:
-        if config not in times:
-            continue
-        pairs, censored, speed, low, high = command.speedup_interval(win, times[config])
-        bounds = [
-            o / w
-            for w, t, o in zip(win, times[config], spent[config], strict=False)
-            if w and t is None
-        ]
-        label = config.label(search.switches)
-        who = "baseline" if config == search.baseline else f"runner-up ({label})"
-        result.contrasts.append(
-            output.Contrast(
-                who, pairs, censored, speed, low, high, command.CONFIDENCE,
-                at_least=min(bounds) if bounds else None,
-            )
-        )  # fmt: skip
+
+    def contrast(a: Config, b: Config, who: str) -> output.Contrast:
+        """b's time over a's, paired seed by seed (a censored b bounds it from below)."""
+        pairs, censored, speed, low, high = command.speedup_interval(times[a], times[b])
+        bounds = [o / w for w, t, o in zip(times[a], times[b], spent[b], strict=False)
+                  if w and t is None]  # fmt: skip
+        return output.Contrast(who, pairs, censored, speed, low, high, command.CONFIDENCE,
+                               at_least=min(bounds) if bounds else None)  # fmt: skip
+
+    if search.winner not in times:
+        return
+    result.recommended = search.winner
+    for config in top[1:]:
+        if config in times:
+            label = config.label(search.switches)
+            c = contrast(search.winner, config, f"runner-up ({label})")
+            result.contrasts.append(c)
+            # Fresh seeds overturn the search's one: a runner-up significantly faster
+            # than the winner is the recommendation.
+            if c.significant and (c.speedup or 1) < 1:
+                best = result.recommended
+                if best == search.winner or (c.speedup or 1) < result.overturned_by:
+                    result.recommended, result.overturned_by = config, c.speedup or 1
+    if search.baseline in times and result.recommended != search.baseline:
+        result.contrasts.append(contrast(result.recommended, search.baseline, "baseline"))
 
 
 def report(result, profile, model, data, device, target, args) -> None:
@@ -191,11 +198,19 @@ def report(result, profile, model, data, device, target, args) -> None:
     print(f"\nsearch: greedy forward selection, {len(search.trials)} trials, {search.stopped}")
     if result.left_out:
         print("left out: " + "; ".join(f"{k} ({v})" for k, v in result.left_out.items()))
-    winner = search.winner
+    winner = result.recommended or search.winner
     print(f"\nrecommended: {winner.label(switches)}")
+    if winner != search.winner:
+        print(
+            f"  (the search's one seed chose {search.winner.label(switches)}; over the fresh "
+            f"seeds this runner-up was faster: {1 / result.overturned_by:.2f}× its speed)"
+        )
     for name, value in winner.as_dict().items():
         print(f"  {name:14} {value}")
-    print(f"\nconfirmed over fresh seeds, {command.CONFIDENCE:.0%} intervals (winner vs):")
+    print(
+        f"\nconfirmed over fresh seeds, {command.CONFIDENCE:.0%} intervals (the other's time "
+        "over the search's winner's, against the baseline the recommendation's):"
+    )
     for c in result.contrasts:
         print(f"  {c.other}: {c.text()}")
     runner = [c for c in result.contrasts if c.other.startswith("runner-up")]
@@ -208,7 +223,7 @@ def report(result, profile, model, data, device, target, args) -> None:
         print(f"  {note}")
     if result.worth:
         print(
-            "\nwhat each switch is worth (Shapley values over the winner's switches; 'alone': "
+            "\nwhat each switch of the search's winner is worth (Shapley values; 'alone': "
             "from the baseline, 'added last': to the rest of the winner):"
         )
         print(output.worth_table(result))

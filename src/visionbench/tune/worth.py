@@ -35,7 +35,7 @@ def coalition_config(search: Search, members: frozenset) -> Config:
 
 
 def designed_set(search: Search) -> list[Config]:
-    """Every coalition's configuration, those not yet trained first... in size order."""
+    """Every coalition's configuration, smallest coalition (the baseline) first."""
     return [coalition_config(search, c) for c in shapley.coalitions(players(search))]
 
 
