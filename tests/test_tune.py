@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from visionbench.cli import main
 from visionbench.stats import shapley
 from visionbench.tune import worth
-from visionbench.tune.command import speedup_interval
+from visionbench.tune.command import recommend, speedup_interval
 from visionbench.tune.search import Config, Infeasible, Switch, Trial, evaluate, greedy
 
 SWITCHES = [
@@ -221,3 +221,14 @@ def torch_cpu():
     import torch
 
     return torch.device("cpu")
+
+
+def test_fresh_seeds_overturn_the_search_only_when_a_runner_up_is_significantly_faster():
+    from visionbench.tune.output import Contrast
+
+    def c(speedup, low, high):
+        return Contrast("runner-up", 5, 0, speedup, low, high, 0.95)
+
+    assert recommend("w", [("a", c(0.9, 0.7, 1.1)), ("b", c(1.3, 1.1, 1.5))]) == ("w", 1.0)
+    assert recommend("w", [("a", c(0.8, 0.7, 0.9)), ("b", c(0.6, 0.5, 0.7))]) == ("b", 0.6)
+    assert recommend("w", [("a", c(0.5, None, None))]) == ("w", 1.0)  # one pair: no interval

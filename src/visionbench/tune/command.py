@@ -25,8 +25,9 @@ import argparse
 import math
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from visionbench.core.exits import BadInput
 
@@ -170,3 +171,16 @@ def speedup_interval(
         math.exp(low) if low is not None else None,
         math.exp(high) if high is not None else None,
     )
+
+
+def recommend(winner: Any, runners_up: Sequence[tuple[Any, Any]]) -> tuple[Any, float]:
+    """The recommendation after confirmation, and its time over the winner's: the
+    search's winner, unless the fresh seeds found runners-up significantly faster (each
+    runner-up with its `output.Contrast` against the winner: its time over the winner's),
+    then the fastest of those."""
+    faster = [(c.speedup, config) for config, c in runners_up
+              if c.significant and c.speedup is not None and c.speedup < 1]  # fmt: skip
+    if not faster:
+        return winner, 1.0
+    ratio, config = min(faster, key=lambda pair: pair[0])
+    return config, ratio

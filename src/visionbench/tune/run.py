@@ -170,18 +170,13 @@ def confirm(result, profile, model, data, device, target, args, clock) -> None:
 
     if search.winner not in times:
         return
-    result.recommended = search.winner
+    runners = []
     for config in top[1:]:
         if config in times:
             label = config.label(search.switches)
-            c = contrast(search.winner, config, f"runner-up ({label})")
-            result.contrasts.append(c)
-            # Fresh seeds overturn the search's one: a runner-up significantly faster
-            # than the winner is the recommendation.
-            if c.significant and (c.speedup or 1) < 1:
-                best = result.recommended
-                if best == search.winner or (c.speedup or 1) < result.overturned_by:
-                    result.recommended, result.overturned_by = config, c.speedup or 1
+            runners.append((config, contrast(search.winner, config, f"runner-up ({label})")))
+    result.contrasts += [c for _, c in runners]
+    result.recommended, result.overturned_by = command.recommend(search.winner, runners)
     if search.baseline in times and result.recommended != search.baseline:
         result.contrasts.append(contrast(result.recommended, search.baseline, "baseline"))
 
