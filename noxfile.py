@@ -1,4 +1,4 @@
-"""nox sessions: tests, bench, gate, report, site, lint.
+"""nox sessions: tests, bench, gate, report, site, tune, lint.
 
 torch with its CUDA libraries is about 6 GB; nox would give every session a
 virtualenv of its own and install it once per session. The sessions that need
@@ -20,6 +20,7 @@ they run, and from where.
     nox -s ab -- --baseline main -k model_size   # the working tree against main, measured now
     nox -s report                         # reports/ from the saved runs
     nox -s site                           # reports/site/: every saved run, as a web site
+    nox -s tune -- --budget 10            # the fastest training switches to a target, here
 """
 
 from __future__ import annotations
@@ -313,6 +314,16 @@ def site(session: nox.Session) -> None:
     `nox -s site -- --storage .benchmarks-main --out DIR`: other `visionbench site` options.
     """
     run(session, "visionbench", "site", *session.posargs)
+
+
+@nox.session(venv_backend="none")
+def tune(session: nox.Session) -> None:
+    """The fastest combination of the training switches to a target accuracy on this
+    machine, confirmed over seeds, with what each switch is worth (`visionbench tune`).
+
+    `nox -s tune -- --budget 10 --data imagefolder:~/data/shoes --model resnet18`.
+    """
+    run(session, "visionbench", "tune", *session.posargs)
 
 
 @nox.session

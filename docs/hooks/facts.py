@@ -38,6 +38,9 @@ def sources() -> dict[str, Any]:
     from visionbench.history import changes
     from visionbench.measure import interleave, metrics, runner, techniques
     from visionbench.stats import defaults, equivalence, paired
+    from visionbench.tune import command as tune
+    from visionbench.tune import search as tune_search
+    from visionbench.tune import worth as tune_worth
 
     ab = SimpleNamespace(
         **{name: getattr(ab_defaults, name) for name in dir(ab_defaults) if name.isupper()},
@@ -56,6 +59,9 @@ def sources() -> dict[str, Any]:
         "interleave": interleave,  # CONFIDENCE of the paired ratios
         "changes": changes,  # MIN_RUNS on each side of a change point
         "folders": folders,  # MAX_NAMED unreadable images
+        "tune": tune,  # visionbench tune's defaults (budget, its shares, seeds, min gain)
+        "tune_search": tune_search,  # PRUNE
+        "tune_worth": tune_worth,  # MAX_PLAYERS
         # What the tests keep the pages' tables to (tests/test_docs_tables.py).
         "metrics": metrics.METRICS,
         "pairs_needed": paired.pairs_needed,  # blocks to prove a change

@@ -8,12 +8,13 @@
     visionbench ab --baseline main -k model_size      # the working tree against main, measured now
     visionbench ci pr                                 # a CI job: see `visionbench ci -h`
     visionbench merge shard1.json shard2.json         # one run from the runs of shards
+    visionbench tune --budget 5                       # the fastest switches to a target here
 
 This module parses the command line and hands each command to where it
 lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.ab.command,
 `history` and `report` to visionbench.report, `site`, `history --changes`,
 `history-branch` to visionbench.history.commands, `ci` to visionbench.ci, `merge` to
-visionbench.measure.merge.
+visionbench.measure.merge, `tune` to visionbench.tune.
 
 Exit codes (gate, ab): 0 nothing regressed (inconclusive comparisons are said
 loudly but pass), 1 a regression, a failed benchmark or lost coverage,
@@ -40,6 +41,7 @@ from visionbench.measure import merge, results
 from visionbench.measure.machines import machine_differences
 from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import ResultsError
+from visionbench.tune import command as tune_command
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
@@ -169,6 +171,7 @@ def parser() -> argparse.ArgumentParser:
     history_commands.add_parsers(sub, storage)
     ci_commands.add_parsers(sub)
     merge.add_parser(sub, storage)
+    tune_command.add_parser(sub)
 
     r = sub.add_parser("report", help="markdown and plots of a run and its history")
     r.add_argument("run", nargs="?", default="latest", help=f"{run_help} (default latest)")
