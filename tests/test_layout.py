@@ -11,7 +11,7 @@ import visionbench
 PACKAGE = Path(visionbench.__file__).parent
 #: The folders of the package, one per kind, and the modules of no kind.
 KINDS = {"stats", "core", "measure", "training", "profiles", "techniques", "data", "models",
-         "selection", "data_parallel", "gate", "ab", "report", "history", "ci"}  # fmt: skip
+         "selection", "data_parallel", "gate", "ab", "report", "history", "ci", "tune"}  # fmt: skip
 TOP_MODULES = {"__init__.py", "cli.py"}
 
 
