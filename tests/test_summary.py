@@ -1,9 +1,9 @@
 """The report's summary verdicts and the recipe ladder, on constructed runs."""
 
 import pytest
+from gate_helpers import FINGERPRINT, as_run, bench, run_data, steady
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from gate_helpers import FINGERPRINT, as_run, bench, run_data, steady
 
 from visionbench import report
 from visionbench.gate.config import GateConfig
@@ -284,6 +284,6 @@ def test_the_oracle_is_a_bound_never_the_best_variant_and_its_headroom_is_said_a
 )
 def test_no_latency_or_accuracy_makes_a_bound_the_best_variant(times, accs):
     names = ["small", "big", "premodel", "cascade", "oracle"]
-    run = _selection_run(dict(zip(names, times)), dict(zip(names, accs)))
+    run = _selection_run(dict(zip(names, times, strict=True)), dict(zip(names, accs, strict=True)))
     (row,) = summary.technique_rows(run)
     assert row.variant != "oracle" and "oracle (a bound, not deployable)" in row.verdict()

@@ -37,7 +37,7 @@ def sources() -> dict[str, Any]:
     from visionbench.gate import config
     from visionbench.history import changes
     from visionbench.measure import interleave, metrics, runner, techniques
-    from visionbench.stats import defaults, equivalence, paired
+    from visionbench.stats import defaults, equivalence, outcomes, paired
 
     ab = SimpleNamespace(
         **{name: getattr(ab_defaults, name) for name in dir(ab_defaults) if name.isupper()},
@@ -71,6 +71,7 @@ def sources() -> dict[str, Any]:
             "defaults": defaults,
             "paired": paired,
             "equivalence": equivalence,
+            "outcomes": outcomes,
             "changes": changes,
         },
     }

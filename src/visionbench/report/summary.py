@@ -196,9 +196,7 @@ def best_row(benches: Sequence[Bench], where: str, config: GateConfig | None = N
     return best
 
 
-def _best_row(
-    others: Sequence[Bench], ref: Bench, where: str, config: GateConfig | None
-) -> Row:
+def _best_row(others: Sequence[Bench], ref: Bench, where: str, config: GateConfig | None) -> Row:
     rows = [_row(b, ref, where) for b in others]
     if all(isinstance(b.extra_info.get("rung"), int) for b in others):
         return max(zip(others, rows, strict=True), key=lambda p: p[0].extra_info["rung"])[1]
