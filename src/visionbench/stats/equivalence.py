@@ -23,17 +23,16 @@ The noise model of an accuracy difference (`accuracy_difference`), two sources:
   Welch's degrees of freedom (Student's t).
 The interval is the wider of the two on each side (z for the images, t for the
 seeds), as the report and the knee have always combined them. Where both figures
-kept their per-image outcomes on the same test images, the images' term is paired
+kept their per-image outcomes on the same test images, both terms are paired
 instead (`stats.outcomes`: McNemar's exact test, or a paired bootstrap over images
-with several seeds), decided by the images on which the two disagree; the binomial
-term above is the fallback where the images differ or the outcomes were not saved. "N more" asks
-how many would bring that source's half-width down to Y, the distance between
-the estimate and the nearer decision (Y = the difference itself beyond the
-tolerance, to exclude 0; the tolerance less the difference within it, to fit
-inside ±tolerance), if the estimate and the spread stayed as measured: test
-images from the binomial term (n' = n·(z·se/Y)²), seeds from the seed term
-(the same number of seeds on both sides). Where the outcomes pair, the seeds' term
-is paired too (the spread of seed i's differences: `stats.outcomes`).
+with several seeds; seed i against seed i), decided by the images on which the two
+disagree; the terms above are the fallback where the images differ or the outcomes
+were not saved. "N more" asks how many would bring that source's half-width down
+to Y, the distance between the estimate and the nearer decision (Y = the
+difference itself beyond the tolerance, to exclude 0; the tolerance less the
+difference within it, to fit inside ±tolerance), if the estimate and the spread
+stayed as measured: test images from the images' term (n' = n·(z·se/Y)²), seeds
+from the seed term (the same number of seeds on both sides).
 """
 
 from __future__ import annotations
