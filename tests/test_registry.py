@@ -45,3 +45,18 @@ def test_unknown_names_and_kinds_are_clear_errors():
         techniques.of_kind("sweeps")
     with pytest.raises(ValueError, match="unknown kind"):
         techniques.Technique("x", "speedup", "y")
+
+
+def test_the_registry_says_which_variants_are_bounds():
+    """The oracle is the one bound: a variant the adaptive bench saves, never a reference."""
+    from visionbench.selection import ORACLE, experiment
+
+    assert [(t.name, t.bounds) for t in techniques.TECHNIQUES if t.bounds] == [
+        ("adaptive_selection", ("oracle",))
+    ]
+    assert ORACLE in experiment.variants(profiles.get("quick").selection.models)
+    assert techniques.is_bound("adaptive_selection", "oracle")
+    assert not techniques.is_bound("adaptive_selection", "premodel")
+    assert not techniques.is_bound("not_registered", "oracle")
+    with pytest.raises(ValueError, match="its reference cannot be a bound"):
+        techniques.Technique("x", "step", "fp32", bounds=("fp32",))

@@ -2,6 +2,8 @@
 
 import pytest
 from gate_helpers import FINGERPRINT, as_run, bench, run_data, steady
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from visionbench import report
 from visionbench.gate.config import GateConfig
@@ -247,3 +249,41 @@ def test_bf16_on_a_gpu_is_never_called_emulated():
     for b in run.benchmarks.values():
         b.extra_info["device"] = "cuda:0"
     assert "emulated" not in summary.summary_markdown(run)
+
+
+def _selection_run(latencies: dict[str, float], accuracies: dict[str, float]):
+    policies = [
+        bench(f"s-{name}", steady(ms), technique="adaptive_selection", variant=name,
+              reference="big", accuracy=accuracies[name], eval_images=1000, dataset="mnist5k",
+              device="cpu")
+        for name, ms in latencies.items()
+    ]  # fmt: skip
+    for b in policies:
+        b["group"] = "adaptive_selection:infer_batch"
+    return as_run(run_data(policies))
+
+
+def test_the_oracle_is_a_bound_never_the_best_variant_and_its_headroom_is_said_apart():
+    latencies = {"small": 1, "big": 10, "premodel": 4, "cascade": 6, "oracle": 2}
+    accuracies = {"small": 0.85, "big": 0.98, "premodel": 0.975, "cascade": 0.98, "oracle": 0.99}
+    (row,) = summary.technique_rows(_selection_run(latencies, accuracies))
+    # the oracle is the fastest and the most accurate, yet premodel is the row's variant
+    assert row.variant == "premodel"
+    assert row.verdict() == (
+        "2.5× faster, accuracy not resolved (±1.1 pt); oracle (a bound, not deployable) "
+        "would be 5× faster, +1.0 pt: headroom 2× over premodel"
+    )
+    md = summary.summary_markdown(_selection_run(latencies, accuracies))
+    assert "oracle vs" not in md and "premodel vs big" in md
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(st.floats(0.5, 20), min_size=5, max_size=5),
+    st.lists(st.floats(0.5, 1.0), min_size=5, max_size=5),
+)
+def test_no_latency_or_accuracy_makes_a_bound_the_best_variant(times, accs):
+    names = ["small", "big", "premodel", "cascade", "oracle"]
+    run = _selection_run(dict(zip(names, times, strict=True)), dict(zip(names, accs, strict=True)))
+    (row,) = summary.technique_rows(run)
+    assert row.variant != "oracle" and "oracle (a bound, not deployable)" in row.verdict()

@@ -164,11 +164,14 @@ def test_allocator_peak_counts_resident_and_what_is_alive_at_once():
 
 
 def scripted_evaluate(monkeypatch, test, validation, test_scores, val_scores):
-    """evaluate() returns the next scripted score of whichever split it is given."""
+    """An evaluation scores the next scripted accuracy of whichever split it is given (100
+    images' outcomes, that many of them right)."""
     scores = {id(test): iter(test_scores), id(validation): iter(val_scores)}
-    monkeypatch.setattr(
-        "visionbench.training.train.evaluate", lambda trainer, b: next(scores[id(b)])
-    )
+
+    def outcomes(trainer, b):
+        return torch.arange(100) < round(next(scores[id(b)]) * 100)
+
+    monkeypatch.setattr("visionbench.training.train.outcomes", outcomes)
 
 
 def test_early_stopping_stops_on_the_validation_split(digits, monkeypatch):

@@ -37,7 +37,7 @@ def sources() -> dict[str, Any]:
     from visionbench.gate import config
     from visionbench.history import changes
     from visionbench.measure import interleave, metrics, runner, techniques
-    from visionbench.stats import defaults, equivalence, paired
+    from visionbench.stats import defaults, equivalence, outcomes, paired
     from visionbench.tune import command as tune
     from visionbench.tune import search as tune_search
     from visionbench.tune import worth as tune_worth
@@ -77,6 +77,7 @@ def sources() -> dict[str, Any]:
             "defaults": defaults,
             "paired": paired,
             "equivalence": equivalence,
+            "outcomes": outcomes,
             "changes": changes,
         },
     }

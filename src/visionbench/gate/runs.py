@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from visionbench.gate.config import GateConfig
-from visionbench.measure.figures import judge_infos
+from visionbench.measure.figures import judge_infos, paired_images
 from visionbench.measure.metrics import METRICS, Metric
 from visionbench.measure.results import Bench, Run
 from visionbench.stats.between_runs import (
@@ -182,8 +182,9 @@ def gate_words(
 ) -> str:
     """The accuracy row in the words of `stats.equivalence` (candidate minus baseline),
     for its detail: the gate's verdict, and so its pass or fail, stands. ("" without the
-    figure.) Both runs score the same test images, so the binomial term overstates the
-    noise of their difference; the words say what this model can show."""
+    figure.) Both runs score the same test images: where both kept their outcomes the
+    words are paired over them (`stats.outcomes`), else the binomial term overstates
+    the noise of their difference."""
     judged = judge_infos(cand, base, tolerance, metric)
     return judged.text() if judged is not None else ""
 
@@ -220,6 +221,9 @@ def _compare_metric(
             base_seeds=int(base.extra_info.get("seeds") or 1),
             cand_std=cand.extra_info.get(f"{metric.name}_std"),
             cand_seeds=int(cand.extra_info.get("seeds") or 1),
+            paired=paired_images(cand.extra_info, base.extra_info)
+            if metric.name == "accuracy"
+            else None,
         )
         seeds = f"seeds {base.extra_info.get('seeds') or 1}/{cand.extra_info.get('seeds') or 1}"
         words = gate_words(base.extra_info, cand.extra_info, metric.name, tol)

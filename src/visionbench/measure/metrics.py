@@ -391,6 +391,16 @@ METRICS: dict[str, Metric] = {
             "info",
             "test images behind `accuracy` (its binomial noise: sqrt(p(1-p)/n))",
         ),
+        _m(
+            "accuracy_outcomes",
+            "bits (hex)",
+            "none",
+            "info",
+            "which test images `accuracy` got right: per seed (a list, seed order) the "
+            "outcome on each of the `eval_images` images of `eval_set` in stored order, one "
+            "bit each, packed (numpy packbits, the first image the high bit) as hex; two "
+            "accuracies on the same `eval_set` are compared paired over images",
+        ),
     )
 }
 
@@ -415,6 +425,8 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "profile": str,
     "error": str,  # a variant that failed records why, and no figures
     "epochs": int,  # the training budget in epochs behind the accuracy figures
+    "eval_set": str,  # which test images `accuracy` was scored on: a digest of their labels
+    #   in order (two figures on the same eval_set pair their accuracy_outcomes)
     "classes": int,  # classes of the dataset: guessing scores 1/classes
     "target_accuracy": float,  # the test accuracy that time_to_target_s counts to
     "world_size": int,  # data parallel: ranks (processes) training together
@@ -474,6 +486,8 @@ def validate(extra_info: Mapping[str, Any]) -> None:
             _check_curves(value)
         elif name == "augmented_examples":
             _check_examples(value)
+        elif name == "accuracy_outcomes":
+            _check_outcomes(value)
         elif name == "route_share":
             if not isinstance(value, Mapping):
                 raise SchemaError(f"metric 'route_share' must be a mapping, got {value!r}")
@@ -485,6 +499,20 @@ def validate(extra_info: Mapping[str, Any]) -> None:
                 raise SchemaError(f"metric {name!r} is a fraction, got {value!r}")
             if metric.unit in NON_NEGATIVE and value < 0:
                 raise SchemaError(f"metric {name!r} cannot be negative, got {value!r}")
+
+
+def _check_outcomes(value: Any) -> None:
+    """One hex string per seed, all of one length."""
+    ok = isinstance(value, list) and value and all(isinstance(v, str) for v in value)
+    try:
+        ok = ok and all(bytes.fromhex(v) is not None for v in value)
+    except ValueError:
+        ok = False
+    if not ok or len({len(v) for v in value}) != 1:
+        raise SchemaError(
+            f"metric 'accuracy_outcomes' must be a list of hex strings of one length (one "
+            f"per seed), got {str(value)[:80]!r}"
+        )
 
 
 def _check_gradcam(value: Any) -> None:

@@ -1,6 +1,7 @@
 """Every technique the suite measures, written once: its name (the benchmark group and
 `extra_info["technique"]` of its figures), its kind (how the summary and report judge
-it), its reference variant and where a profile names the model it trains.
+it), its reference variant, its bounds (variants that are limits, not something a user
+can deploy: never a best variant) and where a profile names the model it trains.
 
 Benches take their group and reference from here; `profiles.MODEL_FIELDS`, the
 summary's sweeps and the step techniques timed to a target are read from here; a test
@@ -37,6 +38,9 @@ class Technique:
     model_field: str | None = None  # "budget.attribute": where a profile names the model
     #   it trains (`--vb-model-for NAME=MODEL` replaces it); None: not one model
     picked_by: str | None = None  # where `reference` is None: how the profile picks it
+    bounds: tuple[str, ...] = ()  # variants that are bounds, not deployable (adaptive
+    #   selection's oracle: a perfect premodel that costs nothing): measured to show the
+    #   headroom, never named a best variant
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -46,6 +50,12 @@ class Technique:
                 f"technique {self.name!r}: give either its reference variant or how the "
                 "profile picks it (picked_by), not both or neither"
             )
+        if self.reference is not None and self.reference in self.bounds:
+            raise ValueError(f"technique {self.name!r}: its reference cannot be a bound")
+
+    def is_bound(self, variant: str) -> bool:
+        """Whether `variant` is one of this technique's bounds (not deployable)."""
+        return variant in self.bounds
 
 
 MODEL_SIZE = Technique("model_size", "sweep", None, picked_by="the profile's first model")
@@ -64,7 +74,13 @@ DATA_LOADING = Technique("data_loading", "data", "disk_png-w0", "data_path.model
 RECIPE = Technique("recipe", "recipe", "baseline", "recipe.model")
 AUGMENTATION = Technique("augmentation", "recipe", "none")  # trains the recipe's model
 TALK = Technique("talk_pipeline", "recipe", None, picked_by="the talk's smallest size")
-SELECTION = Technique("adaptive_selection", "inference", None, picked_by="the profile's last model")
+SELECTION = Technique(
+    "adaptive_selection",
+    "inference",
+    None,
+    picked_by="the profile's last model",
+    bounds=("oracle",),  # each image to the cheapest model right on it, chosen for free
+)
 DATA_PARALLEL = Technique("data_parallel", "scaling", "ddp")
 GRADCAM = Technique("gradcam", "explanation", None, picked_by="the profile's first model")
 
@@ -95,6 +111,13 @@ def of_kind(kind: str) -> tuple[str, ...]:
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; choose from {', '.join(KINDS)}")
     return tuple(t.name for t in TECHNIQUES if t.kind == kind)
+
+
+def is_bound(technique: str, variant: str) -> bool:
+    """Whether `variant` of `technique` is a bound (False for an unknown technique: a
+    saved run from elsewhere names no bounds)."""
+    known = BY_NAME.get(technique)
+    return known is not None and known.is_bound(variant)
 
 
 def get(name: str) -> Technique:

@@ -14,13 +14,15 @@ few seeds the interval is wide, and with one seed there is none.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from visionbench.measure.figures import judge_infos
 from visionbench.measure.metrics import EPOCHS, METRICS
+from visionbench.stats.defaults import DEFAULTS
+from visionbench.stats.equivalence import BETTER, WORSE
 from visionbench.stats.seeds import paired_interval, sign_test
 
 MEASURES = ("epochs_to_target", "time_to_target_s")  # metrics.py names, paired over seeds
@@ -215,6 +217,9 @@ def section(benches: Sequence[Any], confidence: float = 0.95) -> str:
     return "\n".join(lines).strip()
 
 
+TOLERANCE = DEFAULTS["tolerance"]["accuracy"]  # the gate's default: 1 pt
+
+
 def _early_stopping_lines(benches: Sequence[Any]) -> list[str]:
     by_variant = {b.variant: b.extra_info for b in benches}
     lines = []
@@ -233,11 +238,13 @@ def _early_stopping_lines(benches: Sequence[Any]) -> list[str]:
             )
         text += ")"
         acc, ref_acc = info.get("accuracy"), ref.get("accuracy")
-        if acc is not None and ref_acc is not None:
-            spread = math.hypot(info.get("accuracy_std") or 0, ref.get("accuracy_std") or 0)
+        judged = judge_infos(info, ref, TOLERANCE)
+        if acc is not None and ref_acc is not None and judged is not None:
+            # paired over the test images and seeds where both kept their outcomes
+            words = judged.verdict if judged.verdict in (BETTER, WORSE) else judged.short()
             text += (
                 f"; accuracy {acc:.1%} vs {ref_acc:.1%} for the full budget "
-                f"({(acc - ref_acc) * 100:+.1f} pt; seed spread of both ±{spread * 100:.1f} pt)"
+                f"({(acc - ref_acc) * 100:+.1f} pt: {words})"
             )
         lines.append(text + ".")
     return [*lines, ""] if lines else []

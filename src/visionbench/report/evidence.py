@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from visionbench.measure import metrics
+from visionbench.measure import metrics, techniques
 from visionbench.measure.figures import infos_difference
 from visionbench.measure.format import fmt_times
 from visionbench.measure.results import Bench, Run
@@ -172,6 +172,14 @@ def split_reference(benches: Sequence[Bench]) -> tuple[Bench | None, list[Bench]
     ref_name = next((b.reference for b in ok if b.reference), None)
     ref = next((b for b in ok if b.variant == ref_name), None)
     return ref, [b for b in ok if b is not ref]
+
+
+def split_bounds(benches: Sequence[Bench]) -> tuple[list[Bench], list[Bench]]:
+    """(deployable, bounds): the variants a user can switch on, and those the technique
+    registry names bounds (`Technique.bounds`, e.g. adaptive selection's oracle), which
+    show the headroom and are never a best variant."""
+    deployable = [b for b in benches if not techniques.is_bound(b.technique, b.variant)]
+    return deployable, [b for b in benches if b not in deployable]
 
 
 def unit_of(bench: Bench) -> str:

@@ -13,7 +13,9 @@ one, the ratio) lies beyond the gate's time tolerance. Accuracy is worded by
 within the gate's accuracy tolerance, "not resolved" when the noise cannot tell.
 
 A sweep (model size, resolution) has no best variant: its row is its Pareto front
-(`report.tradeoffs`).
+(`report.tradeoffs`). A bound (the registry's `Technique.bounds`: adaptive selection's
+oracle) is never a best variant: the row names the best deployable one, and apart what
+the bound would give (its headroom over that variant).
 Tolerances come from the gate's configuration (`[tool.visionbench.gate]`), per
 benchmark as the gate reads them.
 """
@@ -37,6 +39,7 @@ from visionbench.report.evidence import (
     memory_ratio,
     reached,
     seeds_run,
+    split_bounds,
     split_reference,
     time_evidence,
 )
@@ -117,6 +120,7 @@ class Row:
     memory_ratio: float | None
     benchmark: str = ""  # the variant's full name: which tolerances apply
     note: str = ""  # what the verdict depends on beyond the figures (e.g. emulated bf16)
+    bound: str = ""  # what a bound (not deployable) would give: its headroom over this one
 
     def judgement(self, config: GateConfig | None = None) -> Judgement | None:
         if self.accuracy is None:
@@ -132,7 +136,8 @@ class Row:
             memory_ratio=self.memory_ratio,
             benchmark=self.benchmark,
         )
-        return f"{said} ({self.note})" if self.note else said
+        said = f"{said} ({self.note})" if self.note else said
+        return f"{said}; {self.bound}" if self.bound else said
 
 
 def target_note(bench: Bench, ref: Bench) -> str:
@@ -159,13 +164,39 @@ def _row(bench: Bench, ref: Bench, where: str) -> Row:
     )  # fmt: skip
 
 
+def bound_words(bound: Row, best: Row) -> str:
+    """What a bound would give beside the best deployable variant: `oracle (a bound, not
+    deployable) would be 2.24× faster, +1.2 pt: headroom 1.3× over premodel`."""
+    words = f"{bound.variant} (a bound, not deployable)"
+    if bound.time is None:
+        return words + " has no time to compare"
+    r = bound.time.ratio
+    way = f"{fmt_times(1 / r)} faster" if r <= 1 else f"{fmt_times(r)} slower"
+    points = f", {_points(bound.accuracy.change)}" if bound.accuracy is not None else ""
+    text = f"{words} would be {way}{points}"
+    if best.time is not None and r > 0:
+        text += f": headroom {fmt_times(best.time.ratio / r)} over {best.variant}"
+    return text
+
+
 def best_row(benches: Sequence[Bench], where: str, config: GateConfig | None = None) -> Row | None:
     """The variant to switch on against its reference: the last rung of a ladder;
     otherwise the fastest variant whose accuracy is the same or better (proven), else
-    the fastest whose accuracy is not resolved, else the fastest of all."""
+    the fastest whose accuracy is not resolved, else the fastest of all. Never a bound
+    (`split_bounds`): the fastest bound is named beside the row, as its headroom."""
     ref, others = split_reference(benches)
+    others, bounds = split_bounds(others)
     if ref is None or not others:
         return None
+    best = _best_row(others, ref, where, config)
+    bound_rows = [_row(b, ref, where) for b in bounds]
+    if bound_rows:
+        fastest = min(bound_rows, key=lambda r: r.time.ratio if r.time is not None else math.inf)
+        best = dataclasses.replace(best, bound=bound_words(fastest, best))
+    return best
+
+
+def _best_row(others: Sequence[Bench], ref: Bench, where: str, config: GateConfig | None) -> Row:
     rows = [_row(b, ref, where) for b in others]
     if all(isinstance(b.extra_info.get("rung"), int) for b in others):
         return max(zip(others, rows, strict=True), key=lambda p: p[0].extra_info["rung"])[1]
@@ -266,7 +297,8 @@ def summary_markdown(
         "reads as none). Accuracy is the same only when the whole 90% interval of the "
         "difference lies within the gate's tolerance; a difference smaller than its noise "
         "is not resolved. For a ladder, the last rung against the baseline; for a sweep, "
-        "its Pareto front.",
+        "its Pareto front. A bound (not deployable) is never the best variant: what it "
+        "would give is said beside the row.",
         "",
         tabulate(table, headers=headers, tablefmt="github"),
         "",

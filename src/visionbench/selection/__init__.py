@@ -18,7 +18,8 @@ from visionbench.measure import techniques
 TECHNIQUE = techniques.SELECTION.name
 PREMODEL = "premodel"  # features, the premodel's pick, only the picked model per image
 CASCADE = "cascade"  # cheapest model first, escalate the images it is unsure of
-ORACLE = "oracle"  # the cheapest right model per image, known for free: the bound
+(ORACLE,) = techniques.SELECTION.bounds  # the cheapest right model per image, known for
+#   free: the bound (the registry says so)
 KNN_CHAIN = "premodel_knn_chain"  # Taylor et al.'s premodel: one "enough?" k-NN per model
 ROUTED = (PREMODEL, KNN_CHAIN, CASCADE, ORACLE)
 FEATURES_ONLY = "features"  # overhead: the features of the timed batch

@@ -31,6 +31,7 @@ import torch
 
 from visionbench.data import ImageSet, SplitData, split
 from visionbench.measure import metrics
+from visionbench.measure.figures import eval_set_of, pack_outcomes
 from visionbench.measure.meters import count_flops, time_once
 from visionbench.measure.runner import Variant
 from visionbench.profiles import Profile
@@ -120,14 +121,20 @@ class Selection:
 
     def evaluate(self, variant: str) -> tuple[float, dict[str, float]]:
         """Accuracy over the whole evaluation part, and the share of images each model ran on."""
+        hits, shares = self.outcomes(variant)
+        return float(hits.mean()), shares
+
+    def outcomes(self, variant: str) -> tuple[np.ndarray, dict[str, float]]:
+        """Right or not on each image of the evaluation part (in order), and the share of
+        images each model ran on."""
         run = self.policies[variant]
-        correct, ran_on = 0, np.zeros(len(self.names))
+        hits, ran_on = [], np.zeros(len(self.names))
         for s in _chunks(len(self.labels), self.batch_size):
             routed = run(s)
-            correct += int((routed.predictions == self.labels[s]).sum())
+            hits.append((routed.predictions == self.labels[s]).cpu().numpy())
             ran_on += routed.ran_on
         n = len(self.labels)
-        return correct / n, dict(zip(self.names, (ran_on / n).tolist(), strict=True))
+        return np.concatenate(hits), dict(zip(self.names, (ran_on / n).tolist(), strict=True))
 
 
 # -- setting up ----------------------------------------------------------------------
@@ -283,7 +290,7 @@ def time_policy(
     uses them) and record its latency, accuracy on the whole evaluation part and shares."""
     sel = setup(vb, setups)
     variant = Variant(TECHNIQUE, name, reference=sel.names[-1])
-    accuracy, shares = sel.evaluate(name)
+    hits, shares = sel.outcomes(name)
     if name == PREMODEL:
         model = f"premodel:{sel.premodel.chosen.name}"
     elif name == KNN_CHAIN and sel.knn_chain is not None and sel.knn_chain.chosen is not None:
@@ -303,8 +310,10 @@ def time_policy(
         variant,
         model,
         lambda: run(batch).predictions,
-        accuracy=accuracy,
+        accuracy=float(hits.mean()),
         eval_images=len(sel.labels),
+        eval_set=eval_set_of(sel.labels.cpu().numpy()),
+        accuracy_outcomes=[pack_outcomes(hits)],
         route_share=shares,
         flops=round(sum(shares[m] * f for m, f in zip(sel.names, sel.flops, strict=True))),
     )

@@ -46,7 +46,11 @@ without the within-run terms; samples_per_s is skipped where the raw time
 samples it derives from are judged. Memory is compared against a
 relative and an absolute tolerance; accuracy against its tolerance in points
 and, when several seeds were run, the seed-to-seed noise (Welch's t-test on
-accuracy ± accuracy_std over `seeds`); flags regress when they turn true.
+accuracy ± accuracy_std over `seeds`); where both runs kept their per-image
+outcomes on the same test images, paired instead (`stats.outcomes`): seed i
+against seed i, and the images on which the two runs disagree (McNemar's exact
+test, or a paired bootstrap over images with seeds) must also show the change;
+flags regress when they turn true.
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ import numpy as np
 from scipy import stats
 
 from visionbench.stats.defaults import DEFAULTS
-from visionbench.stats.equivalence import Figure, seed_term
+from visionbench.stats.equivalence import Figure, SeedTerm, seed_term
+from visionbench.stats.outcomes import PairedImages
 
 
 def log_spread(samples: Sequence[float] | None) -> float:
@@ -277,36 +282,49 @@ def compare_accuracy(
     base_seeds: int = 1,
     cand_std: float | None = None,
     cand_seeds: int = 1,
+    paired: PairedImages | None = None,
 ) -> tuple[str, float | None, float | None]:
     """Accuracy (mean over seeds) -> (verdict, p, detectable drop).
 
     Without seed noise (no side measured a spread over seeds, or none at all) only the
     tolerance applies. With it, a drop must also be significant by Welch's t-test on the
     means, the seed term of `stats.equivalence.seed_term` (a one-seed side borrows the
-    other's spread). The test images are not a term here: both runs score the same ones.
+    other's spread). Without outcomes, the test images are not a term: both runs score
+    the same ones. With `paired` (candidate's outcomes against the baseline's on the
+    same images), seeds pair seed by seed where both ran the same ones, and the images'
+    interval of the change at 1 - 2·alpha (one-sided alpha each way) must exclude 0
+    for a change and lie within the tolerance for "unchanged".
     """
     drop = base - cand
     term = seed_term(
         Figure(base, seeds=max(1, base_seeds), std=base_std),
         Figure(cand, seeds=max(1, cand_seeds), std=cand_std),
     )
+    if paired is not None and (pair := paired.seed_term()) is not None:
+        term = SeedTerm(*pair)
+    low, high = paired.interval(1 - 2 * alpha) if paired is not None else (-drop, -drop)
+    shown_drop, shown_gain = high < 0, low > 0  # the images show the change (or no images)
+    within = -tolerance <= low and high <= tolerance
+    images_detectable = (high - low) / 2
     if term is None or term.se == 0:
-        if drop > tolerance:
+        if drop > tolerance and shown_drop:
             return "regression", None, None
-        if -drop > tolerance:
+        if -drop > tolerance and shown_gain:
             return "improvement", None, None
-        return "unchanged", None, None
+        if abs(drop) <= tolerance and within:
+            return "unchanged", None, None
+        return "inconclusive", None, max(tolerance, images_detectable)
     se, t = term.se, stats.t(term.df)
     p_drop, p_gain = float(t.sf(drop / se)), float(t.sf(-drop / se))
     crit = float(t.ppf(1 - alpha))
     p = p_drop if drop >= 0 else p_gain
-    if drop > tolerance and p_drop < alpha:
+    if drop > tolerance and p_drop < alpha and shown_drop:
         return "regression", p, None
-    if -drop > tolerance and p_gain < alpha:
+    if -drop > tolerance and p_gain < alpha and shown_gain:
         return "improvement", p, None
-    if abs(drop) + crit * se <= tolerance:
+    if abs(drop) + crit * se <= tolerance and within:
         return "unchanged", p, None
-    return "inconclusive", p, max(tolerance, crit * se)
+    return "inconclusive", p, max(tolerance, crit * se, images_detectable)
 
 
 def compare_flag(base: Any, cand: Any) -> str:

@@ -21,14 +21,18 @@ The noise model of an accuracy difference (`accuracy_difference`), two sources:
 - the seeds: the seed-to-seed spread of each mean, se² = sd_a²/s_a + sd_b²/s_b
   (a one-seed side, whose spread is unmeasured, borrows the other side's), with
   Welch's degrees of freedom (Student's t).
-The interval's half-width is the larger of the two (z for the images, t for the
-seeds), as the report and the knee have always combined them. "N more" asks
-how many would bring that source's half-width down to Y, the distance between
-the estimate and the nearer decision (Y = the difference itself beyond the
-tolerance, to exclude 0; the tolerance less the difference within it, to fit
-inside ±tolerance), if the estimate and the spread stayed as measured: test
-images from the binomial term (n' = n·(z·se/Y)²), seeds from the seed term
-(the same number of seeds on both sides).
+The interval is the wider of the two on each side (z for the images, t for the
+seeds), as the report and the knee have always combined them. Where both figures
+kept their per-image outcomes on the same test images, both terms are paired
+instead (`stats.outcomes`: McNemar's exact test, or a paired bootstrap over images
+with several seeds; seed i against seed i), decided by the images on which the two
+disagree; the terms above are the fallback where the images differ or the outcomes
+were not saved. "N more" asks how many would bring that source's half-width down
+to Y, the distance between the estimate and the nearer decision (Y = the
+difference itself beyond the tolerance, to exclude 0; the tolerance less the
+difference within it, to fit inside ±tolerance), if the estimate and the spread
+stayed as measured: test images from the images' term (n' = n·(z·se/Y)²), seeds
+from the seed term (the same number of seeds on both sides).
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ import math
 from dataclasses import dataclass
 
 from scipy import stats
+
+from visionbench.stats.outcomes import PairedImages
 
 #: TOST at alpha 0.05: the two one-sided tests' 90% two-sided interval.
 CONFIDENCE = 0.90
@@ -84,6 +90,8 @@ class Difference:
     images: int | None = None  # test images each figure was scored on (the larger count)
     seeds_spread: float | None = None  # sqrt(sd_a² + sd_b²): se_seeds with one seed a side
     seeds: int = 1  # seeds behind the figures (the fewer)
+    paired: PairedImages | None = None  # both figures' outcomes on the same images: the
+    #   images' term is theirs (paired), not the binomial se_images
 
     @classmethod
     def of_noise(
@@ -95,13 +103,23 @@ class Difference:
 
     def half_width(self, confidence: float = CONFIDENCE) -> float:
         """Half-width of the two-sided interval at `confidence`: the larger of the
-        images' (normal) and the seeds' (Student's t) terms."""
-        seeds = _t(confidence, self.df_seeds) * self.se_seeds if self.se_seeds else 0.0
-        return max(_z(confidence) * self.se_images, seeds)
+        images' (normal; paired where the outcomes pair) and the seeds' (Student's t)
+        terms."""
+        low, high = self.interval(confidence)
+        return (high - low) / 2
 
     def interval(self, confidence: float = CONFIDENCE) -> tuple[float, float]:
-        h = self.half_width(confidence)
-        return self.change - h, self.change + h
+        """The change's two-sided interval: on each side the wider of the images' term
+        (paired, or binomial) and the seeds'."""
+        seeds = _t(confidence, self.df_seeds) * self.se_seeds if self.se_seeds else 0.0
+        if self.paired is not None:
+            low, high = self.paired.interval(confidence)
+            shift = self.change - self.paired.change  # the figures' own rounding, if any
+            low, high = low + shift, high + shift
+        else:
+            h = _z(confidence) * self.se_images
+            low, high = self.change - h, self.change + h
+        return min(low, self.change - seeds), max(high, self.change + seeds)
 
     def more_images(self, resolve: float, confidence: float = CONFIDENCE) -> int | None:
         """Test images to add (both figures) for the images' term to reach ±`resolve`;
@@ -162,14 +180,20 @@ def seed_term(a: Figure, b: Figure) -> SeedTerm | None:
     return SeedTerm(math.sqrt(va + vb), df, math.hypot(sa, sb))
 
 
-def accuracy_difference(a: Figure, b: Figure) -> Difference:
-    """a − b with the noise of the module's model: binomial over the test images,
-    the seeds' spread (`seed_term`)."""
+def accuracy_difference(a: Figure, b: Figure, paired: PairedImages | None = None) -> Difference:
+    """a − b with the noise of the module's model: over the test images paired by their
+    outcomes where given (`stats.outcomes`), else binomial; the seeds' spread
+    (`seed_term`)."""
     var_images = 0.0
-    if a.images and b.images:
+    if paired is not None:
+        low, high = paired.interval(CONFIDENCE)
+        var_images = ((high - low) / 2 / _z(CONFIDENCE)) ** 2  # what more images would need
+    elif a.images and b.images:
         var_images = sum(x.value * (1 - x.value) / x.images for x in (a, b))  # type: ignore[operator]
     seeds = seed_term(a, b)
-    images = max(a.images or 0, b.images or 0) or None
+    if paired is not None and (term := paired.seed_term()) is not None:
+        seeds = SeedTerm(*term)  # seed i against seed i: the spread of their differences
+    images = paired.images if paired is not None else max(a.images or 0, b.images or 0) or None
     return Difference(
         a.value - b.value,
         se_images=math.sqrt(var_images),
@@ -178,6 +202,7 @@ def accuracy_difference(a: Figure, b: Figure) -> Difference:
         images=images,
         seeds_spread=seeds.spread if seeds else None,
         seeds=min(a.seeds, b.seeds),
+        paired=paired,
     )
 
 

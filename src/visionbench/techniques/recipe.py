@@ -61,7 +61,7 @@ from visionbench.training.train import (
     fit,
     planned_steps,
 )
-from visionbench.training.workloads import Trained, TrainedModels, build_model
+from visionbench.training.workloads import Trained, TrainedModels, build_model, scored_on
 
 WARMUP_STEPS = 3  # untimed steps before the timed epochs
 LADDER = techniques.RECIPE.name
@@ -305,7 +305,8 @@ class RecipeRuns:
             finally:
                 getattr(held, "close", lambda: None)()
             if trained is None:
-                trained = Trained(trainer.model.eval(), cfg.evaluated(len(data.test)))
+                n, images = scored_on(data.test, cfg)
+                trained = Trained(trainer.model.eval(), n, eval_set=images)
             trained.fits.append(result)
         assert trained is not None
         return trained

@@ -34,7 +34,14 @@ from visionbench.measure.runner import Runner, Timing, Variant, time_rounds, tim
 from visionbench.profiles import Profile
 from visionbench.training import workloads
 from visionbench.training.train import FitResult, Trainer, cuda_graphs
-from visionbench.training.workloads import SeedRun, Trained, TrainedModels, Workload, batches
+from visionbench.training.workloads import (
+    SeedRun,
+    Trained,
+    TrainedModels,
+    Workload,
+    batches,
+    scored_on,
+)
 
 
 def upsampling_reason(data: SplitData, largest: int) -> str | None:
@@ -308,10 +315,9 @@ class ModelBench(Runner):
             setup()
         for epochs in running:  # and no teardown
             finish(epochs)
+        n, images = scored_on(data.test, workload.train)
         trained = Trained(
-            runs[0].trainer.model.eval(),
-            workload.train.evaluated(len(data.test)),
-            [run.finish() for run in runs],
+            runs[0].trainer.model.eval(), n, [run.finish() for run in runs], eval_set=images
         )
         x, _ = next(iter(runs[0].test))
         self.record(

@@ -452,14 +452,21 @@ def evaluation_batches(
 
 
 @torch.no_grad()
-def evaluate(trainer: Trainer, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    """Accuracy (0..1) over all batches."""
-    correct = total = 0
+def outcomes(
+    trainer: Trainer, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]
+) -> torch.Tensor:
+    """Right or not on each image, in the batches' order (a bool tensor on the CPU)."""
+    hits = []
     for x, y in batches:
         pred = trainer.predict(x).argmax(dim=1)
-        correct += int((pred == y.to(pred.device)).sum())
-        total += y.numel()
-    return correct / max(total, 1)
+        hits.append((pred == y.to(pred.device)).cpu())
+    return torch.cat(hits) if hits else torch.zeros(0, dtype=torch.bool)
+
+
+def evaluate(trainer: Trainer, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    """Accuracy (0..1) over all batches."""
+    hits = outcomes(trainer, batches)
+    return int(hits.sum()) / max(len(hits), 1)
 
 
 @dataclass
@@ -472,6 +479,8 @@ class FitResult:
     history: list[dict] = field(default_factory=list)  # per epoch: epoch, train_time_s,
     #   loss (mean training loss), accuracy (test), lr (LR_SAMPLES rates), val_accuracy
     train_accuracy: float | None = None  # on `train_eval` after the last epoch (fit's)
+    outcomes: torch.Tensor | None = None  # right or not on each test image after the last
+    #   epoch run, in stored order (`accuracy` is their mean): what pairs two accuracies
 
 
 def first_reached(history: Iterable[dict[str, float]], target: float) -> tuple[int, float] | None:
@@ -550,7 +559,8 @@ def fitting(
         sync(trainer.device)
         result.train_time_s += time.perf_counter() - start
         result.epochs_run = epoch + 1
-        result.accuracy = evaluate(trainer, test)
+        result.outcomes = outcomes(trainer, test)
+        result.accuracy = int(result.outcomes.sum()) / max(len(result.outcomes), 1)
         if not finite:
             result.diverged = True
             yield result

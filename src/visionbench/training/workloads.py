@@ -21,6 +21,7 @@ import torch.nn as nn
 from visionbench import models
 from visionbench.data import ImageSet, SplitData, split
 from visionbench.data.imageset import train_eval_sample
+from visionbench.measure.figures import eval_set_of, pack_outcomes
 from visionbench.measure.meters import RunMemory
 from visionbench.training import targets
 from visionbench.training.train import (
@@ -63,6 +64,8 @@ class Trained:
     eval_images: int  # test images behind each accuracy
     fits: list[FitResult] = field(default_factory=list)
     run_peak_mem_bytes: int | None = None  # largest over the seeds' training runs
+    eval_set: str | None = None  # which test images (`figures.eval_set_of`): with every
+    #   seed's outcomes, the figures keep them (`accuracy_outcomes`) to be paired
 
     def figures(self, target_accuracy: float | None = None, curves: bool = False) -> dict[str, Any]:
         """Accuracy and training figures over seeds; with a target, also the
@@ -80,6 +83,10 @@ class Trained:
             "eval_images": self.eval_images,
             "run_peak_mem_bytes": self.run_peak_mem_bytes,
         }
+        hits = [f.outcomes for f in self.fits]
+        if self.eval_set is not None and all(h is not None and len(h) for h in hits):
+            figures["eval_set"] = self.eval_set
+            figures["accuracy_outcomes"] = [pack_outcomes(h.numpy()) for h in hits]  # type: ignore[union-attr]
         if len(train_accs) == len(accs):
             figures["train_accuracy"] = statistics.fmean(train_accs)
             figures["train_accuracy_std"] = (
@@ -124,6 +131,13 @@ def batches(
         shuffle=train,
         seed=cfg.seed,
     )
+
+
+def scored_on(test: ImageSet, cfg: TrainConfig) -> tuple[int, str]:
+    """(eval_images, eval_set): how many of the test split's images an evaluation scores
+    (its first ones, `TrainConfig.evaluated`) and which (`figures.eval_set_of`)."""
+    n = cfg.evaluated(len(test))
+    return n, eval_set_of(test.labels[:n].numpy())
 
 
 class _FirstBatch:
@@ -275,7 +289,8 @@ class TrainedModels:
             if result.diverged:
                 self.log(f"  {run.what}: the loss diverged (NaN/inf) after {result.steps} steps")
             if trained is None:
-                trained = Trained(run.trainer.model.eval(), run.cfg.evaluated(len(data.test)))
+                n, images = scored_on(data.test, run.cfg)
+                trained = Trained(run.trainer.model.eval(), n, eval_set=images)
             trained.fits.append(result)
         assert trained is not None
         if peaks:

@@ -22,10 +22,12 @@ from visionbench import models
 from visionbench.data.imageset import ImageSet
 from visionbench.data.loaders import Feed
 from visionbench.measure import metrics, techniques
+from visionbench.measure.figures import pack_outcomes
 from visionbench.measure.meters import peak_memory
 from visionbench.measure.runner import Runner, Timing, Variant
 from visionbench.techniques.data_loading.paths import DISK, REFERENCE, Cost, Prepared
-from visionbench.training.train import Trainer, evaluate, evaluation_batches, fit, planned_steps
+from visionbench.training.train import Trainer, evaluation_batches, fit, outcomes, planned_steps
+from visionbench.training.workloads import scored_on
 
 TECHNIQUE = techniques.DATA_LOADING.name
 
@@ -156,10 +158,12 @@ def measure_training(benchmark: Any, runner: Runner, prepared: Prepared, variant
         feed.close()
     test = prepared.test_cache
     test_set = ImageSet(prepared.data.name, test.images, test.labels, test.classes)
-    accuracy = evaluate(
+    hits = outcomes(
         trainer,
         evaluation_batches(test_set, cfg, runner.device, prepared.mean, prepared.std),
     )
+    accuracy = int(hits.sum()) / max(len(hits), 1)
+    eval_images, eval_set = scored_on(test_set, cfg)
     runner.record(
         benchmark,
         _describe(runner, prepared, variant, metrics.TRAIN_EPOCH, cfg.batch_size),
@@ -168,7 +172,9 @@ def measure_training(benchmark: Any, runner: Runner, prepared: Prepared, variant
         **figures,
         **_cost_figures(cost, feed),
         accuracy=accuracy,
-        eval_images=cfg.evaluated(len(test_set)),
+        eval_images=eval_images,
+        eval_set=eval_set,
+        accuracy_outcomes=[pack_outcomes(hits.numpy())],
         train_time_s=sum(r.train_time_s for r in results),
         epochs_run=len(results),
         diverged=any(r.diverged for r in results),
