@@ -426,6 +426,7 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "accumulation": int,  # data parallel: micro-batches per synchronised step (no_sync)
     "train_steps": int,  # data parallel: optimiser steps the accuracy run took
     "time_budget_s": float,  # the training seconds that accuracy_in_budget is read at
+    "max_time_s": float,  # the cap in training seconds of a seed trained to the target
     "rung": int,  # a recipe ladder's step, 0 the baseline: each adds one switch
     "switch": str,  # what a rung changes from the one before (or from its reference)
     "left_out": str,  # a ladder's rungs this device or profile cannot run, with the reasons
