@@ -45,7 +45,9 @@ EPOCH = "epoch"  # one epoch of a data path delivered to the device, no training
 AUGMENTED_EPOCH = "augmented_epoch"  # the same, augmented on the way
 TO_TARGET = "to_target"  # a seed's training up to the profile's target accuracy
 EXPLAIN_BATCH = "explain_batch"  # one Grad-CAM batch: a forward and a backward pass
-UNITS = (TRAIN_STEP, INFER_BATCH, TRAIN_EPOCH, EPOCH, AUGMENTED_EPOCH, TO_TARGET, EXPLAIN_BATCH)
+NOOP = "noop"  # a call that does nothing: what timing it reports is the timer's own cost
+UNITS = (TRAIN_STEP, INFER_BATCH, TRAIN_EPOCH, EPOCH, AUGMENTED_EPOCH, TO_TARGET, EXPLAIN_BATCH,
+         NOOP)  # fmt: skip
 
 Better = Literal["lower", "higher", "none"]
 Kind = Literal["time", "throughput", "memory", "accuracy", "energy", "info", "flag"]
@@ -336,6 +338,30 @@ METRICS: dict[str, Metric] = {
             "pairs behind ratio_vs_ref; 0: timed in separate blocks (variant and reference "
             "did not fit on the device at once, or the profile's budget has too few rounds "
             "for pairs), and the report's ratio is of medians",
+        ),
+        _m(
+            "overhead_s",
+            SECONDS,
+            "lower",
+            "info",
+            "the harness bench: a timing method's cost per round, its median round of a "
+            "call that does nothing less that call's own cost (torch Timer, over "
+            "`timer_number` calls)",
+        ),
+        _m(
+            "overhead_share",
+            FRACTION,
+            "lower",
+            "info",
+            "the harness bench: overhead_s over the small CNN's training step (torch Timer's "
+            "median)",
+        ),
+        _m(
+            "timer_number",
+            COUNT,
+            "none",
+            "info",
+            "the harness bench: calls of the unit per torch.utils.benchmark.Timer measurement",
         ),
         _m(
             "scaling_efficiency",

@@ -22,6 +22,7 @@ from visionbench.profiles.budgets import (
     DataBudget,
     DataParallelBudget,
     DataPathBudget,
+    HarnessBudget,
     ModelSizeBudget,
     Profile,
     RecipeBudget,
@@ -44,10 +45,10 @@ from visionbench.training.train import TrainConfig
 
 __all__ = [
     "ALL_TECHNIQUES", "DRY_RUN", "DRY_RUN_SUFFIX", "EVERY_MODEL", "MODEL_FIELDS", "PROFILES",
-    "DataBudget", "DataParallelBudget", "DataPathBudget", "DryRun", "ModelSizeBudget",
-    "Profile", "RecipeBudget", "ResolutionBudget", "ScheduleBudget", "SelectionBudget",
-    "StepTechniquesBudget", "TalkBudget", "default_profile_name", "dry_run", "get",
-    "image_sizes_of", "model_of", "parse_model_for", "with_models",
+    "DataBudget", "DataParallelBudget", "DataPathBudget", "DryRun", "HarnessBudget",
+    "ModelSizeBudget", "Profile", "RecipeBudget", "ResolutionBudget", "ScheduleBudget",
+    "SelectionBudget", "StepTechniquesBudget", "TalkBudget", "default_profile_name", "dry_run",
+    "get", "image_sizes_of", "model_of", "parse_model_for", "with_models",
 ]  # fmt: skip
 
 #: The registry's models in registration order, the seed poster's small CNN first
