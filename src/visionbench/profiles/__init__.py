@@ -73,12 +73,17 @@ PROFILES: dict[str, Profile] = {
         ),
         timing=Timing(rounds=20, warmup_rounds=2),
         data=DataBudget(gradations_count=1500, gradations_size=64),
-        # The small CNN against the talk's 3-conv network, the registry's cheapest. Larger
-        # models are left to `standard` (every registered model) to fit quick's 10 minutes
-        # on 2 cores: ResNet-9's 2 epochs took ~37 s on a 2-core Intel CPU with AVX-512
-        # but 321 s on a 2-core AMD EPYC with AVX2 only (with its timing and Grad-CAM, 6-7
-        # minutes there); ResNet-18 ~55 s and MobileNetV3-small ~45 s on the Intel one.
-        model_size=ModelSizeBudget(models=("small_cnn", "embankment_cnn"), image_size=16),
+        # The small CNN against the talk's 3-conv network, the registry's cheapest, and
+        # torchvision's MobileNetV3-small, the cheapest network a user knows: its training
+        # step at 16 px is 14x the small CNN's, ResNet-18's 51x (one thread, side by side
+        # on a 2-core AMD EPYC with AVX-512, shared). ResNet-9 and the ResNets are left to
+        # `standard` (every registered model) to fit quick's 10 minutes on 2 cores:
+        # ResNet-9's 2 epochs took ~37 s on a 2-core Intel CPU with AVX-512 but 321 s on a
+        # 2-core AMD EPYC with AVX2 only (with its timing and Grad-CAM, 6-7 minutes there);
+        # ResNet-18 ~55 s and MobileNetV3-small ~45 s on the Intel one.
+        model_size=ModelSizeBudget(
+            models=("small_cnn", "embankment_cnn", "mobilenet_v3_small"), image_size=16
+        ),
         # Up to mnist5k's native 28 px: a larger size would be an upsample.
         resolution=ResolutionBudget(model="small_cnn", sizes=(8, 12, 16, 24, 28)),
         # Measured at 16 px on mnist5k, 2 epochs (one busy CPU thread): embankment_cnn
