@@ -47,15 +47,16 @@ def test_every_method_times_every_block_in_a_rotated_order(monkeypatch):
 
 def test_overhead_is_the_round_of_nothing_less_the_call_and_its_share_of_the_step():
     trivial = harness.Interleaved(
-        blocks={"runner": [2e-6, 3e-6, 2.5e-6], "pedantic": [1e-6] * 3, "torch_timer": [1e-7] * 3}
+        samples={"runner": [2e-6, 3e-6, 2.5e-6], "pedantic": [1e-6] * 3, "torch_timer": [1e-7] * 3}
     )
     step = harness.Interleaved(
-        blocks={"runner": [2e-3] * 3, "pedantic": [2e-3] * 3, "torch_timer": [2e-3] * 3}
+        samples={m: [2e-3, 2.1e-3] for m in harness.METHODS},
+        blocks={m: [2e-3, 2.1e-3] for m in harness.METHODS},
     )
     assert harness.overhead_s(trivial, "runner") == pytest.approx(2.4e-6)
     assert harness.overhead_s(trivial, "torch_timer") == 0.0
     found = harness.figures(trivial, step, "runner", step)
-    assert found["overhead_share"] == pytest.approx(2.4e-6 / 2e-3)
+    assert found["overhead_share"] == pytest.approx(2.4e-6 / 2.05e-3)
     assert found["ratio_vs_ref"] == pytest.approx(1.0)
     metrics.validate(found)
 

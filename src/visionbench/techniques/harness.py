@@ -72,8 +72,8 @@ class Interleaved:
     number: int = 1  # calls per Timer measurement
 
     def median(self, method: str) -> float:
-        """The method's median over its blocks' medians."""
-        return statistics.median(self.blocks[method])
+        """The method's median over all its measurements (the saved benchmark's median)."""
+        return statistics.median(self.samples[method])
 
     def ratio(self, method: str) -> dict[str, Any]:
         """The method's time of the unit over the Timer's, paired block by block: the
