@@ -45,7 +45,9 @@ EPOCH = "epoch"  # one epoch of a data path delivered to the device, no training
 AUGMENTED_EPOCH = "augmented_epoch"  # the same, augmented on the way
 TO_TARGET = "to_target"  # a seed's training up to the profile's target accuracy
 EXPLAIN_BATCH = "explain_batch"  # one Grad-CAM batch: a forward and a backward pass
-UNITS = (TRAIN_STEP, INFER_BATCH, TRAIN_EPOCH, EPOCH, AUGMENTED_EPOCH, TO_TARGET, EXPLAIN_BATCH)
+NOOP = "noop"  # a call that does nothing: what timing it reports is the timer's own cost
+UNITS = (TRAIN_STEP, INFER_BATCH, TRAIN_EPOCH, EPOCH, AUGMENTED_EPOCH, TO_TARGET, EXPLAIN_BATCH,
+         NOOP)  # fmt: skip
 
 Better = Literal["lower", "higher", "none"]
 Kind = Literal["time", "throughput", "memory", "accuracy", "energy", "info", "flag"]
@@ -338,6 +340,30 @@ METRICS: dict[str, Metric] = {
             "for pairs), and the report's ratio is of medians",
         ),
         _m(
+            "overhead_s",
+            SECONDS,
+            "lower",
+            "info",
+            "the harness bench: a timing method's cost per round, its median round of a "
+            "call that does nothing less that call's own cost (torch Timer, over "
+            "`timer_number` calls)",
+        ),
+        _m(
+            "overhead_share",
+            FRACTION,
+            "lower",
+            "info",
+            "the harness bench: overhead_s over the small CNN's training step (torch Timer's "
+            "median)",
+        ),
+        _m(
+            "timer_number",
+            COUNT,
+            "none",
+            "info",
+            "the harness bench: calls of the unit per torch.utils.benchmark.Timer measurement",
+        ),
+        _m(
             "scaling_efficiency",
             RATIO,
             "higher",
@@ -438,6 +464,7 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "accumulation": int,  # data parallel: micro-batches per synchronised step (no_sync)
     "train_steps": int,  # data parallel: optimiser steps the accuracy run took
     "time_budget_s": float,  # the training seconds that accuracy_in_budget is read at
+    "max_time_s": float,  # the cap in training seconds of a seed trained to the target
     "rung": int,  # a recipe ladder's step, 0 the baseline: each adds one switch
     "switch": str,  # what a rung changes from the one before (or from its reference)
     "left_out": str,  # a ladder's rungs this device or profile cannot run, with the reasons

@@ -26,6 +26,7 @@ KINDS = {
     "inference": "which model answers each image: time and accuracy of the whole test split",
     "scaling": "ranks training together: throughput against one rank",
     "explanation": "what the trained models look at (Grad-CAM): no speed-up to judge",
+    "harness": "what timing itself costs: the same units timed by each timing method",
 }
 
 
@@ -83,6 +84,7 @@ SELECTION = Technique(
 )
 DATA_PARALLEL = Technique("data_parallel", "scaling", "ddp")
 GRADCAM = Technique("gradcam", "explanation", None, picked_by="the profile's first model")
+HARNESS = Technique("harness", "harness", "torch_timer")  # the small CNN, in every profile
 
 #: In this order --vb-model-for lists its techniques (help, errors).
 TECHNIQUES: tuple[Technique, ...] = (
@@ -101,6 +103,7 @@ TECHNIQUES: tuple[Technique, ...] = (
     SELECTION,
     DATA_PARALLEL,
     GRADCAM,
+    HARNESS,
 )
 BY_NAME = {t.name: t for t in TECHNIQUES}
 assert len(BY_NAME) == len(TECHNIQUES), "a technique is registered twice"

@@ -123,10 +123,13 @@ class RecipeBudget:
 
     model: str  # registry name trained on every rung but a final model switch
     image_size: int  # input side in pixels
-    epochs: int  # epochs of every rung and seed (one-cycle spans them)
+    epochs: int  # the cap in epochs: a rung's seed trains until it reaches the profile's
+    #   target_accuracy (and time_budget_s has passed) or this many epochs (one-cycle spans them)
+    max_time_s: float  # the cap in training seconds: a seed stops at the first epoch end past
+    #   it, reached or not (a seed not reached by then reads "not within the cap")
     seeds: int  # seeds per rung unless --vb-seeds; seed i: the same init and order on every rung
     time_budget_s: float  # training seconds at which accuracy_in_budget is read (the
-    #   article's 1000 s, scaled to the profile)
+    #   article's 1000 s, scaled to the profile); a seed trains at least this long
     augment: AugmentSpec  # the article's pad + crop, flip and cutout, scaled to image_size
     final_model: str | None  # the article's ResNet-9 as the last rung; None where the
     #   budget does not allow it (the reason is in the profile)
@@ -146,6 +149,18 @@ class TalkBudget:
     lr: float = 1e-3  # SGD, as the talk
     momentum: float = 0.9
     jitter: float = 0.25  # brightness and contrast: +-25%
+
+
+@dataclass(frozen=True)
+class HarnessBudget:
+    """The harness's own cost (`techniques.harness`): a call that does nothing and the small
+    CNN's training step (at model_size.image_size, the profile's batch), each timed by
+    Runner.time, pytest-benchmark's pedantic and torch's Timer, block by block."""
+
+    blocks: int = 8  # blocks of every method in turn: the pairs behind each ratio (6 is the
+    #   fewest whose signed-rank interval at 95% is bounded)
+    trivial_rounds: int = 200  # measurements of the call that does nothing, per method and
+    #   block (microseconds each); the step takes the profile's timing rounds
 
 
 @dataclass(frozen=True)
@@ -172,3 +187,4 @@ class Profile:
     #   target_accuracy over its seeds, from the per-epoch history of the trainings behind
     #   its accuracy (no extra training); False: their paired step ratio alone
     dry_run: bool = False  # the profile's work shrunk by `dry_run`: its figures measure nothing
+    harness: HarnessBudget = HarnessBudget()  # the harness's own cost, alike in every profile

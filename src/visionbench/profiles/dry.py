@@ -98,6 +98,11 @@ def dry_run(profile: Profile, caps: DryRun = DRY_RUN) -> Profile:
             max_steps=steps(rc.max_steps),
         ),
         talk=replace(profile.talk, epochs=min(profile.talk.epochs, epochs)),
+        harness=replace(
+            profile.harness,
+            blocks=min(profile.harness.blocks, caps.timing.rounds),
+            trivial_rounds=caps.timing.rounds,
+        ),
         infer_batch_size=min(profile.infer_batch_size, caps.batch_size),
         seeds=min(profile.seeds, seeds),
         dry_run=True,

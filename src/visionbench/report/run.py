@@ -5,7 +5,8 @@ its plot), each recipe ladder, the Grad-CAM grids, the augmentation examples,
 then every section in detail (per technique and timed unit, data and device:
 each variant's time, memory and accuracy against the technique's reference, what
 the technique adds, its bars, its training curves and its trend across the saved
-history of this machine), and the data-parallel scaling. Every
+history of this machine), the data-parallel scaling, and an appendix on the harness's
+own cost (`report.harness`). Every
 tolerance is the gate's, per benchmark (`GateConfig.tolerance_for`).
 `summary_text` is the same sections as compact terminal tables.
 """
@@ -19,7 +20,7 @@ from visionbench.core.files import write_text_atomic
 from visionbench.gate.config import GateConfig
 from visionbench.measure.format import slug
 from visionbench.measure.results import Run
-from visionbench.report import plots, scaling, sections
+from visionbench.report import harness, plots, scaling, sections
 from visionbench.report.ladder import ladder_markdown
 from visionbench.report.summary import bf16_paragraph, summary_markdown
 from visionbench.report.tradeoffs import trade_offs
@@ -118,6 +119,8 @@ def write_report(
     if text := scaling.section(everything):
         png = plots.plot_scaling(everything, out_dir / "data_parallel_scaling.png")
         lines += [text, f"![data_parallel: samples/s by world size]({png.name})", ""]
+    if text := harness.appendix(everything):
+        lines += [text, ""]
     path = out_dir / "report.md"
     write_text_atomic(path, "\n".join(lines))  # an interrupted report leaves the last one whole
     return path

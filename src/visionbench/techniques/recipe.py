@@ -18,13 +18,16 @@ one is what that switch buys on top of all the earlier ones:
   +channels_last  NHWC memory format
   +final_model    the article's ResNet-9, where the profile's budget allows it
 
-Every rung trains the same epochs for each seed (one-cycle spans them);
-recorded are the time to the profile's target accuracy (each seed's, a seed
-that never reached it counted as such), the accuracy within the profile's
-`time_budget_s` (read from the epoch history: the last epoch that ended within
-it), and the time of one training epoch. The augmentation bench's variants are
-the +resident and +augment rungs and +augment precomputed (`techniques.augmentation`),
-so both benches share one training per recipe (`RecipeRuns`, a session cache).
+Each seed of each rung trains as the article judges a recipe: until it reaches the
+profile's target accuracy, or a cap (`RecipeBudget.epochs` and `max_time_s`, whichever
+comes first; one-cycle spans the epochs' cap), and never less than the profile's
+`time_budget_s`, so that the accuracy within that budget is read on every rung alike.
+Recorded are the time to the target (each seed's; a seed that got there not within the
+cap counted as such), the accuracy within `time_budget_s` (read from the epoch
+history: the last epoch that ended within it), and the time of one training epoch.
+The augmentation bench's variants are the +resident and +augment rungs and +augment
+precomputed (`techniques.augmentation`), so both benches share one training per recipe
+(`RecipeRuns`, a session cache).
 
 All rungs read the same pixels: the PNG folder decoded at the input size once
 (the tensor cache) is what the resident rungs hold and what the disk rung
@@ -140,7 +143,9 @@ def baseline(profile: Profile) -> Recipe:
         augment=None,
         precompute_augment=False,
         max_steps=budget.max_steps,
-        time_budget_s=None,
+        time_budget_s=budget.max_time_s,  # the cap in seconds
+        stop_at_accuracy=profile.target_accuracy,
+        stop_after_s=budget.time_budget_s,
         early_stopping_patience=None,
         validation_fraction=0.0,
     )
@@ -413,6 +418,7 @@ def measure(
         **timed,
         **held_figures,
         time_budget_s=float(budget.time_budget_s),
+        max_time_s=float(budget.max_time_s),
         **figures(trained, target, budget.time_budget_s),
     )
     return trained

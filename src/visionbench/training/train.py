@@ -43,6 +43,10 @@ class TrainConfig:
     epochs: int = 1  # passes over the training split
     max_steps: int | None = None  # stop after this many steps (None: epochs decide)
     time_budget_s: float | None = None  # stop at the first epoch end past this many seconds
+    stop_at_accuracy: float | None = None  # stop at the first epoch end whose test accuracy
+    #   reached this (a run trained to a target); None: the budget decides alone
+    stop_after_s: float = 0.0  # with stop_at_accuracy: not before this many seconds of
+    #   training, so that what a run reaches within a time budget is read on every run
     seed: int = 0  # model init and data order
     amp: str | None = None  # autocast dtype: None (fp32), "bf16", "fp16" (+GradScaler, CUDA)
     tf32: bool = False  # CUDA: fp32 matmuls and cuDNN convolutions in TF32 on tensor cores;
@@ -88,6 +92,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.jitter={self.jitter!r}; choose 0 <= jitter < 1")
         if self.eval_images is not None and self.eval_images < 1:
             raise ValueError(f"TrainConfig.eval_images={self.eval_images!r}; at least 1 (or None)")
+        if self.stop_at_accuracy is not None and not 0.0 < self.stop_at_accuracy <= 1.0:
+            raise ValueError(
+                f"TrainConfig.stop_at_accuracy={self.stop_at_accuracy!r}; choose 0 < a <= 1"
+            )
         if self.precompute_augment and self.augment is None:
             raise ValueError("TrainConfig.precompute_augment needs an augment spec to precompute")
 
@@ -528,7 +536,9 @@ def fitting(
     `validation` (a held-out part of the training data, never the test split)
     is evaluated after every epoch too; with `early_stopping_patience` the run
     stops once it has not improved for that many epochs, keeping the last
-    epoch's model (no rewind to the best one). `train_eval` (the training split
+    epoch's model (no rewind to the best one). With `stop_at_accuracy` the run stops
+    at the first epoch end whose test accuracy reached it, once `stop_after_s` of
+    training has passed (a run trained to a target). `train_eval` (the training split
     without augmentation) is evaluated once at the end: `train_accuracy`, whose
     gap to `accuracy` is the overfitting.
     """
@@ -585,6 +595,12 @@ def fitting(
         if cfg.max_steps is not None and result.steps >= cfg.max_steps:
             return
         if cfg.time_budget_s is not None and result.train_time_s >= cfg.time_budget_s:
+            return
+        if (
+            cfg.stop_at_accuracy is not None
+            and result.accuracy >= cfg.stop_at_accuracy
+            and result.train_time_s >= cfg.stop_after_s
+        ):
             return
         if cfg.early_stopping_patience is not None and stale >= cfg.early_stopping_patience:
             return
