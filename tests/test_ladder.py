@@ -76,8 +76,11 @@ def test_no_rung_reaching_the_target_on_every_seed_is_said_plainly():
 
 def _fit(cfg, scores, seconds_per_epoch, monkeypatch):
     """fit() with scripted test accuracies and a clock advancing `seconds_per_epoch`."""
-    scores = iter(scores)
-    monkeypatch.setattr("visionbench.training.train.evaluate", lambda trainer, b: next(scores))
+    scores = iter(scores)  # each evaluation: 100 images' outcomes, that many of them right
+    monkeypatch.setattr(
+        "visionbench.training.train.outcomes",
+        lambda trainer, b: torch.arange(100) < round(next(scores) * 100),
+    )
     clock = iter(range(10**6))  # two readings an epoch, its start and its end: 1 unit each
     fake = SimpleNamespace(perf_counter=lambda: next(clock) * seconds_per_epoch)
     monkeypatch.setattr("visionbench.training.train.time", fake)
