@@ -166,10 +166,16 @@ def test_bad_settings_exit_2(args, says, capsys):
     assert says in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """Where digits is written as PNG folders once, for every test that trains."""
+    return tmp_path_factory.mktemp("tune-data")
+
+
 @pytest.mark.slow
-def test_a_target_no_configuration_reaches_in_the_budget_exits_2(tmp_path, capsys):
+def test_a_target_no_configuration_reaches_in_the_budget_exits_2(tmp_path, workdir, capsys):
     code = main(["tune", "--data", "digits", "--target", "1.0", "--budget", "0.02",
-                 "--switches", "memory_format", "--workdir", str(tmp_path),
+                 "--switches", "memory_format", "--workdir", str(workdir),
                  "--out", str(tmp_path / "t.json")])  # fmt: skip
     assert code == 2
     err = capsys.readouterr().err
@@ -232,3 +238,70 @@ def test_fresh_seeds_overturn_the_search_only_when_a_runner_up_is_significantly_
     assert recommend("w", [("a", c(0.9, 0.7, 1.1)), ("b", c(1.3, 1.1, 1.5))]) == ("w", 1.0)
     assert recommend("w", [("a", c(0.8, 0.7, 0.9)), ("b", c(0.6, 0.5, 0.7))]) == ("b", 0.6)
     assert recommend("w", [("a", c(0.5, None, None))]) == ("w", 1.0)  # one pair: no interval
+
+
+def test_final_accuracy_is_judged_paired_over_images_and_seeds():
+    import numpy as np
+
+    from visionbench.tune.accuracy import final_accuracy, words
+
+    rng = np.random.default_rng(0)
+    base = [rng.random(2000) < 0.97 for _ in range(3)]
+    assert words(final_accuracy(base, base)) == "same accuracy"  # an A/A: no discordant image
+    lower = []
+    for b in base:  # wrong on 60 images (3 pt) the baseline gets right, every seed
+        a = b.copy()
+        a[np.flatnonzero(b)[:60]] = False
+        lower.append(a)
+    assert words(final_accuracy(lower, base)) == "lower by 3.0 pt"
+    assert words(final_accuracy([b.copy() for b in base], lower)) == "higher by 3.0 pt"
+    few = [b[:40] for b in base]  # 40 images: 1 discordant image is 2.5 pt, noise far wider
+    fewer = [np.r_[~f[:1], f[1:]] for f in few]
+    assert words(final_accuracy(fewer, few)).startswith("not resolved (±")
+    # a seed cut at the budget's end is left out of the pairs: here, every seed but one
+    judged = final_accuracy([lower[0], None, None], base)
+    assert judged is not None and judged.change == pytest.approx(-0.03)
+    assert final_accuracy([None, None], base[:2]) is None
+    assert words(None) == "–"
+
+
+def test_the_trials_table_and_saved_run_carry_the_accuracy_verdict(tmp_path):
+    from visionbench.stats.equivalence import WORSE, Judgement
+    from visionbench.tune import output
+
+    search = greedy(SWITCHES, Synthetic())
+    result = output.Result(list(SWITCHES), {}, search)
+    result.accuracy[search.winner] = Judgement(WORSE, -0.014, -0.02, -0.008, 0.01, 0.9)
+    table = output.trials_table(result)
+    assert "final accuracy vs baseline" in table
+    row = next(line for line in table.splitlines() if line.startswith("★"))
+    assert "lower by 1.4 pt" in row
+    saved = output.run_json(result, {"model": "small_cnn"}, 0.97, {"profile": "quick"})
+    verdict = saved["visionbench_tune"]["accuracy"][search.winner.label(SWITCHES)]
+    assert verdict["verdict"] == WORSE and verdict["words"] == "lower by 1.4 pt"
+
+
+@pytest.mark.slow
+def test_a_trial_runs_to_its_target_past_the_ladders_own_stops(workdir, request):
+    """The recipe ladder's TrainConfig stops at its cap in seconds and at the profile's
+    target; a tune trial ends only at its own target, its epochs or its bound, and keeps
+    its per-image outcomes where it ended."""
+    from visionbench import profiles
+    from visionbench.tune import space
+    from visionbench.tune.data import prepare
+    from visionbench.tune.trials import to_target
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as --threads 1: torch's threads spin on a busy machine
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
+    profile = profiles.get("quick")
+    data = prepare("digits", profile, workdir, lambda _: None)
+    switches, _ = space.space(profile, torch_cpu(), ("data_loading",))
+    recipe = space.recipe_of(profile, Config.of(switches, {"data_loading": "resident"}))
+    recipe = recipe.with_(epochs=2, time_budget_s=1e-6, stop_at_accuracy=0.01)
+    o = to_target(recipe, data, torch_cpu(), seed=1, target=1.01)  # never reached
+    assert (o.epochs, o.time_s, o.pruned) == (2, None, False)
+    assert o.outcomes is not None and len(o.outcomes) == len(data.test)
+    assert o.outcomes.mean() == pytest.approx(o.accuracy)

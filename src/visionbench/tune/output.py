@@ -18,9 +18,12 @@ from tabulate import tabulate
 
 from visionbench.core.files import write_json_atomic
 from visionbench.measure import metrics
+from visionbench.stats.equivalence import Judgement
+from visionbench.tune import accuracy
 from visionbench.tune.search import Config, Search, Switch
 
 GROUP = f"tune:{metrics.TO_TARGET}"
+OUT_DIR = Path("reports/tune")  # where runs are saved (`--out`), never the benchmark storage
 
 
 @dataclass
@@ -81,6 +84,8 @@ class Result:
     left_out: dict[str, str]
     search: Search
     seed_times: dict[Config, list[float | None]] = field(default_factory=dict)  # per seed
+    seed_accuracy: dict[Config, list[float | None]] = field(default_factory=dict)  # per seed:
+    #   the test accuracy where its training ended (None: cut at the budget's end)
     contrasts: list[Contrast] = field(default_factory=list)
     worth: list[Worth] = field(default_factory=list)
     estimated: int = 0  # coalitions of the Shapley game estimated, not measured
@@ -90,6 +95,8 @@ class Result:
     recommended: Config | None = None  # the search's winner, or a runner-up that the
     #   confirmation's fresh seeds found significantly faster
     overturned_by: float = 1.0  # that runner-up's time over the winner's
+    accuracy: dict[Config, Judgement] = field(default_factory=dict)  # the confirmed
+    #   configurations' final accuracy against the baseline's (`tune.accuracy`)
 
 
 def _s(x: float | None) -> str:
@@ -116,12 +123,22 @@ def trials_table(result: Result) -> str:
                 _x(speed),
                 "–" if t.accuracy is None else f"{t.accuracy:.1%}",
                 t.epochs or "–",
+                accuracy.words(result.accuracy.get(t.config)),
                 t.note,
             ]
         )
     return tabulate(
         rows,
-        headers=["configuration", "trial", "to target", "speed-up", "accuracy", "epochs", "note"],
+        headers=[
+            "configuration",
+            "trial",
+            "to target",
+            "speed-up",
+            "accuracy",
+            "epochs",
+            "final accuracy vs baseline",
+            "note",
+        ],
         disable_numparse=True,
     )
 
@@ -258,6 +275,8 @@ def run_json(
         label = config.label(s.switches)
         per_seed = [trial.time_s, *result.seed_times.get(config, [])]
         reached = [t for t in per_seed if t is not None]
+        ended = [a for a in [None if trial.pruned else trial.accuracy,
+                             *result.seed_accuracy.get(config, [])] if a is not None]  # fmt: skip
         info = {
             **describe,
             "technique": "tune",
@@ -270,7 +289,8 @@ def run_json(
             "target_reached": len(reached) / len(per_seed),
             "time_to_target_s": statistics.fmean(reached) if reached else None,
             "time_to_target_s_per_seed": list(per_seed),
-            "accuracy": trial.accuracy,
+            "accuracy": statistics.fmean(ended) if ended else trial.accuracy,  # where the
+            #   seeds' training ended (at the target, or their epochs): cut ones left out
         }
         info = {k: v for k, v in info.items() if v is not None}
         metrics.validate(info)
@@ -312,6 +332,18 @@ def run_json(
             "stopped": s.stopped,
             "contrasts": [c.__dict__ for c in result.contrasts],
             "worth": [w.__dict__ for w in result.worth],
+            "accuracy": {
+                c.label(s.switches): {
+                    "verdict": j.verdict,
+                    "words": accuracy.words(j),
+                    "change": j.change,
+                    "low": j.low,
+                    "high": j.high,
+                    "confidence": j.confidence,
+                    "tolerance": j.tolerance,
+                }
+                for c, j in result.accuracy.items()
+            },
             "wall_s": result.wall_s,
         },
     }

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import argparse
 import datetime
-from pathlib import Path
 
+import numpy as np
 import torch
 
 from visionbench import models, profiles
 from visionbench.core.exits import EXIT_PASS, BadInput, say
 from visionbench.data.folders import DataError
 from visionbench.measure import fingerprint
-from visionbench.tune import command, output, space, worth
+from visionbench.tune import accuracy, command, output, space, worth
 from visionbench.tune.data import prepare
 from visionbench.tune.search import Config, Search, Trial, evaluate, greedy
 from visionbench.tune.trials import to_target
@@ -131,6 +131,8 @@ def confirm(result, profile, model, data, device, target, args, clock) -> None:
     seeds = [command.SEARCH_SEED + 1 + i for i in range(args.seeds)]
     times: dict[Config, list[float | None]] = {}
     spent: dict[Config, list[float]] = {}
+    hits: dict[Config, list[np.ndarray | None]] = {}  # per seed: None where cut
+    accs: dict[Config, list[float | None]] = {}
 
     def train(config: Config, seed: int) -> None:
         left = max(0.0, clock.total_s - clock.elapsed())
@@ -138,6 +140,8 @@ def confirm(result, profile, model, data, device, target, args, clock) -> None:
         o = to_target(recipe, data, device, seed, target, bound_s=left)
         times.setdefault(config, []).append(o.time_s)
         spent.setdefault(config, []).append(o.train_time_s)
+        hits.setdefault(config, []).append(None if o.pruned else o.outcomes)
+        accs.setdefault(config, []).append(None if o.pruned else o.accuracy)
         what = (
             f"{o.time_s:.2f} s"
             if o.time_s
@@ -158,7 +162,7 @@ def confirm(result, profile, model, data, device, target, args, clock) -> None:
             break
         for config, seed in round_:
             train(config, seed)
-    result.seed_times = times
+    result.seed_times, result.seed_accuracy = times, accs
 
     def contrast(a: Config, b: Config, who: str) -> output.Contrast:
         """b's time over a's, paired seed by seed (a censored b bounds it from below)."""
@@ -179,6 +183,11 @@ def confirm(result, profile, model, data, device, target, args, clock) -> None:
     result.recommended, result.overturned_by = command.recommend(search.winner, runners)
     if search.baseline in times and result.recommended != search.baseline:
         result.contrasts.append(contrast(result.recommended, search.baseline, "baseline"))
+        for config in top:  # each confirmed configuration's final accuracy, paired
+            if config in hits:
+                judged = accuracy.final_accuracy(hits[config], hits[search.baseline])
+                if judged is not None:
+                    result.accuracy[config] = judged
 
 
 def report(result, profile, model, data, device, target, args) -> None:
@@ -214,6 +223,11 @@ def report(result, profile, model, data, device, target, args) -> None:
             f"  no significant difference between the top {len(runner) + 1}: any of them "
             "is as fast here"
         )
+    if winner in result.accuracy:
+        print(
+            "  final test accuracy against the baseline's, paired over the test images and "
+            f"seeds: {result.accuracy[winner].text()}"
+        )
     for note in result.notes:
         print(f"  {note}")
     if result.worth:
@@ -237,10 +251,9 @@ def report(result, profile, model, data, device, target, args) -> None:
         "image_size": profile.recipe.image_size,
         "epochs": profile.recipe.epochs,
         "profile": profile.name,
+        "eval_images": len(data.test),  # every accuracy's test images (its binomial noise)
     }
-    out = args.out or Path("reports/tune") / (
-        datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ".json"
-    )
+    out = args.out or output.OUT_DIR / (datetime.datetime.now().strftime("%Y%m%d-%H%M%S") + ".json")
     fp = fingerprint.fingerprint(profile.name)
     path = output.save(out, output.run_json(result, describe, target, fp))
     print(

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from visionbench.techniques.recipe import Recipe, RecipeData, build
@@ -46,6 +47,8 @@ class Outcome:
     train_time_s: float  # training seconds spent
     pruned: bool = False  # stopped past the bound before reaching the target
     diverged: bool = False
+    outcomes: np.ndarray | None = None  # right or not on each test image where it stopped,
+    #   in stored order (`accuracy` is their mean): what pairs two final accuracies
 
 
 def to_target(
@@ -58,7 +61,9 @@ def to_target(
 ) -> Outcome:
     """Train `recipe` from `seed` until the target, the end of its epochs, a NaN loss, or
     (with `bound_s`) the batch that would start past bound_s seconds of wall time (`pruned`)."""
-    cfg = recipe.train.with_(seed=seed)
+    # The ladder's own stops (its cap in seconds, its stop at the profile's target) are
+    # cleared: a trial ends at this target, the recipe's epochs, or bound_s.
+    cfg = recipe.train.with_(seed=seed, time_budget_s=None, stop_at_accuracy=None)
     trainer = Trainer(build(recipe, data, seed), cfg, device, planned_steps(cfg, len(data.train)))
     epochs, held = data.train_epochs(recipe, cfg, device)
     result = None
@@ -69,15 +74,22 @@ def to_target(
                 break
             if result.accuracy >= target:
                 return Outcome(
-                    result.train_time_s, result.accuracy, result.epochs_run, result.train_time_s
-                )
+                    result.train_time_s, result.accuracy, result.epochs_run, result.train_time_s,
+                    outcomes=_numpy(result.outcomes),
+                )  # fmt: skip
             if feed.cut:
                 return Outcome(
-                    None, result.accuracy, result.epochs_run, result.train_time_s, pruned=True
-                )
+                    None, result.accuracy, result.epochs_run, result.train_time_s, pruned=True,
+                    outcomes=_numpy(result.outcomes),
+                )  # fmt: skip
     finally:
         getattr(held, "close", lambda: None)()
     assert result is not None
     return Outcome(
-        None, result.accuracy, result.epochs_run, result.train_time_s, diverged=result.diverged
-    )
+        None, result.accuracy, result.epochs_run, result.train_time_s, diverged=result.diverged,
+        outcomes=_numpy(result.outcomes),
+    )  # fmt: skip
+
+
+def _numpy(hits: torch.Tensor | None) -> np.ndarray | None:
+    return None if hits is None else hits.numpy().astype(bool)
