@@ -2,7 +2,7 @@
 `add_parsers` adds them to the `visionbench` parser; the heavy modules
 (plotly, ruptures) are imported only by the command that needs them.
 
-    visionbench site [--storage DIR] [--out reports/site] [--reports N]
+    visionbench site [--storage DIR] [--out reports/site] [--reports N] [--tune reports/tune]
     visionbench history --changes [-k PATTERN] [--metric NAME] [--storage DIR]
     visionbench history-branch push [RUN ...]          # main's CI: append runs to the branch
     visionbench history-branch pull --like latest      # main's runs, and this run's folder
@@ -23,6 +23,7 @@ from visionbench.gate.config import load_config
 from visionbench.history.branch import DEFAULT_BRANCH
 from visionbench.measure import results
 from visionbench.measure.results import ResultsError
+from visionbench.tune.output import OUT_DIR as TUNE_DIR
 
 
 def _size(path: Path) -> int:
@@ -49,7 +50,7 @@ def cmd_site(args: argparse.Namespace) -> int:
     history = read_history(args.storage, say)
     for machine in history.machines:
         say(f"  {machine.label} ({machine.key}): {len(machine.runs)} runs")
-    written = write_site(history, args.out, load_config(), args.reports, say)
+    written = write_site(history, args.out, load_config(), args.reports, say, args.tune)
     rows = [[str(w.path), w.what, _fmt_size(_size(w.path))] for w in written]
     print(tabulate(rows, headers=["wrote", "what", "size"]))
     if history.skipped:
@@ -184,6 +185,13 @@ def add_parsers(sub, storage: Callable[[argparse.ArgumentParser], None]) -> None
         metavar="N",
         help="write the reports of the newest N runs of each machine only (default: every run; "
         "reports already written for an unchanged run are kept)",
+    )
+    s.add_argument(
+        "--tune",
+        type=Path,
+        default=TUNE_DIR,
+        help=f"the folder of `visionbench tune` runs whose reports the site shows too "
+        f"(default {TUNE_DIR})",
     )
     s.set_defaults(func=cmd_site)
 

@@ -41,6 +41,7 @@ from tabulate import tabulate
 from visionbench import report
 from visionbench.core.files import write_text_atomic
 from visionbench.gate.config import GateConfig
+from visionbench.history import tune_pages
 from visionbench.history.changes import MIN_RUNS, Change, scan
 from visionbench.history.series import (
     FIGURES,
@@ -346,6 +347,7 @@ def index_page(
     changes: Sequence[Change],
     reports: dict[str, str],
     config: GateConfig,
+    tune: str = "",  # the tune runs' section (`history.tune_pages`)
 ) -> str:
     generated = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     runs = history.runs
@@ -395,7 +397,7 @@ def index_page(
             "<p>None: no figure's history stepped beyond the gate's tolerance with significance "
             f"(a step needs {MIN_RUNS} runs on each side).</p>"
         )
-    body.append("<h2>Machines and runs</h2>")
+    body += [tune, "<h2>Machines and runs</h2>"]
     for machine in history.machines:
         body.append(
             f"<h3>{html.escape(machine.label)} <span class='muted'>({machine.key})</span></h3>"
@@ -439,9 +441,11 @@ def write_site(
     config: GateConfig | None = None,
     reports_per_machine: int | None = None,
     say: Callable[[str], None] = print,
+    tune: Path | None = None,
 ) -> list[Written]:
     """Write the site into `out`; return what was written. `reports_per_machine`: write
-    the reports of the newest N runs of each machine only (None: every run)."""
+    the reports of the newest N runs of each machine only (None: every run); `tune`: the
+    folder of `visionbench tune` runs, each run's report written too."""
     config = config or GateConfig()
     out.mkdir(parents=True, exist_ok=True)
     written: list[Written] = []
@@ -465,6 +469,9 @@ def write_site(
         reports[str(run.path)] = path.relative_to(out).as_posix()
     if chosen:
         written.append(Written(out / "runs", f"{len(chosen)} run reports (report.md, PNGs, HTML)"))
+    tuned = tune_pages.write(out, tune, lambda r, h, f: run_report(r, h, f, config), say)
+    if tuned[1]:
+        written.append(Written(out / "runs" / "tune", f"{tuned[1]} tune run reports"))
 
     say("finding change points...")
     series = all_series(history)
@@ -479,6 +486,6 @@ def write_site(
         figures = len({(s.section, s.metric) for s in mine})
         written.append(Written(path, f"{figures} figures, {len(found)} change points"))
     index = out / "index.html"
-    write_text_atomic(index, index_page(history, series, changes, reports, config))
+    write_text_atomic(index, index_page(history, series, changes, reports, config, tuned[0]))
     written.insert(0, Written(index, f"{len(techniques)} techniques, {len(changes)} change points"))
     return written

@@ -9,6 +9,7 @@
 - `convergence`, `knee`: the analyses only the report reads (time to a target over
   seeds, the resolution knee) and their statements; `pareto`: the fronts;
 - `scaling`: the data-parallel section;
+- `tune_trials`: a `visionbench tune` run's trials, time to target against accuracy;
 - `plots`: the PNGs (variants against the reference, scaling, trends, Grad-CAM grids);
 - `run`: `write_report`, which composes the run report from those, and `summary_text`;
 - `history`: one metric across saved runs (`visionbench history`).

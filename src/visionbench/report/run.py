@@ -8,7 +8,8 @@ the technique adds, its bars, its training curves and its trend across the saved
 history of this machine), the data-parallel scaling, and an appendix on the harness's
 own cost (`report.harness`). Every
 tolerance is the gate's, per benchmark (`GateConfig.tolerance_for`).
-`summary_text` is the same sections as compact terminal tables.
+`summary_text` is the same sections as compact terminal tables. A `visionbench tune`
+run's trials (`report.tune_trials`) follow the recipe ladders.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from visionbench.core.files import write_text_atomic
 from visionbench.gate.config import GateConfig
 from visionbench.measure.format import slug
 from visionbench.measure.results import Run
-from visionbench.report import harness, plots, scaling, sections
+from visionbench.report import harness, plots, scaling, sections, tune_trials
 from visionbench.report.ladder import ladder_markdown
 from visionbench.report.summary import bf16_paragraph, summary_markdown
 from visionbench.report.tradeoffs import trade_offs
@@ -89,6 +90,7 @@ def write_report(
     for title, benches in by_section.items():
         if text := ladder_markdown(benches):
             lines += [text.replace("## The recipe ladder", f"## The recipe ladder: {title}"), ""]
+    lines += tune_trials.section(run, out_dir)  # a `visionbench tune` run's trials
     for title, benches in by_section.items():
         if maps := sections.gradcam_maps(benches):
             png = plots.plot_grid(maps, out_dir / f"gradcam_{slug(title)}.png", title)
