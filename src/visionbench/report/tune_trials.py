@@ -88,9 +88,9 @@ def plot(run: Run, path: Path) -> Path:
     ax.set_xlabel(f"training time{to} (s, log scale; mean over the seeds that reached it)")
     ax.set_ylabel("test accuracy where training ended (%, mean over seeds)")
     ax.grid(alpha=0.3, which="both")
-    ax.margins(x=0.2, y=0.15)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle(f"tune: {len(shown)} configurations, the faster and more accurate front",
+    ax.margins(x=0.2, y=0.25)
+    ax.legend(fontsize=8, loc="best")
+    fig.suptitle(f"tune: {len(shown)} configurations with a time to the target, the front in red",
                  fontsize=11)  # fmt: skip
     fig.savefig(path)
     return path
