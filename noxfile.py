@@ -206,11 +206,21 @@ class Beside:
         return code, text
 
 
+#: The suite's first pass: every test but the `quiet` ones, over one pytest-xdist worker per
+#: core, a module to a worker (its module-scoped fixtures built once), in the order
+#: tests/conftest.py sorts them (the checks of the dry runs, which its controller starts
+#: beside them, last). One process left a core idle once the dry runs had ended.
+PARALLEL = ("-n", "auto", "--dist", "loadscope", "--no-loadscope-reorder", "--quiet-tests=skip")
+#: Its second: the `quiet` tests, which judge real timings, alone on the machine.
+ALONE = ("--quiet-tests=only",)
+
+
 @nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """The test suite (unit, property and smoke tests, every profile's dry run; CPU only)
-    with the newest pytest and pytest-benchmark, and beside it its `deps` tests with the
-    oldest (niced: on the cores the suite leaves idle)."""
+    with the newest pytest and pytest-benchmark, in two passes (PARALLEL, then ALONE),
+    and beside them its `deps` tests with the oldest (niced: on the cores the suite
+    leaves idle)."""
     say_versions(session)
     env = {**shared_env(session), **oldest_env(session)}
     say_versions(session, env)
@@ -219,7 +229,8 @@ def tests(session: nox.Session) -> None:
     beside = Beside(oldest, env)
     failed = True
     try:
-        run(session, "python", "-m", "pytest", "tests", *session.posargs)
+        run(session, "python", "-m", "pytest", "tests", *PARALLEL, *session.posargs)
+        run(session, "python", "-m", "pytest", "tests", *ALONE, *session.posargs)
         failed = False
     finally:
         code, text = beside.wait(kill=failed)  # a failed suite is raised after this

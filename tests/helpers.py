@@ -3,6 +3,7 @@ pytest run in a subprocess from the repository root (as a user runs it)."""
 
 from __future__ import annotations
 
+import functools
 import statistics
 import subprocess
 import sys
@@ -105,9 +106,11 @@ def saved_problems(data: dict) -> list[str]:
     return problems
 
 
+@functools.cache
 def load_noxfile():
     """The repository's noxfile as a module (nox itself, a development dependency,
-    must be importable: skipped otherwise)."""
+    must be importable: skipped otherwise), loaded once: each load registers its sessions
+    with nox again, which nox warns of."""
     pytest.importorskip("nox", reason="nox is a development dependency")
     return load_file("visionbench_noxfile", ROOT / "noxfile.py")
 

@@ -4,13 +4,13 @@ writes, and bad input (no storage, an empty one, a corrupt run among good ones).
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
 from gate_helpers import MACHINE
+from helpers import load_noxfile
 from history_helpers import OTHER_FOLDER, TECHNIQUES, saved_history, write
 
 from visionbench import cli
@@ -18,8 +18,6 @@ from visionbench.history import series as hseries
 from visionbench.history import site
 from visionbench.measure import results
 from visionbench.report import summary
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -188,10 +186,7 @@ def test_stored_runs_are_left_as_they_were(storage, tmp_path):
 
 
 def test_nox_site_runs_the_shared_virtualenvs_visionbench(monkeypatch):
-    pytest.importorskip("nox", reason="nox is a development dependency")
-    spec = importlib.util.spec_from_file_location("vb_noxfile", ROOT / "noxfile.py")
-    noxfile = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(noxfile)
+    noxfile = load_noxfile()
     monkeypatch.setattr(noxfile, "shared_env", lambda session: {})
 
     class Session:
