@@ -1,6 +1,7 @@
 """`visionbench ci`'s parts, each on its own: the job's context from what GitHub Actions
 sets, the baseline chosen from git and the history, the testbed, the one summary, the
-runner's readiness and a job stopped mid-step. The whole life: test_ci_lifecycle.py."""
+runner's readiness, a job stopped mid-step, and a matrix's shards merged or refused. The
+whole life: test_ci_lifecycle.py."""
 
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ from argparse import Namespace
 from pathlib import Path
 
 import pytest
-from gate_helpers import FINGERPRINT, run_data
+from gate_helpers import FINGERPRINT, run_data, save, steady
+from gate_helpers import bench as gate_bench
 from history_helpers import figures, write
+from test_shards import shard_runs
 
-from visionbench.ci import commands, context, decide, ready, steps
+from visionbench.ci import commands, context, decide, ready, sharded, steps
 from visionbench.ci.context import CiError
 from visionbench.ci.summary import MARKER, Summary
 from visionbench.history import branch
@@ -287,3 +290,81 @@ def test_a_job_that_breaks_exits_2_with_its_summary_never_1(tmp_path):
     text = (tmp_path / "step.md").read_text()
     assert text.count(MARKER) == 1 and "**could not run: RuntimeError: a bug" in text
     assert (tmp_path / "out" / "summary.md").read_text().strip() == text.strip()
+
+
+# -- a matrix's shards ------------------------------------------------------------------------
+
+
+def test_the_matrix_is_its_shards_as_step_outputs_and_a_bad_count_is_refused(tmp_path, capsys):
+    out = tmp_path / "output"
+    assert commands.main(["matrix", "--shards", "3", "--outputs", str(out)]) == 0
+    assert out.read_text() == 'count=3\nshards=["1/3", "2/3", "3/3"]\n'
+    for bad in ("0", "two", "-1", "257", ""):
+        assert commands.main(["matrix", "--shards", bad, "--outputs", str(out)]) == 2
+        assert "VISIONBENCH_SHARDS" in capsys.readouterr().err
+    assert out.read_text().count("count=") == 1  # a refused count writes no output
+
+
+def artifacts(tmp_path: Path, runs: list[dict]) -> Path:
+    """The shards' runs as the final job downloads them: one folder per artifact, each
+    holding what `ci shard` saved in run/ (a machine folder, a run file)."""
+    folder = tmp_path / "artifacts"
+    for i, data in enumerate(runs):
+        save(folder / f"gpu-bench-shard-{i}", 1, f"shard{i + 1}", data)
+    return folder
+
+
+HEAD = "0123456789abcdef"  # the commit test_shards.shard_runs makes its runs at
+
+
+def test_the_shards_runs_merge_into_the_jobs_run(tmp_path):
+    run, count = sharded.merged(artifacts(tmp_path, shard_runs()), tmp_path / "run", HEAD)
+    assert count == 2 and len(run.benchmarks) == 4
+    assert run.path.parent.parent == tmp_path / "run" and run.path.name.startswith("0001_merged")
+    assert results.load_run("latest", tmp_path / "run").path == run.path  # as a job's own run
+    assert sharded.plan_line(run) == "shards 1/2, 2/2, split by count"
+
+
+def plain_run() -> dict:
+    return run_data([gate_bench("other", steady(5))], commit=HEAD)
+
+
+@pytest.mark.parametrize(
+    ("runs", "head", "reason"),
+    [
+        pytest.param(lambda: [], HEAD, "holds no saved run: no shard job uploaded one", id="none"),
+        pytest.param(lambda: shard_runs()[:1], HEAD, "shards 2/2 are missing", id="missing"),
+        pytest.param(
+            lambda: shard_runs(), "f" * 40, f"tests {'f' * 12}: a shard of another", id="old"
+        ),
+        pytest.param(
+            lambda: [shard_runs()[0], shard_runs(commit="f" * 16)[1]],
+            HEAD,
+            "commit ffffffff",
+            id="one-of-another-commit",
+        ),
+        pytest.param(
+            lambda: [shard_runs()[0], shard_runs(fingerprint={"torch": "9.9.9"})[1]],
+            HEAD,
+            "different machine fingerprints (torch",
+            id="fingerprints",
+        ),
+        pytest.param(lambda: [shard_runs()[0]] * 2, HEAD, "is in both", id="overlap"),
+        pytest.param(
+            lambda: [shard_runs()[0], shard_runs(3)[1]], HEAD, "different plans", id="plans"
+        ),
+        pytest.param(lambda: [plain_run()], HEAD, "is not a shard's run", id="not-a-shard"),
+    ],
+)
+def test_shards_that_are_not_one_run_of_the_tested_commit_are_refused(tmp_path, runs, head, reason):
+    folder = artifacts(tmp_path, runs())
+    folder.mkdir(exist_ok=True)
+    with pytest.raises(CiError) as caught:
+        sharded.merged(folder, tmp_path / "run", head)
+    assert reason in str(caught.value)
+    assert not (tmp_path / "run").exists()  # nothing saved, so nothing gated or pushed
+
+
+def test_no_folder_of_shards_is_refused_naming_the_option(tmp_path):
+    with pytest.raises(CiError, match=r"--shard-runs .*missing: no such folder"):
+        sharded.merged(tmp_path / "missing", tmp_path / "run", HEAD)

@@ -4,15 +4,21 @@ local bare repository standing for GitHub. In order, each step asserted on its e
 code, what the benchmark-history branch holds and what the summary says:
 
   a. a pull request before main ever ran          f. a runner of another fingerprint
-  b. the first push to main                        g. two pushes to main at once
-  c. a pull request that changes nothing           h. a job stopped mid-bench (SIGTERM)
-  d. a pull request that slows the train step      i. a pull request's job cannot push
+  b. the first push to main, as a matrix of two    g. two pushes to main at once
+     shards (and a shard missing, refused)         h. a job stopped mid-bench (SIGTERM)
+  c. a pull request that changes nothing, sharded  i. a pull request's job cannot push
+  d. a pull request that slows the train step
   e. main moved on after the pull request branched
 
 Some steps share a job: g's pushes are main moving on for e, and d's slowdown comes to a
-runner of another fingerprint (f), where the A/B lane is the only gate. The project is a
-copy of this repository (src, benches, fixtures, conftest); the benches are one (the
-small CNN's training step, `--vb-dry-run`: a few images, a few steps), and the A/B
+runner of another fingerprint (f), where the A/B lane is the only gate. b and c run as
+the workflow's matrix does (`VISIONBENCH_SHARDS` = 2): `ci shard` on two runners at once,
+their runs handed on as the artifacts are, then `ci main|pr --shard-runs` merges them and
+pushes or gates the merged run; the unsharded runs of g and h land beside it, and c's is
+gated against it. The project is a copy of this repository (src, benches, fixtures,
+conftest); the benches are two in two modules (so that each shard has one: the small
+CNN's training step and the gradient-zeroing reference's, `--vb-dry-run`: a few images,
+a few steps), the A/B lane times the first alone, and the A/B
 lane's tolerance in the copy is 50%: the slowdown planted in d, CPU spun in each
 convolution, makes the step about 3x slower however loaded the machine is, while an
 unchanged dry-run step of a few milliseconds, beside other work on two cores, moves by far
@@ -34,8 +40,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 REPOSITORY = "acme/vision"
 HISTORY = "benchmark-history"
-BENCH = ["-k", "train_step and small_cnn", "--vb-profile", "quick", "--vb-dry-run"]
+BENCHES = "benches/bench_model_size.py benches/bench_grad_zeroing.py"  # a shard each
+BENCH = ["-k", "train_step and (small_cnn or set_to_none)", "--vb-profile", "quick", "--vb-dry-run"]
 TRAIN_STEP = "bench_train_step[cpu-mnist5k-small_cnn]"
+ZEROING_STEP = "bench_train_step[cpu-mnist5k-set_to_none]"
 #: The A/B lane kept short: 5 blocks are the fewest whose signed-rank test reaches
 #: p < 0.05; a step about 3x slower is decided there.
 AB = [
@@ -206,7 +214,7 @@ class GitHub:
             "--device",
             "cpu",
             "--benches",
-            "benches/bench_model_size.py",
+            BENCHES,
             *extra,
         ]
         log = open(files / "log.txt", "w")  # noqa: SIM115 (closed by Job.wait)
@@ -248,13 +256,14 @@ class Job:
         return self
 
 
-def pr(hub: GitHub, sha: str, head_ref: str = "feature", threads: str = "1") -> Job:
+def pr(hub: GitHub, sha: str, *extra: str, head_ref: str = "feature", threads: str = "1") -> Job:
     before = hub.tip()
     job = hub.job(
         "runner-a",
         sha,
         "pull_request",
         "pr",
+        *extra,
         *AB,
         "--",
         *BENCH,
@@ -273,6 +282,22 @@ def main(hub: GitHub, sha: str, runner: str = "runner-a", threads: str = "1") ->
     )
 
 
+def shards(hub: GitHub, sha: str, event: str, **where: str) -> Path:
+    """The matrix's two `shard` jobs at once, on two runners; the folder their runs are in
+    as the final job downloads them: one folder per artifact."""
+    jobs = [
+        hub.job(runner, sha, event, "shard", "--shard", f"{i}/2", "--", *BENCH,
+                "--vb-threads", "1", **where)
+        for i, runner in ((1, "runner-a"), (2, "runner-b"))
+    ]  # fmt: skip
+    folder = hub.root / f"artifacts-{hub.jobs}"
+    for i, job in enumerate(jobs):
+        job.wait().check(0)
+        assert f"**shard {i + 1}/2 saved: 1 benchmark for the job that merges" in job.summary
+        shutil.copytree(job.ws / "reports/ci/run", folder / f"gpu-bench-shard-{sha}-{i}")
+    return folder
+
+
 def test_the_workflow_from_the_first_pull_request_to_a_cancelled_push(tmp_path):
     hub = GitHub(tmp_path)
     m1 = commit(hub.dev, "the project")
@@ -286,14 +311,33 @@ def test_the_workflow_from_the_first_pull_request_to_a_cancelled_push(tmp_path):
     assert "A/B gate passed" in job.summary
     assert f"merge base with origin/main: {m1[:12]}" in job.summary
 
-    # b. the first push to main: the branch made, one run in its testbed's folder, a site
-    job = main(hub, m1).wait().check(0)
+    # b. the first push to main, as a matrix of two shards: each shard job saves its run;
+    # the final job with one of them is refused (a shard missing: nothing pushed), with both
+    # merges them and pushes the merged run: the branch made, one run in its testbed's
+    # folder, a site with the merged run's report
+    runs = shards(hub, m1, "push")
+    shutil.copytree(runs / f"gpu-bench-shard-{m1}-0", hub.root / "one-shard" / "0")
+    job = hub.job("runner-a", m1, "push", "main", "--shard-runs", str(hub.root / "one-shard"))
+    assert job.wait().check(2) and hub.tip() is None
+    assert "**could not run: the shards' runs cannot be merged: shards 2/2 are missing" in (
+        job.summary
+    )
+    job = hub.job("runner-a", m1, "push", "main", "--shard-runs", str(runs), "--site-reports", "1")
+    job.wait().check(0)
     (folder,) = hub.history()
-    assert hub.history()[folder][0].startswith("0001_") and len(hub.history()[folder]) == 1
+    assert hub.history()[folder] == [f"0001_merged_{m1[:8]}.json"]
     assert "torch" in folder and "quick" in folder and "dry-run" in folder
     assert f"the first run of the history: {HISTORY} starts with it, in {folder}" in job.summary
+    assert "| benchmarks | 2 saved as 0001_merged_" in job.summary
+    assert "merged from 2 shard runs (shards 1/2, 2/2, split by count)" in job.summary
+    assert "::group::benchmarks" not in job.log  # merged: no bench ran in the final job
+    merged = json.loads(git(hub.remote, "show", f"{HISTORY}:{folder}/0001_merged_{m1[:8]}.json"))
+    assert {b["name"] for b in merged["benchmarks"]} == {TRAIN_STEP, ZEROING_STEP}
+    where = merged["machine_info"]["visionbench"]["shards"]
+    assert [place["shards"] for place in where] == [[1], [2]]
     assert job.outputs()["site"].endswith("reports/ci/site")
     assert (job.ws / "reports/ci/site/index.html").is_file()
+    assert list((job.ws / "reports/ci/site").rglob(f"0001_merged_{m1[:8]}*/report.md"))
     m1_run = hub.history()[folder][0].removesuffix(".json")
 
     # g. two pushes to main at once, on two runners: both runs land (and main has moved
@@ -306,13 +350,17 @@ def test_the_workflow_from_the_first_pull_request_to_a_cancelled_push(tmp_path):
     assert [n[:4] for n in names] == ["0001", "0002", "0003"]
     assert {n.split("_")[1][:8] for n in names[1:]} == {m2[:8], m3[:8]}
 
-    # c. a pull request that changes nothing passes; e. main moved on after it branched:
-    # it is gated against its merge base's run (m1's), not main's newest, and says which
-    job = pr(hub, feature).check(0)
+    # c. a pull request that changes nothing, sharded, passes: its merged run gated against
+    # the merged run of b; e. main moved on after it branched: it is gated against its
+    # merge base's run (m1's), not main's newest, and says which
+    runs = shards(hub, feature, "pull_request", ref="refs/pull/1/merge", head_ref="feature")
+    job = pr(hub, feature, "--shard-runs", str(runs)).check(0)
     assert "**passed: nothing regressed**" in job.summary
     assert f"| testbed | {folder} |" in job.summary
     assert f"| baseline | {m1_run}: the run of the merge base {m1[:12]} |" in job.summary
-    assert "gate passed" in job.summary
+    assert f"| benchmarks | 2 saved as 0001_merged_{feature[:8]}, merged from 2" in job.summary
+    assert "gate passed" in job.summary and "A/B gate passed" in job.summary
+    assert (job.ws / f"reports/ci/report/0001_merged_{feature[:8]}/report.md").is_file()
 
     # d. a pull request that slows the train step: exit 1 from the A/B lane, the benchmark
     # named; f. on a runner whose fingerprint differs from every saved run (two torch

@@ -73,7 +73,11 @@ def test_each_event_has_its_own_job_and_only_mains_may_write():
     same = "github.event.pull_request.head.repo.full_name == github.repository"
     assert same in jobs["pull-request"]["if"] and same.replace("==", "!=") in jobs["fork"]["if"]
     assert jobs["fork"]["runs-on"] == "ubuntu-latest"  # a fork's code: never self-hosted
-    assert jobs["main"]["if"] == "github.event_name == 'push'"
+    assert jobs["main"]["if"].endswith("github.event_name == 'push' }}")
+    assert jobs["shard"]["permissions"] == {"contents": "read"}  # its run: an artifact
+    assert same in jobs["matrix"]["if"] and jobs["matrix"]["runs-on"] == "ubuntu-latest"
+    for job in ("shard", "pull-request", "main"):  # no matrix (a fork's PR): none of them
+        assert "matrix" in jobs[job]["needs"]
     for name in ("gpu-bench.yml", "gpu-check.yml", "ab-cpu.yml", "tests.yml"):
         for job in workflow(name)["jobs"].values():
             perms = job.get("permissions", workflow(name).get("permissions"))
@@ -115,6 +119,7 @@ def test_gpu_jobs_set_up_the_locked_environment_and_check_readiness_first():
     for name, job in [
         ("gpu-bench.yml", "pull-request"),
         ("gpu-bench.yml", "main"),
+        ("gpu-bench.yml", "shard"),
         ("gpu-check.yml", "gpu-check"),
     ]:
         runs = [s.get("uses", "") + s.get("run", "") for s in workflow(name)["jobs"][job]["steps"]]
@@ -172,7 +177,36 @@ def test_every_visionbench_command_of_a_workflow_parses(workflow_file):
             ("ci", "ready"),
             ("ci", "pr"),
             ("ci", "main"),
+            ("ci", "matrix"),
+            ("ci", "shard"),
         }
+
+
+def test_the_final_jobs_merge_the_shards_the_matrix_uploaded():
+    """With VISIONBENCH_SHARDS > 1, `ci pr|main` get `--shard-runs`, the folder into which
+    the artifacts the `shard` jobs uploaded (their runs, named by the tested commit) were
+    downloaded; with 1, neither the shards nor the download."""
+    jobs = workflow("gpu-bench.yml")["jobs"]
+    shard = jobs["shard"]
+    assert shard["if"] == "needs.matrix.outputs.count != '1'"
+    assert shard["strategy"]["matrix"]["shard"] == "${{ fromJSON(needs.matrix.outputs.shards) }}"
+    assert shard["strategy"]["fail-fast"] is False
+    (upload,) = [s for s in shard["steps"] if "upload-artifact" in s.get("uses", "")]
+    assert upload["with"]["path"] == "reports/ci/run/"
+    prefix = upload["with"]["name"].split("${{ strategy.job-index }}")[0]
+    for job, sha in (("pull-request", "github.event.pull_request.head.sha"),
+                     ("main", "github.sha")):  # fmt: skip
+        assert sha in prefix
+        (download,) = [s for s in jobs[job]["steps"] if "download-artifact" in s.get("uses", "")]
+        assert download["if"] == shard["if"]
+        assert download["with"]["pattern"] == f"gpu-bench-shard-${{{{ {sha} }}}}-*"
+        (command,) = [
+            argv
+            for s in jobs[job]["steps"]
+            for argv in visionbench_commands(s.get("run", ""))
+            if argv[1] != "ready"
+        ]
+        assert command[2:4] == ["--shard-runs", download["with"]["path"]], command
 
 
 def test_the_lock_pins_every_dependency_pyproject_asks_for_with_hashes():

@@ -13,6 +13,11 @@ A push to main (refused anywhere else): the readiness, the benches, the run appe
 the history branch in its testbed's folder (pushes that race are retried, nothing is
 forced), the site of the history as it now is (with the newest runs' reports); a new
 testbed is said loudly.
+A matrix of N runners of one testbed (`ci shard --shard I/N` on each, docs/shards.md):
+each runs its shard of the benches and saves its run, gated and pushed by nothing; the
+final `ci pr` or `ci main` is given their runs (`--shard-runs DIR`), merges them
+(`ci.sharded`: refused with the reason, exit 2, unless they are one run cut in parts, of
+the tested commit) before anything else, and goes on with the merged run as with its own.
 
 Everything goes into one folder (`--out`, emptied first, so a job that was stopped
 leaves nothing the next one reads): summary.md, ab.md and ab.json, gate.md, run/ (the
@@ -41,6 +46,7 @@ from visionbench.measure import BENCH_ARGS, results
 from visionbench.measure.results import ResultsError, Run
 
 PY = sys.executable
+NO_TESTS_COLLECTED = 5  # pytest's exit when nothing was selected (a shard's empty part)
 
 
 class Job:
@@ -100,7 +106,7 @@ class Job:
 
     # -- the steps ---------------------------------------------------------------------------
 
-    def bench(self) -> Run | None:
+    def bench(self, *more: str) -> Run | None:
         """The benches, saved into run/; the run, or None when none was saved."""
         storage = (self.out / "run").resolve()
         argv = [
@@ -113,24 +119,44 @@ class Job:
             *BENCH_ARGS,
             f"--benchmark-storage=file://{storage}",
             *self.pytest_args(),
+            *more,
         ]
         code = self.steps.run("benchmarks", argv)
         try:
             run = results.load_run("latest", storage)
         except ResultsError:
             run = None
+        if run is None and more and code == NO_TESTS_COLLECTED:
+            self.codes.append(EXIT_PASS)  # a shard whose part of the plan is empty
+            self.summary.row("benchmarks", "none: the plan gave this shard no benchmark")
+            return None
         if run is None or code not in (0, 1):
             self.codes.append(EXIT_BAD_INPUT)
             self.summary.row("benchmarks", f"no run saved (pytest exit {code}): see the log")
             return None
+        self.saved(run, code)
+        return run
+
+    def saved(self, run: Run, code: int, how: str = "") -> None:
         failed = sum(1 for b in run.benchmarks.values() if b.error)
-        self.codes.append(code)
+        self.codes.append(max(code, 1 if failed else 0))
         self.summary.row(
             "benchmarks",
-            f"{len(run.benchmarks)} saved as {run.label}"
+            f"{len(run.benchmarks)} saved as {run.label}{how}"
             + (f"; {failed} FAILED" if failed else "")
             + (f" (pytest exit {code})" if code else ""),
         )
+
+    def benchmarks(self, head: str) -> Run | None:
+        """This job's run: its benches', or the matrix's shards' merged (`--shard-runs`)."""
+        folder = getattr(self.args, "shard_runs", None)
+        if folder is None:
+            return self.bench()
+        from visionbench.ci.sharded import merged, plan_line
+
+        run, count = merged(Path(folder), (self.out / "run").resolve(), head)
+        self.saved(run, EXIT_PASS, f", merged from {count} shard runs ({plan_line(run)})")
+        say(f"merged {count} shard runs into {run.path}")
         return run
 
     def pull(self) -> Path | None:
@@ -208,9 +234,11 @@ class Job:
             "tested",
             f"{head[:12]} ({self.ctx.head_ref or 'HEAD'}); merge base with {base_rev}: {base[:12]}",
         )
+        # a matrix's shards are merged first: a refusal costs no minutes of the A/B gate
+        merged = self.benchmarks(head) if self.args.shard_runs else None
         history = self.pull()
         self.ab(base)
-        run = self.bench()
+        run = merged or self.bench()
         self.history_gate(history, run, base)
         self.report(run)
         self.summary.row(
@@ -341,7 +369,7 @@ class Job:
         self.ready()
         head = self.tested_commit()
         self.summary.row("tested", f"{head[:12]} ({self.ctx.ref})")
-        run = self.bench()
+        run = self.benchmarks(head)
         if run is None:
             self.summary.verdict = "no run to push: the benches saved none"
             return self.exit_code()
@@ -380,3 +408,28 @@ class Job:
         )
         self.summary.note(message)
         annotate("warning", message)
+
+    # -- a matrix's shard ----------------------------------------------------------------------
+
+    def shard(self) -> int:
+        """One shard of the benches, saved in run/ for the job that merges the matrix's
+        shards (`--shard-runs`); nothing gated, nothing pushed."""
+        self.ready()
+        head = self.tested_commit()
+        self.summary.row("tested", f"{head[:12]} ({self.ctx.head_ref or self.ctx.ref})")
+        self.summary.row("shard", f"{self.args.shard} of the benches (pytest --vb-shard)")
+        run = self.bench("--vb-shard", str(self.args.shard))
+        code = self.exit_code()
+        if run is None:
+            self.summary.verdict = (
+                "nothing to run: the plan gave this shard no benchmark"
+                if code == EXIT_PASS
+                else "no run saved (see the log)"
+            )
+            return code
+        n = len(run.benchmarks)
+        saved = f"shard {self.args.shard} saved: {n} benchmark{'' if n == 1 else 's'}"
+        self.summary.verdict = saved + (
+            " for the job that merges the shards" if code == EXIT_PASS else ", with failures"
+        )
+        return code
