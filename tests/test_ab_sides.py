@@ -17,7 +17,7 @@ import pytest
 from ab_helpers import git, new_repo, worktrees
 
 from visionbench import cli
-from visionbench.ab import full_runs, sides
+from visionbench.ab import calibration, full_runs, sides
 from visionbench.ab.processes import Side
 from visionbench.ab.worktree import AbError
 
@@ -106,6 +106,17 @@ def test_what_differs_is_said_side_by_side(tmp_path):
     assert "baseline's Python cannot import torchvision" in note and "skipped" in note
 
 
+def test_two_zygotes_are_another_arrangement_s_calibration(tmp_path):
+    """A two-zygote gate never plans with the one-zygote calibration, and entries saved
+    before the arrangement was part of the key still match one zygote."""
+    one = calibration.machine_key("cpu A", 2, 1, "2.14", [])
+    two = calibration.machine_key("cpu A", 2, 1, "2.14", [], zygotes=2)
+    assert "zygotes" not in one and two == {**one, "zygotes": 2}
+    store = calibration.Store(tmp_path)
+    store.update(one, full_runs={"benches": 10.0})
+    assert store.full_run_s(one, "benches") == 10.0 and store.full_run_s(two, "benches") is None
+
+
 def test_a_benchmark_one_side_skipped_is_named_with_why():
     rows = full_runs.unpaired_rows(
         {}, {"b::x": 0.1}, {}, {}, set(), ({"b::x": "needs torchvision, which ..."}, {})
@@ -156,7 +167,7 @@ def test_two_zygotes_a_a_is_no_regression_and_each_side_gets_its_variables(
     python = ["--candidate-python", other] if os.path.exists(other) else []
     out = tmp_path / "ab.json"
     args = ["ab", "--baseline", "HEAD", "--times-only", "--seed", "1", "--alpha", "0.05",
-            "--rounds", "8", "--max-blocks", "6", "--json", str(out), *python,
+            "--rounds", "8", "--max-blocks", "5", "--json", str(out), *python,
             "--candidate-env", "VISIONBENCH_NEUTRAL=1"]  # fmt: skip
     before = children()
     assert cli.main(args) == 0

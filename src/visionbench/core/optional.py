@@ -10,6 +10,7 @@ raises `Unavailable`, which the root conftest turns into the bench's skip, with 
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 
@@ -17,10 +18,11 @@ class Unavailable(ImportError):
     """torchvision does not import in this environment: a bench needing it is skipped."""
 
 
-def torchvision() -> ModuleType:
-    """torchvision, imported now; Unavailable, saying why, where it does not import."""
+def torchvision(module: str = "torchvision") -> ModuleType:
+    """torchvision (or its `module`, e.g. "torchvision.transforms.v2"), imported now;
+    Unavailable, saying why, where it does not import."""
     try:
-        import torchvision
+        return importlib.import_module(module)
     except Exception as exc:  # absent, or built for another torch ("operator ... does not exist")
         import torch
 
@@ -28,4 +30,3 @@ def torchvision() -> ModuleType:
             f"needs torchvision, which does not import beside torch {torch.__version__} in "
             f"this environment ({type(exc).__name__}: {str(exc)[:200]})"
         ) from None
-    return torchvision

@@ -197,7 +197,7 @@ def per_sample_transforms(spec: AugmentSpec, size: int, fill: tuple[int, ...]) -
     aspect ratio 1 is a cutout square that lies inside the image)."""
     from visionbench.core.optional import torchvision
 
-    v2 = torchvision().transforms.v2  # the module, not only its type
+    v2 = torchvision("torchvision.transforms.v2")  # the module, not only its type
     spec.check(size, size)
     steps: list[v2.Transform] = []
     if spec.pad:
