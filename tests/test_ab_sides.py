@@ -89,7 +89,7 @@ def test_what_differs_is_said_side_by_side(tmp_path):
     env = sides.Environment(
         "/a/python", "3.11.7", packages, {"torch": "2.13.0", "threads": 1}, lacks
     )
-    packages = {"torch": "2.14.1", "numpy": "2.4"}
+    packages = {"torch": "2.14.1", "numpy": "2.4", "nox": "2026.1", "ruff": "0.9"}
     other = sides.Environment(
         "/b/python", "3.11.7", packages, {"torch": "2.14.1", "threads": 2}, {}
     )
@@ -100,6 +100,7 @@ def test_what_differs_is_said_side_by_side(tmp_path):
     assert ["torch", "2.13.0", "2.14.1"] in rows  # a fingerprint field, not again as a package
     assert not [r for r in rows if r[0] in ("package torch", "package numpy", "threads")]
     assert ["imports torchvision", "RuntimeError: x", "yes"] in rows
+    assert ["packages of one side only", "-", "2: nox, ruff"] in rows
     caller = os.environ.get("ONEDNN_MAX_CPU_ISA", "(unset)")
     assert ["$ONEDNN_MAX_CPU_ISA", caller, "AVX2"] in rows
     (note,) = sides.limitation_notes({"baseline": env, "candidate": other})

@@ -240,6 +240,10 @@ def opened(
     return baseline, candidate, environments, commit
 
 
+def _names(names: Sequence[str]) -> str:
+    return _cell(f"{len(names)}: {', '.join(names)}") if names else "-"
+
+
 def _cell(value: Any) -> str:
     text = "(unset)" if value is None else str(value)
     return text if len(text) <= CELL else text[: CELL - 1] + "…"
@@ -264,10 +268,13 @@ def differences(
             if b.fingerprint.get(k) != c.fingerprint.get(k):
                 rows.append([k, _cell(b.fingerprint.get(k)), _cell(c.fingerprint.get(k))])
                 shown.add(k)
-        for name in sorted(b.packages.keys() | c.packages.keys()):
-            vb, vc = b.packages.get(name), c.packages.get(name)
-            if vb != vc and name not in shown:
-                rows.append([f"package {name}", vb or "(absent)", vc or "(absent)"])
+        for name in sorted(b.packages.keys() & c.packages.keys()):
+            if b.packages[name] != c.packages[name] and name not in shown:
+                rows.append([f"package {name}", b.packages[name], c.packages[name]])
+        only_b = sorted(b.packages.keys() - c.packages.keys())
+        only_c = sorted(c.packages.keys() - b.packages.keys())
+        if only_b or only_c:  # a venv's dev tools: listed in one row, not one each
+            rows.append(["packages of one side only", _names(only_b), _names(only_c)])
         for name in sorted(b.limitations.keys() | c.limitations.keys()):
             rows.append([f"imports {name}", _cell(b.limitations.get(name, "yes")),
                          _cell(c.limitations.get(name, "yes"))])  # fmt: skip
