@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import textwrap
 import venv
 
 import psutil
 import pytest
-from ab_helpers import git, new_repo, worktrees
+from ab_helpers import PYPROJECT, git, new_repo, worktrees
 
 from visionbench import cli
 from visionbench.ab import calibration, full_runs, sides
@@ -43,13 +42,7 @@ def bench_env(benchmark):
 def project(tmp_path, monkeypatch):
     repo = tmp_path / "proj"
     (repo / "benches").mkdir(parents=True)
-    (repo / "pyproject.toml").write_text(
-        textwrap.dedent("""\
-        [tool.pytest.ini_options]
-        python_files = ["bench_*.py"]
-        python_functions = ["bench_*"]
-        """)
-    )
+    (repo / "pyproject.toml").write_text(PYPROJECT)
     (repo / "benches" / "bench_sides.py").write_text(BENCH)
     new_repo(repo)
     monkeypatch.chdir(repo)
