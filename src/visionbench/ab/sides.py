@@ -290,7 +290,7 @@ def limitation_notes(envs: Mapping[str, Environment]) -> list[str]:
     """One line per library a side cannot import: what is skipped there."""
     return [
         f"the {side}'s Python cannot import {name} ({why[:160]}): its benches that need "
-        f"{name} are skipped there and named below, not compared"
+        f"{name} are skipped there, not compared (named below where selected)"
         for side, env in envs.items()
         for name, why in env.limitations.items()
     ]
