@@ -31,6 +31,7 @@ from __future__ import annotations
 import pytest
 
 from visionbench import profiles
+from visionbench.core.optional import Unavailable
 from visionbench.data_parallel import topology
 from visionbench.measure import fingerprint
 
@@ -311,8 +312,17 @@ FAILED_KEY = pytest.StashKey[list]()
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """A bench that fails (a CUDA out-of-memory, a broken image, a bug) is recorded
-    with its error in the saved run, so the gate reports it as failed, by name."""
+    with its error in the saved run, so the gate reports it as failed, by name. One
+    that needs torchvision where it does not import (`core.optional`) is skipped, with why."""
     report = yield
+    if (
+        report.when in ("setup", "call")
+        and call.excinfo is not None
+        and (call.excinfo.errisinstance(Unavailable))
+    ):
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), item.location[1] or 0, f"Skipped: {call.excinfo.value}")
+        return report
     if (
         report.when in ("setup", "call")
         and report.failed

@@ -32,6 +32,7 @@ from tabulate import tabulate
 
 from visionbench import report
 from visionbench.ab import defaults as ab_defaults
+from visionbench.ab import sides as ab_sides
 from visionbench.ci import commands as ci_commands
 from visionbench.core.exits import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PASS, BadInput, say
 from visionbench.gate.config import ConfigError, load_config
@@ -195,6 +196,7 @@ def parser() -> argparse.ArgumentParser:
         "pytest rejects, the instruction lane without valgrind).",
     )
     a.add_argument("--baseline", required=True, metavar="REV", help="a commit, branch or tag")
+    ab_sides.add_arguments(a)  # --candidate REV, --baseline-python/-env, --candidate-python/-env
     a.add_argument(
         "--lane",
         choices=("time", "instructions"),

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
 from visionbench.ab import calibration
-from visionbench.ab.processes import Side
 from visionbench.ab.timing import Block
 from visionbench.core.exits import EXIT_PASS, say
 from visionbench.stats.defaults import POWER
@@ -24,7 +24,8 @@ if TYPE_CHECKING:  # the gate imports this module to run it
 def calibrate(gate: AbGate) -> int:
     """The baseline against itself through the lane until the budget ends; saved for
     this machine, printed."""
-    aa = Side("candidate", gate.baseline.root, f"{gate.baseline.label}, A/A")
+    aa = replace(gate.baseline, name="candidate", label=f"{gate.baseline.label}, A/A")
+    gate.candidate = aa  # in the baseline's Python and variables: with two zygotes if ab would
     with contextlib.ExitStack() as stack:
         zygote = gate.start_zygote(stack)
         setup_s = gate.minutes.spent["set-up"]
@@ -57,13 +58,21 @@ def calibrate(gate: AbGate) -> int:
         )
     )
     print(
-        f"\n{len(blocks)} A/A blocks of {gate.baseline.label}; a block {cal.block_s:.1f} s, "
+        f"\n{len(blocks)} A/A blocks of {gate.baseline.label}{arrangement(gate)}; a block "
+        f"{cal.block_s:.1f} s, "
         f"start-up {cal.setup_s:.1f} s; smallest change provable with power "
         f"{POWER}, one-sided alpha {gate.config.alpha} shared by "
         f"{len(cal.benchmarks)} benchmark(s); saved to {gate.store.path}"
     )
     print(gate.minutes.line(gate.settings.budget_s))
     return EXIT_PASS
+
+
+def arrangement(gate: AbGate) -> str:
+    """How the A/A ran, where not as one zygote."""
+    if not gate.two_zygotes:
+        return ""
+    return " in two zygotes of the baseline's Python and variables (the sides differ there)"
 
 
 def _save_instructions(gate: AbGate, counted: dict) -> int:
@@ -86,7 +95,8 @@ def _save_instructions(gate: AbGate, counted: dict) -> int:
     ]
     print(tabulate(table, headers=["benchmark", "A/A apart", "repeats spread", "tolerance"]))
     print(
-        f"\ninstruction counts of {gate.baseline.label} against itself; tolerance: "
+        f"\ninstruction counts of {gate.baseline.label} against itself{arrangement(gate)}; "
+        "tolerance: "
         f"{calibration.INSTRUCTION_MARGIN:g}x the larger, never below the configured "
         f"{gate.config.tolerance['instructions']:.2%}; saved to {gate.store.path}"
     )

@@ -7,7 +7,9 @@ block's figure (between blocks: what the test across blocks sees), what a
 block costs, and so the smallest change provable in 5, 15 or 30 minutes; the
 instruction lane's gives how far two processes of the same code count apart.
 Both are saved in the storage folder (`visionbench-ab-calibration.json`),
-keyed by the machine's fingerprint (CPU, cores, threads, torch, GPUs): a
+keyed by the machine's fingerprint (CPU, cores, threads, torch, GPUs) and the
+arrangement (one zygote, or one per side where the sides differ in Python or
+variables: the A/A then runs the baseline's environment in two zygotes): a
 later `--budget` plans its blocks with the entry of this machine, and the
 instruction lane takes its tolerance from it (never below the configured
 one). The same file keeps how long each selection's full runs took, so that
@@ -36,16 +38,20 @@ MINUTES = (5, 15, 30)  # the budgets the calibration's table answers for
 INSTRUCTION_MARGIN = 3.0  # a calibrated instruction tolerance: this times the A/A deviation
 
 
-def machine_key(cpu_model: str, cores: int, threads: int, torch: str, gpus: Sequence[str]) -> dict:
+def machine_key(
+    cpu_model: str, cores: int, threads: int, torch: str, gpus: Sequence[str], zygotes: int = 1
+) -> dict:
     """What a calibration belongs to: another CPU, thread count, torch or GPU is
-    another machine's noise."""
-    return {
+    another machine's noise, and so are two zygotes (sides in two Pythons or
+    environments: `torch` is then the baseline's) against one."""
+    key = {
         "cpu_model": cpu_model,
         "cores": cores,
         "threads": threads,
         "torch": torch,
         "gpus": sorted(gpus),
     }
+    return key if zygotes == 1 else {**key, "zygotes": zygotes}
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,10 @@ same code), so this gate measures both sides in the same job:
 
 1. The baseline is REV checked out in a temporary git worktree (removed at
    the end, also on Ctrl-C); the candidate is the working tree as it is,
-   uncommitted changes included. Each side runs its own benches, conftest
-   and src in this virtualenv's Python, on the same pytest arguments.
+   uncommitted changes included (or --candidate REV, a worktree too). Each side
+   runs its own benches, conftest and src in its own Python and variables (this
+   virtualenv's unless --baseline-python/--candidate-python, --*-env: `ab.sides`;
+   sides that differ there get a zygote each), on the same pytest arguments.
 2. A lane compares each selected benchmark's unit (a training step, an
    inference batch):
    - `time` (default): blocks of round-interleaved pairs between two workers
@@ -49,7 +51,7 @@ from typing import Any
 
 from tabulate import tabulate
 
-from visionbench.ab import calibration, defaults, gpu, instructions
+from visionbench.ab import calibration, defaults, gpu, instructions, sides
 from visionbench.ab.budget import Minutes
 from visionbench.ab.calibrate import calibrate
 from visionbench.ab.full_runs import FullRuns, merged, unpaired_rows
@@ -60,18 +62,13 @@ from visionbench.ab.processes import (
     Pytest,
     Side,
     Zygote,
+    Zygotes,
     default_threads,
     pin,
     with_benches,
 )
 from visionbench.ab.timing import Block, Ready, TimingLane
-from visionbench.ab.worktree import (
-    AbError,
-    baseline_worktree,
-    describe_tree,
-    resolve_rev,
-    toplevel,
-)
+from visionbench.ab.worktree import AbError, toplevel
 from visionbench.core.exits import EXIT_BAD_INPUT, say
 from visionbench.gate.config import GateConfig, load_config
 from visionbench.gate.run_gate import with_alpha
@@ -131,8 +128,13 @@ class AbGate:
         s: Settings,
         commit: str,
         minutes: Minutes | None = None,
+        environments: dict[str, sides.Environment] | None = None,
     ) -> None:
         self.baseline, self.candidate = baseline, candidate
+        self.environments = environments or {}  # by side name: probed where not this Python
+        #: another Python or other variables on one side: a zygote per side (also for the
+        #: A/A of --calibrate, which then calibrates that arrangement)
+        self.two_zygotes = baseline.environment != candidate.environment
         self.args, self.workdir, self.config, self.settings = pytest_args, workdir, config, s
         self.commit = commit
         self.rng = random.Random(s.seed)
@@ -163,7 +165,7 @@ class AbGate:
                 f"environment: {self.settings.threads} thread(s) per member, "
                 f"ASLR {self.pinned.aslr}"
             )
-            zygote = stack.enter_context(Zygote(self.pinned, self.workdir))
+            zygote = self.zygotes(stack)
             from visionbench.measure.fingerprint import cpu_model  # torch: after the zygote started
 
             self.machine = calibration.machine_key(
@@ -172,6 +174,7 @@ class AbGate:
                 self.settings.threads,
                 zygote.hello["torch"],
                 zygote.hello["gpus"],
+                zygotes=2 if self.two_zygotes else 1,
             )
             if zygote.hello["gpus"]:
                 for line in stack.enter_context(gpu.locked_clocks(self.settings.lock_clocks)):
@@ -179,6 +182,23 @@ class AbGate:
                     say(line)
                 self.gpu_clocks = gpu.clocks()
         return zygote
+
+    def zygotes(self, stack: contextlib.ExitStack) -> Zygote | Zygotes:
+        """One zygote in the sides' Python and variables, or one per side where they
+        differ (each started in its side's; the baseline's first)."""
+        assert self.pinned is not None
+        if not self.two_zygotes:
+            side = self.baseline
+            return stack.enter_context(Zygote(self.pinned, self.workdir, side.python, side.env))
+        say("the sides differ in Python or variables: a zygote each")
+        return Zygotes(
+            {
+                side.name: stack.enter_context(
+                    Zygote(self.pinned, self.workdir, side.python, side.env, f"zygote-{side.name}")
+                )
+                for side in (self.baseline, self.candidate)
+            }
+        )
 
     # -- the timing lane ---------------------------------------------------------------------
 
@@ -212,7 +232,8 @@ class AbGate:
         base, cand = first.ready["baseline"], first.ready["candidate"]
         gated = [n for n in cand.units if n in base.units]
         self.outcome.not_timed = {**base.not_timed, **cand.not_timed}
-        self.outcome.rows += unpaired_rows(base.units, cand.units, base.failed, cand.failed, set())
+        self.outcome.rows += unpaired_rows(base.units, cand.units, base.failed, cand.failed, set(),
+                                           (base.skipped, cand.skipped))  # fmt: skip
         if not gated:
             return base, cand
         tolerance = {n: self.config.tolerance_for(n, "ab_time") for n in gated}
@@ -254,9 +275,14 @@ class AbGate:
         else:
             fit = 1 + (math.floor(seconds / block_s) if block_s > 0 else 0)
             if cal is None:
+                what = (
+                    "of these sides' two zygotes on this machine"
+                    if self.two_zygotes
+                    else ("of this machine")
+                )
                 say(
-                    "no calibration of this machine (visionbench ab --calibrate): the blocks are "
-                    "planned from the first one"
+                    f"no calibration {what} (visionbench ab --calibrate, with the same sides): "
+                    "the blocks are planned from the first one"
                 )
         return max(2, min(self.settings.max_blocks, fit))
 
@@ -313,8 +339,9 @@ class AbGate:
         built_c = {n for n, c in cand.counts.items() if c}
         known = {v.name for v in verdicts} | set(failed)
         self.outcome.rows += unpaired_rows(
-            dict.fromkeys(built_b), dict.fromkeys(built_c), {}, {}, known
-        )
+            dict.fromkeys(built_b), dict.fromkeys(built_c), {}, {}, known,
+            (base.skipped, cand.skipped),
+        )  # fmt: skip
         return {*base.counts, *base.failed, *base.skipped, *base.not_timed}
 
     # -- the deterministic figures ------------------------------------------------------------
@@ -340,6 +367,12 @@ class AbGate:
         lane left them."""
         times_only = self.settings.times_only
         saved = None if times_only else results.run_of_commit(self.settings.storage, self.commit)
+        if saved is not None and not self.baseline.default_environment:
+            saved = None  # saved by this Python, without the baseline's variables
+            self.outcome.notes.append(
+                "deterministic figures: the baseline trains (its Python or variables are not "
+                "this invocation's, so no saved run of its commit stands for it)"
+            )
         with contextlib.ExitStack() as stack:
             zygote = self.start_zygote(stack)
             runs = self.full_runs()
@@ -404,21 +437,14 @@ def cmd_ab(args: Any) -> int:
         instructions.require_valgrind()
     repo = toplevel(Path.cwd())
     pytest_args = with_benches(repo, [a for a in args.pytest_args if a != "--"])
-    commit = resolve_rev(repo, args.baseline)
-    candidate = Side("candidate", repo, describe_tree(repo))
-    what = "calibration: the baseline against itself" if settings.calibrate else "A/B gate"
-    say(
-        f"{what}: baseline {args.baseline} ({commit[:12]}), candidate {candidate.label}, "
-        f"lane {settings.lane}, budget {settings.budget_s / 60:g} min"
-    )
     minutes = Minutes()
     with contextlib.ExitStack() as stack:
-        with minutes.phase("set-up"):
-            tree = stack.enter_context(baseline_worktree(repo, commit))
-        baseline = Side("baseline", tree, f"{args.baseline} ({commit[:12]})")
-        gate = AbGate(
-            baseline, candidate, pytest_args, tree.parent, config, settings, commit, minutes
-        )
+        baseline, candidate, environments, commit = sides.opened(stack, repo, args, minutes)
+        say(f"{'calibration: the baseline against itself' if settings.calibrate else 'A/B gate'}: "
+            f"baseline {baseline.label}, candidate {candidate.label}, lane {settings.lane}, "
+            f"budget {settings.budget_s / 60:g} min")  # fmt: skip
+        gate = AbGate(baseline, candidate, pytest_args, baseline.root.parent, config, settings,
+                      commit, minutes, environments)  # fmt: skip
         if settings.calibrate:
             return calibrate(gate)
         gate.run()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from visionbench.ab.calibration import Store
@@ -24,6 +25,7 @@ from visionbench.measure.metrics import METRICS
 from visionbench.measure.results import Run
 
 DETERMINISTIC_KINDS = ("memory", "accuracy", "flag")  # compared once per side
+SKIPPED_IN = "skipped in "  # a coverage row's note: why one side did not run a benchmark
 
 
 def deterministic_rows(base: Run, cand: Run, config: GateConfig) -> list[Comparison]:
@@ -43,9 +45,12 @@ def unpaired_rows(
     base_failed: Mapping[str, str],
     cand_failed: Mapping[str, str],
     known: set[str],
+    skipped: tuple[Mapping[str, str], Mapping[str, str]] = ({}, {}),
 ) -> list[Comparison]:
     """Benchmarks a lane could not compare: failed, missing, new (those of `known`
-    left out). `base`/`cand`: what each side built."""
+    left out). `base`/`cand`: what each side built; `skipped`: each side's skipped
+    benchmarks, why (a library its Python cannot import), named in the note."""
+    base_skipped, cand_skipped = skipped
     rows = []
     for n in sorted({*base, *base_failed, *cand, *cand_failed} - known):
         if n in cand_failed:
@@ -53,15 +58,25 @@ def unpaired_rows(
         elif n in base_failed and n in cand:
             rows.append(Comparison(n, "-", "new", note=f"failed in the baseline: {base_failed[n]}"))
         elif n not in cand:
-            rows.append(Comparison(n, "-", "missing", note="not in the candidate"))
+            why = f"{SKIPPED_IN}the candidate: {cand_skipped[n]}" if n in cand_skipped else ""
+            rows.append(Comparison(n, "-", "missing", note=why or "not in the candidate"))
         elif n not in base:
-            rows.append(Comparison(n, "-", "new", note="not in the baseline"))
+            why = f"{SKIPPED_IN}the baseline: {base_skipped[n]}" if n in base_skipped else ""
+            rows.append(Comparison(n, "-", "new", note=why or "not in the baseline"))
     return rows
 
 
 def merged(fixed: list[Comparison], lane: list[Comparison]) -> list[Comparison]:
     """The full runs' rows, then the lane's coverage rows of the benchmarks they did not
-    already report as failed, missing or new."""
+    already report as failed, missing or new (a full run's missing or new one takes the
+    lane's note where that says why a side skipped it)."""
+    why = {r.benchmark: r for r in lane if r.metric == "-" and r.note.startswith(SKIPPED_IN)}
+    fixed = [
+        replace(r, note=why[r.benchmark].note)
+        if r.metric == "-" and r.benchmark in why and r.verdict == why[r.benchmark].verdict
+        else r
+        for r in fixed
+    ]
     whole = {r.benchmark for r in fixed if r.metric == "-"}
     return [*fixed, *(r for r in lane if r.benchmark not in whole)]
 

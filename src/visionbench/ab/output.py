@@ -15,8 +15,9 @@ from typing import Any
 
 from tabulate import tabulate
 
-from visionbench.ab import instructions
+from visionbench.ab import instructions, sides
 from visionbench.ab.processes import BASELINE_FAILED
+from visionbench.ab.worktree import PREFIX
 from visionbench.core.exits import EXIT_PASS, EXIT_REGRESSION
 from visionbench.gate.output import comparison_json, comparison_table, publish
 from visionbench.gate.runs import Comparison, is_failure
@@ -213,6 +214,7 @@ def to_json(gate: Any, headline: str, code: int, rev: str) -> dict[str, Any]:
         "baseline_rev": rev,
         "candidate": gate.candidate.label,
         "lane": s.lane,
+        "sides": sides.to_json(gate.baseline, gate.candidate, gate.environments),
         "blocks": o.time.samples,
         "seconds": round(gate.minutes.elapsed(), 1),
         "minutes": gate.minutes.record(),
@@ -252,14 +254,26 @@ def lane_line(gate: Any) -> str:
             f"- lane: instructions (callgrind, one thread, {s.repeats} counts per unit and side; "
             f"a regression beyond the tolerance: the smallest change this lane flags)"
         )
+    forked = "a zygote per side" if gate.two_zygotes else "one zygote"
     return (
         f"- lane: time, {o.time.samples} block(s) of round-interleaved pairs (two workers "
-        f"forked from one zygote per block, {gate.settings.threads} thread(s) each; ASLR "
+        f"forked from {forked} per block, {gate.settings.threads} thread(s) each; ASLR "
         f"{gate.pinned.aslr if gate.pinned else '?'}); a block's figure: the median log-ratio "
         f"of its round-pairs; ratio candidate/baseline with its interval (Hodges–Lehmann, "
         f"simultaneous), Wilcoxon signed-rank p Holm-adjusted, one-sided alpha "
         f"{gate.config.alpha} spent across looks"
     )
+
+
+DIFFER = "What differs between the sides besides the tree:"
+SIDE_HEADERS = ["", "baseline", "candidate"]
+
+
+def candidate_words(gate: Any) -> str:
+    """The candidate: the working tree, or a revision in a worktree of its own."""
+    if gate.candidate.root.parent.name.startswith(PREFIX):
+        return f"`{gate.candidate.label}`, in a temporary worktree"
+    return f"the working tree, {gate.candidate.label}"
 
 
 def markdown(gate: Any, headline: str, warnings: Sequence[str], rev: str) -> str:
@@ -271,13 +285,15 @@ def markdown(gate: Any, headline: str, warnings: Sequence[str], rev: str) -> str
         "",
         *(f"> {w}\n" for w in [*o.warnings, *warnings]),
         f"- baseline: `{rev}` ({gate.commit[:12]}), in a temporary worktree",
-        f"- candidate: the working tree, {gate.candidate.label}",
+        f"- candidate: {candidate_words(gate)}",
         lane_line(gate),
         f"- {provable_summary(o.time, gate.config.alpha, o.instructions)}",
         f"- {gate.minutes.line(gate.settings.budget_s)}",
         *(f"- {n}" for n in o.notes),
         "",
     ]
+    if rows := sides.differences(gate.baseline, gate.candidate, gate.environments):
+        lines += [DIFFER, "", tabulate(rows, headers=SIDE_HEADERS, tablefmt="github"), ""]
     if o.time.judgements or o.time.failed:
         table = time_rows(o.time, o.round_pair_sd, gate.config.alpha)
         lines += [tabulate(table, headers=TIME_HEADERS, tablefmt="github"), ""]
@@ -305,6 +321,7 @@ def report(gate: Any, args: Any) -> int:
     verdicts += [v.verdict for v in o.instructions]
     code, headline = ab_verdict(verdicts, failed, o.rows, args.allow_missing)
     warnings = [w for w in (inconclusive_warning(o.time),) if w]
+    warnings += [f"NOTE: {n}" for n in sides.limitation_notes(gate.environments)]
     noisy = [v.name for v in o.instructions if v.verdict == "inconclusive"]
     if noisy:
         warnings.append(
@@ -318,6 +335,8 @@ def report(gate: Any, args: Any) -> int:
             f"their own clock, in other processes): "
             f"{', '.join(sorted(o.not_timed))[:300]}"
         )
+    if rows := sides.differences(gate.baseline, gate.candidate, gate.environments):
+        print(f"{DIFFER}\n{tabulate(rows, headers=SIDE_HEADERS)}\n")
     if o.time.judgements or o.time.failed:
         print(tabulate(time_rows(o.time, o.round_pair_sd, gate.config.alpha), headers=TIME_HEADERS))
         print()

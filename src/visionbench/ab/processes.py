@@ -1,13 +1,16 @@
 """The A/B gate's processes: whole pytest runs per side, and the zygote with its workers.
 
-Each side (the baseline worktree, the candidate working tree) runs with its
-own benches, conftest and src in this virtualenv's Python, on the same pytest
-arguments (-k, paths, --vb-* options):
+Each side (the baseline worktree, the candidate working tree or its own worktree)
+runs with its own benches, conftest and src, in its own Python (this virtualenv's
+unless --baseline-python/--candidate-python, `ab.sides`) with its own environment
+variables, on the same pytest arguments (-k, paths, --vb-* options):
 - `Pytest`: one side's whole run (training included) in a fresh process, for
   the deterministic figures (accuracy, memory, flags);
 - `Zygote`: the timing lane's and the instruction lane's processes
   (`visionbench.ab.zygote`), started in the `Pinned` environment, each
-  worker forked from it for one side.
+  worker forked from it for one side; `Zygotes`: one per side where the sides
+  differ in Python or variables (a zygote's interpreter and environment are its
+  workers'), asked as one.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -39,6 +42,23 @@ class Side:
     name: str  # "baseline" or "candidate"
     root: Path  # the tree its pytest runs in
     label: str  # what it is: a commit, or the working tree's description
+    python: str = sys.executable  # its interpreter (a path as given: a venv's is not resolved)
+    env: tuple[tuple[str, str], ...] = ()  # variables set on top of the caller's
+
+    @property
+    def environment(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """What its processes start in besides the tree: two sides that differ here need a
+        zygote each."""
+        return self.python, self.env
+
+    @property
+    def default_environment(self) -> bool:
+        """Whether it runs in this Python with no variables of its own."""
+        return self.environment == (sys.executable, ())
+
+    def environ(self, base: Mapping[str, str]) -> dict[str, str]:
+        """`base` with this side's variables set."""
+        return {**base, **dict(self.env)}
 
 
 def inherited_path(trees: Sequence[Path]) -> list[str]:
@@ -88,20 +108,13 @@ def worker_args(
 
 
 class Pytest:
-    """Runs one side's pytest in a fresh process with the user's arguments; `trees`:
-    both sides' roots (left out of the inherited PYTHONPATH)."""
+    """Runs one side's pytest in a fresh process of its Python and variables, with the
+    user's arguments; `trees`: both sides' roots (left out of the inherited PYTHONPATH)."""
 
-    def __init__(
-        self,
-        args: Sequence[str],
-        workdir: Path,
-        trees: Sequence[Path] = (),
-        python: str = sys.executable,
-    ) -> None:
+    def __init__(self, args: Sequence[str], workdir: Path, trees: Sequence[Path] = ()) -> None:
         self.args = list(args)
         self.workdir = workdir
         self.trees = tuple(trees)
-        self.python = python
         self.count = 0
 
     def run(
@@ -117,12 +130,13 @@ class Pytest:
         self.count += 1
         tag = f"{self.count:04d}-{side.name}{'-timing' if timing_only else '-full'}"
         out, log = self.workdir / f"{tag}.json", self.workdir / f"{tag}.log"
-        env = {**os.environ, "PYTHONPATH": side_path(side.root, inherited_path(self.trees))}
+        env = {**side.environ(os.environ),
+               "PYTHONPATH": side_path(side.root, inherited_path(self.trees))}  # fmt: skip
         env.pop(TIMING_ONLY_ENV, None)
         if timing_only:
             env[TIMING_ONLY_ENV] = "1"
         cmd = [
-            self.python,
+            side.python,
             "-m",
             "pytest",
             *self.args,
@@ -292,11 +306,20 @@ class Worker:
 
 class Zygote:
     """The coordinator's handle on the zygote (`visionbench.ab.zygote`): start it in
-    the pinned environment, fork workers from it, and end it with every worker
-    (`close`, also on Ctrl-C: nothing of the invocation is left running)."""
+    the pinned environment (`python`, `env` on top: a side's), fork workers from it, and
+    end it with every worker (`close`, also on Ctrl-C: nothing of the invocation is
+    left running). `name`: its log's."""
 
-    def __init__(self, pinned: Pinned, workdir: Path, python: str = sys.executable) -> None:
-        self.pinned, self.workdir, self.python = pinned, workdir, python
+    def __init__(
+        self,
+        pinned: Pinned,
+        workdir: Path,
+        python: str = sys.executable,
+        env: Sequence[tuple[str, str]] = (),
+        name: str = "zygote",
+    ) -> None:
+        self.pinned, self.workdir, self.python, self.env = pinned, workdir, python, dict(env)
+        self.log = workdir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
         self.control: socket.socket | None = None
         self.workers: list[Worker] = []
@@ -317,13 +340,13 @@ class Zygote:
         """Start it and wait until it has preloaded; what it says of itself."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.control = ours
-        log = self.workdir / "zygote.log"
+        log = self.log
         cmd = [*self.pinned.prefix, self.python, "-c", BOOT, str(ZYGOTE), str(theirs.fileno())]
         with open(log, "w", encoding="utf-8") as fh:
             self.proc = subprocess.Popen(
                 cmd,
                 pass_fds=(theirs.fileno(),),
-                env=self.pinned.env,
+                env={**self.pinned.env, **self.env},
                 cwd=self.pinned.cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=fh,
@@ -354,7 +377,7 @@ class Zygote:
             socket.send_fds(self.control, [json.dumps(spec).encode()], [its.fileno()])
         finally:
             its.close()
-        pid = json.loads(self._receive(60, self.workdir / "zygote.log"))["pid"]
+        pid = json.loads(self._receive(60, self.log))["pid"]
         worker = Worker(spec["side"], pid, Connection(mine.detach()), Path(spec["log"]))
         self.workers.append(worker)
         return worker
@@ -376,3 +399,22 @@ class Zygote:
             with contextlib.suppress(OSError):
                 os.killpg(worker.pid, signal.SIGKILL)
         self.workers = []
+
+
+class Zygotes:
+    """A zygote per side (`Zygote`s started in each side's Python and variables), asked
+    as the lanes ask one: a worker is forked by its own side's zygote (`spec["side"]`),
+    and the coordinator still asks the two sides for round-pairs milliseconds apart."""
+
+    def __init__(self, by_side: Mapping[str, Zygote]) -> None:
+        self.by_side = dict(by_side)
+
+    @property
+    def hello(self) -> dict:
+        """The baseline's zygote's word on itself, with both sides' GPUs."""
+        hellos = [z.hello for z in self.by_side.values()]
+        gpus = sorted({g for h in hellos for g in h.get("gpus", [])})
+        return {**self.by_side["baseline"].hello, "gpus": gpus}
+
+    def fork(self, spec: dict) -> Worker:
+        return self.by_side[spec["side"]].fork(spec)

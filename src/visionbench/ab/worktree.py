@@ -43,12 +43,12 @@ def toplevel(path: Path) -> Path:
     return Path(proc.stdout.strip())
 
 
-def resolve_rev(repo: Path, rev: str) -> str:
+def resolve_rev(repo: Path, rev: str, option: str = "--baseline") -> str:
     """The full commit id of `rev`; AbError naming it when it is not a commit here."""
     proc = git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
                check=False)  # fmt: skip
     if proc.returncode != 0 or not proc.stdout.strip():
-        raise AbError(f"--baseline {rev!r} is not a commit of the repository at {repo}")
+        raise AbError(f"{option} {rev!r} is not a commit of the repository at {repo}")
     return proc.stdout.strip()
 
 
@@ -61,12 +61,13 @@ def describe_tree(repo: Path) -> str:
 
 
 @contextlib.contextmanager
-def baseline_worktree(repo: Path, commit: str) -> Iterator[Path]:
+def baseline_worktree(repo: Path, commit: str, name: str = "baseline") -> Iterator[Path]:
     """`commit` checked out (detached) in a temporary worktree; removed on leaving,
     also on Ctrl-C or SIGTERM (turned into SystemExit while it exists). Its parent
-    folder is the invocation's scratch space, removed with it."""
+    folder is the invocation's scratch space, removed with it. `name`: the side's
+    (a --candidate REV has a worktree of its own too)."""
     tmp = Path(tempfile.mkdtemp(prefix=PREFIX))
-    tree = tmp / "baseline"
+    tree = tmp / name
     previous = None
     with contextlib.suppress(ValueError):  # not the main thread: leave SIGTERM alone
         previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)

@@ -25,9 +25,12 @@ seed article normalises, then pads and cuts out with zeros).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-from torchvision.transforms import v2
+
+if TYPE_CHECKING:  # imported where used: a torch without its torchvision still augments batches
+    from torchvision.transforms import v2
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,9 @@ def per_sample_transforms(spec: AugmentSpec, size: int, fill: tuple[int, ...]) -
     """torchvision transforms drawing from the same distributions as `draw`, one
     C x size x size uint8 image at a time (RandomErasing with a fixed area and
     aspect ratio 1 is a cutout square that lies inside the image)."""
+    from visionbench.core.optional import torchvision
+
+    v2 = torchvision("torchvision.transforms.v2")  # the module, not only its type
     spec.check(size, size)
     steps: list[v2.Transform] = []
     if spec.pad:

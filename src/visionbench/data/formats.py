@@ -26,14 +26,18 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from PIL import Image
-from torchvision.datasets import ImageFolder
-from torchvision.transforms import v2
 
+from visionbench.core.optional import torchvision
 from visionbench.data.folders import DataError
 from visionbench.data.imageset import ImageSet
+
+if TYPE_CHECKING:  # imported where used (`core.optional`): a side may lack torchvision
+    from torchvision.datasets import ImageFolder
+    from torchvision.transforms import v2
 
 MANIFEST = "visionbench-folder.json"
 FORMAT_VERSION = 1
@@ -133,6 +137,7 @@ def load_image(mode: str, path: str) -> Image.Image:
 def decode_transform(size: int, augment: Callable | None = None) -> v2.Compose:
     """The per-image pipeline after decoding: shorter side to `size` (bilinear,
     antialiased), centre crop, uint8 tensor, then `augment` (per sample)."""
+    v2 = torchvision("torchvision.transforms.v2")  # the module, not only its type
     steps: list[Callable] = [
         v2.Resize(size, interpolation=v2.InterpolationMode.BILINEAR, antialias=True),
         v2.CenterCrop(size),
@@ -150,7 +155,7 @@ def folder_dataset(root: str | Path, size: int, augment: Callable | None = None)
     root = Path(root)
     manifest = read_manifest(root)
     mode = "L" if manifest["channels"] == 1 else "RGB"
-    dataset = ImageFolder(
+    dataset = torchvision("torchvision.datasets").ImageFolder(
         str(root),
         transform=decode_transform(size, augment),
         loader=functools.partial(load_image, mode),

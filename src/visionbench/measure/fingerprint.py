@@ -58,6 +58,9 @@ ADDED_LATER: dict[str, object] = {
 }
 
 
+NOT_IMPORTABLE = "not importable"  # a library's version where it does not import
+
+
 def cpu_model() -> str:
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.is_file():
@@ -95,6 +98,16 @@ def numerics() -> dict[str, bool]:
     }
 
 
+def torchvision_version() -> str:
+    """torchvision's release, or NOT_IMPORTABLE where it does not import beside this torch
+    (a run there skips the benches that need it)."""
+    try:
+        import torchvision
+    except Exception:
+        return NOT_IMPORTABLE
+    return torchvision.__version__
+
+
 def cpu_bf16_kernels() -> bool:
     """Whether oneDNN has bf16 kernels on this CPU (AVX512-BF16 or AMX): where it has
     none, torch runs a bf16 convolution or matmul on the CPU emulated, slower than fp32."""
@@ -110,8 +123,6 @@ def fingerprint(
     """The fields that must match between a baseline and a candidate run;
     `topology` (a data_parallel.topology.Topology) gives world_size, backend and nodes;
     `dry_run`: the run is a `--vb-dry-run` (its figures measure nothing)."""
-    import torchvision
-
     cuda = torch.cuda.is_available()
     count = torch.cuda.device_count() if cuda else 0
     names = sorted({torch.cuda.get_device_name(i) for i in range(count)})
@@ -122,7 +133,7 @@ def fingerprint(
         "cuda": torch.version.cuda if cuda else None,
         "cudnn": torch.backends.cudnn.version() if cuda else None,
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": torchvision_version(),
         "cpu_model": cpu_model(),
         "threads": torch.get_num_threads(),
         "profile": profile,

@@ -10,6 +10,11 @@ The stem is chosen from `stem_size`, the input side it is built for, which is
 the input size unless a caller fixes it: a resolution sweep builds every size
 with the stem of its largest, so that the sweep compares one network at many
 input sizes (its cost then follows the pixels), not a different network per size.
+
+torchvision is imported when one of its models is built, not before: an environment
+where it does not import (a torch release without its matching torchvision, as
+`visionbench ab --baseline-python` may put on one side) still builds the seed CNNs,
+and a torchvision model there raises `core.optional.Unavailable` (the bench is skipped).
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch.nn as nn
-import torchvision
+
+from visionbench.core.optional import torchvision
 
 
 def stem_stride(image_size: int) -> int:
@@ -33,7 +39,9 @@ def resnet_factory(name: str) -> Callable[..., nn.Module]:
     def build(
         num_classes: int, in_channels: int, image_size: int, stem_size: int | None = None
     ) -> nn.Module:
-        model = getattr(torchvision.models, name)(weights=None, num_classes=num_classes)
+        model = getattr(torchvision("torchvision.models"), name)(
+            weights=None, num_classes=num_classes
+        )
         s = stem_stride(stem_size or image_size)
         if s < 4:  # 3x3 stride-1 conv; keep the max pool only for a 2x stem
             model.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
@@ -50,7 +58,9 @@ def resnet_factory(name: str) -> Callable[..., nn.Module]:
 def mobilenet_v3_small(
     num_classes: int, in_channels: int, image_size: int, stem_size: int | None = None
 ) -> nn.Module:
-    model = torchvision.models.mobilenet_v3_small(weights=None, num_classes=num_classes)
+    model = torchvision("torchvision.models").mobilenet_v3_small(
+        weights=None, num_classes=num_classes
+    )
     s = stem_stride(stem_size or image_size)
     first = model.features[0][0]
     if s < 4 or in_channels != 3:
@@ -69,7 +79,7 @@ def googlenet(
 ) -> nn.Module:
     """torchvision's GoogLeNet (Inception v1), without its auxiliary classifiers (a
     training aid whose extra outputs the one training loop does not take)."""
-    model = torchvision.models.googlenet(
+    model = torchvision("torchvision.models").googlenet(
         weights=None, num_classes=num_classes, aux_logits=False, init_weights=True
     )
     s = stem_stride(stem_size or image_size)
