@@ -56,7 +56,9 @@ def log_widths(benchmarks) -> list[float]:
 def test_a_planted_shift_between_processes_widens_the_intervals_to_cover_it():
     run = synthetic_run(seed=1, shift_sd=0.05)
     assert covered(run) < 0.75  # within one process's pairs, a shift is a "difference"
+    before = log_widths(run)
     pooled = widen_run(run)
+    assert np.median(np.array(log_widths(run)) / np.array(before)) > 2
     assert 0.03 < pooled.sd < 0.08 and pooled.ratios == RATIOS
     assert covered(run) >= 0.9
     assert all(b["extra_info"]["ratio_between_sd"] == pooled.sd for b in run)
@@ -64,17 +66,18 @@ def test_a_planted_shift_between_processes_widens_the_intervals_to_cover_it():
         metrics.validate(b["extra_info"])
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 10**6))
 def test_with_no_shift_the_intervals_widen_only_by_the_estimates_noise(seed):
     run = synthetic_run(seed, shift_sd=0.0)
     before = log_widths(run)
     pooled = widen_run(run)
     after = log_widths(run)
-    # the pool's sd stays below the noise of one process's mean log-ratio, and the
-    # intervals widen by a fraction of themselves (measured: at most 1.25x over seeds 0-11)
-    assert pooled.sd < 0.03 / math.sqrt(PAIRS)
-    assert np.median(np.array(after) / np.array(before)) < 1.3
+    # the estimator's noise, measured over 400 such runs: the pool's sd at most 0.009
+    # (a pair's noise is 0.03), the median interval at most 1.44x as wide (99%: 1.36x);
+    # a planted shift of 0.05 widens them 2x and more
+    assert pooled.sd < 0.4 * 0.03
+    assert np.median(np.array(after) / np.array(before)) < 1.5
 
 
 def test_two_runs_of_one_commit_agree_once_the_shift_is_in_the_interval():
@@ -120,7 +123,7 @@ def test_the_one_way_analysis_matches_its_textbook_formulas():
 
 
 def test_the_runner_times_a_ratio_in_separate_processes_and_records_their_pids():
-    profile = SimpleNamespace(name="test", timing=Timing(rounds=6, warmup_rounds=1, processes=3))
+    profile = SimpleNamespace(name="test", timing=Timing(rounds=6, warmup_rounds=1, processes=2))
     runner = Runner(profile, torch.device("cpu"))
     x = torch.randn(16, 8)
 
@@ -133,7 +136,7 @@ def test_the_runner_times_a_ratio_in_separate_processes_and_records_their_pids()
     variant, reference = units()  # the bench's own process builds the same units
     figures = runner.time(FakeBenchmark(), variant, 16, reference=reference, elsewhere=units)
     pids = figures["ratio_pids"]
-    assert pids[0] == os.getpid() and len(set(pids)) == 3
-    assert [len(d) for d in figures["ratio_log_per_process"]] == [6, 3, 3]
-    assert figures["paired_rounds"] == 12
+    assert pids[0] == os.getpid() and len(set(pids)) == 2
+    assert [len(d) for d in figures["ratio_log_per_process"]] == [6, 3]
+    assert figures["paired_rounds"] == 9
     metrics.validate(figures)

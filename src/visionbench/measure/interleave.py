@@ -155,7 +155,9 @@ def widen_run(benchmarks: Sequence[dict], confidence: float = CONFIDENCE) -> bet
     if pooled.ratios == 0:
         return pooled
     for e in infos:
-        if not all(isinstance(e.get(k), float) for k in ("ratio_vs_ref", "ratio_ci_low", "ratio_ci_high")):
+        if not all(
+            isinstance(e.get(k), float) for k in ("ratio_vs_ref", "ratio_ci_low", "ratio_ci_high")
+        ):
             continue
         processes = len(e.get("ratio_log_per_process") or ()) or 1
         lo, hi = between_process.widen(

@@ -25,9 +25,8 @@ from typing import Any, Protocol
 
 import torch
 
-from visionbench.measure import TIMING_ONLY_ENV, metrics
+from visionbench.measure import TIMING_ONLY_ENV, metrics, workers
 from visionbench.measure.energy import EnergyMeter
-from visionbench.measure import workers
 from visionbench.measure.interleave import Pairing, across
 from visionbench.measure.meters import synced
 

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from visionbench.measure.meters import synced
-from visionbench.training.train import Trainer, TrainConfig
+from visionbench.training.train import TrainConfig, Trainer
 
 
 @dataclass(frozen=True, eq=False)
