@@ -14,7 +14,11 @@ a forked training step never returned; pytorch/pytorch#17199), and a spawned pro
 pays seconds of `import torch` per worker. multiprocessing's forkserver imports
 torch once, runs nothing, and forks each worker from there (the A/B lane's zygote
 pattern, `visionbench.ab.zygote`): about 3 s a worker on a shared 2-core AMD EPYC
-under load 9, most of it the worker's own imports and unit building.
+under load 9, most of it the worker's own imports and unit building. As with every
+forkserver, a script (not pytest) that times ratios in workers needs the
+`if __name__ == "__main__":` guard: each worker imports the main module again.
+Dry runs (`profiles.dry`) time every unit in one process: their timing has
+`processes` = 1, and this path is tested apart (tests/test_between_process.py).
 """
 
 from __future__ import annotations
