@@ -140,3 +140,14 @@ def test_the_runner_times_a_ratio_in_separate_processes_and_records_their_pids()
     assert [len(d) for d in figures["ratio_log_per_process"]] == [6, 3]
     assert figures["paired_rounds"] == 9
     metrics.validate(figures)
+
+
+def test_a_pool_dominated_by_one_wild_ratio_keeps_every_interval_finite_and_bounded():
+    wild = between_process.OneWay(ms_between=6.0, ms_within=0.01, n0=10.0, df_between=1,
+                                  df_within=28)  # fmt: skip
+    calm = [between_process.OneWay(0.001, 0.001, 10.0, 1, 28)] * 11
+    pooled = between_process.pool([wild, *calm])
+    low, high = between_process.widen(0.0, -0.05, 0.05, pooled, 2, 0.95, 29)
+    t1 = 12.71  # Student's t at 1 degree of freedom, 97.5%
+    assert -t1 * 1.01 * math.sqrt(0.05**2 / 1.96**2 + pooled.tau2 / 2) < low < -0.05
+    assert 0.05 < high < t1 * 1.01 * math.sqrt(0.05**2 / 1.96**2 + pooled.tau2 / 2)
