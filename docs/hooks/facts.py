@@ -36,8 +36,8 @@ def sources() -> dict[str, Any]:
     from visionbench.data import folders
     from visionbench.gate import config
     from visionbench.history import changes
-    from visionbench.measure import interleave, metrics, runner, techniques
-    from visionbench.stats import defaults, equivalence, outcomes, paired
+    from visionbench.measure import interleave, metrics, runner, techniques, workers
+    from visionbench.stats import between_process, defaults, equivalence, outcomes, paired
     from visionbench.tune import command as tune
     from visionbench.tune import search as tune_search
     from visionbench.tune import worth as tune_worth
@@ -79,6 +79,8 @@ def sources() -> dict[str, Any]:
             "equivalence": equivalence,
             "outcomes": outcomes,
             "changes": changes,
+            "workers": workers,
+            "between_process": between_process,
         },
     }
 

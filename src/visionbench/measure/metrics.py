@@ -327,7 +327,9 @@ METRICS: dict[str, Metric] = {
             RATIO,
             "lower",
             "info",
-            "lower end of ratio_vs_ref's 95% interval (Wilcoxon signed-rank, distribution-free)",
+            "lower end of ratio_vs_ref's 95% interval: Wilcoxon signed-rank (distribution-free) "
+            "over the pairs, widened where ratio_between_sd is recorded by the between-process "
+            "shift pooled over the run's ratios (what another run of the commit would see)",
         ),
         _m("ratio_ci_high", RATIO, "lower", "info", "upper end of ratio_vs_ref's 95% interval"),
         _m(
@@ -338,6 +340,29 @@ METRICS: dict[str, Metric] = {
             "pairs behind ratio_vs_ref; 0: timed in separate blocks (variant and reference "
             "did not fit on the device at once, or the profile's budget has too few rounds "
             "for pairs), and the report's ratio is of medians",
+        ),
+        _m(
+            "ratio_log_per_process",
+            "log ratio",
+            "none",
+            "info",
+            "log(variant / reference) of each pair, one list per process the ratio was timed "
+            "in (the bench's own first; its pids in ratio_pids)",
+        ),
+        _m(
+            "ratio_between_sd",
+            "log ratio",
+            "none",
+            "info",
+            "sd of one process's shift of log(ratio_vs_ref), pooled over the run's ratios "
+            "timed in two processes or more (one-way random effects), added to the interval",
+        ),
+        _m(
+            "ratio_between_df",
+            COUNT,
+            "none",
+            "info",
+            "degrees of freedom of ratio_between_sd (Satterthwaite)",
         ),
         _m(
             "overhead_s",
@@ -468,6 +493,7 @@ CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "rung": int,  # a recipe ladder's step, 0 the baseline: each adds one switch
     "switch": str,  # what a rung changes from the one before (or from its reference)
     "left_out": str,  # a ladder's rungs this device or profile cannot run, with the reasons
+    "ratio_pids": list,  # the processes a paired ratio was timed in (ratio_log_per_process)
 }
 
 
@@ -509,6 +535,9 @@ def validate(extra_info: Mapping[str, Any]) -> None:
                     _check_number(name, item)
         elif name == "gradcam":
             _check_gradcam(value)
+        elif name == "ratio_log_per_process":
+            if not isinstance(value, list) or not all(_numbers(v) and None not in v for v in value):
+                raise SchemaError(f"metric {name!r} must be lists of numbers, got {value!r}")
         elif name == "curves":
             _check_curves(value)
         elif name == "augmented_examples":

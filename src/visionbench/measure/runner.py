@@ -25,9 +25,9 @@ from typing import Any, Protocol
 
 import torch
 
-from visionbench.measure import TIMING_ONLY_ENV, metrics
+from visionbench.measure import TIMING_ONLY_ENV, metrics, workers
 from visionbench.measure.energy import EnergyMeter
-from visionbench.measure.interleave import Pairing
+from visionbench.measure.interleave import Pairing, across
 from visionbench.measure.meters import synced
 
 
@@ -45,6 +45,12 @@ class Timing:
 
     rounds: int = 10  # timed rounds per benchmark (raw samples the gate tests)
     warmup_rounds: int = 3  # untimed rounds first (allocator, caches, autotuning)
+    processes: int = 1  # processes a paired ratio is timed in: this one and processes - 1
+    #   workers (`measure.workers`), for the between-process part of its interval
+
+    def __post_init__(self) -> None:
+        if self.processes < 1:
+            raise ValueError(f"Timing.processes must be at least 1, got {self.processes}")
 
 
 class Profiled(Protocol):
@@ -126,6 +132,7 @@ class Runner:
         *,
         reference: Callable[[], Any] | None = None,
         around: Callable[[], AbstractContextManager[Any]] = nullcontext,
+        elsewhere: workers.Units | None = None,
     ) -> dict[str, Any]:
         """Time `fn` (synchronised) in pedantic rounds; throughput and energy.
         `timing` replaces the profile's rounds (e.g. for units as long as an epoch).
@@ -141,6 +148,10 @@ class Runner:
         reference's do not (a framework switch): entered in each round's
         untimed setup, after the reference's turn, and left in its untimed
         teardown, before it.
+
+        `elsewhere`, a picklable recipe of both units, has the pairs timed again in
+        `timing.processes` - 1 processes of their own (`workers.paired_elsewhere`):
+        the ratio is then over all their pairs, each process's log-ratios kept.
         """
         timing = timing or self.timing
         meter = EnergyMeter(self.device)
@@ -179,11 +190,16 @@ class Runner:
 
         median = time_rounds(benchmark, fn, self.device, timing, setup=setup, teardown=teardown)
         paired = pairing.result(benchmark)
-        return {
-            "samples_per_s": units / median if median else None,
-            **energy(),
-            **(paired.figures() if paired is not None else {}),
-        }
+        figures = paired.figures() if paired is not None else {}
+        if paired is not None and elsewhere is not None and timing.processes > 1:
+            others = workers.paired_elsewhere(
+                elsewhere,
+                rounds=workers.worker_rounds(timing.rounds, timing.processes),
+                warmup_rounds=timing.warmup_rounds,
+                processes=timing.processes - 1,
+            )
+            figures = across([(os.getpid(), paired), *((w.pid, w.pairs) for w in others)])
+        return {"samples_per_s": units / median if median else None, **energy(), **figures}
 
     def reference_unit(self, build: Callable[[], Callable[[], Any]]) -> Callable[[], Any] | None:
         """The reference's unit, built (and run once) beside the variant's; None
@@ -206,13 +222,16 @@ class Runner:
         build_reference: Callable[[], Callable[[], Any]] | None,
         timing: Timing | None = None,
         around: Callable[[], AbstractContextManager[Any]] = nullcontext,
+        elsewhere: workers.Units | None = None,
     ) -> dict[str, Any]:
         """`time` with the reference's unit when `build_reference` is given and
         both fit; `paired_rounds` = 0 when they did not (blocks)."""
         if build_reference is None:
             return self.time(benchmark, fn, units, timing, around=around)
         reference = self.reference_unit(build_reference)
-        figures = self.time(benchmark, fn, units, timing, reference=reference, around=around)
+        figures = self.time(
+            benchmark, fn, units, timing, reference=reference, around=around, elsewhere=elsewhere
+        )
         if reference is None:
             figures["paired_rounds"] = 0
         return figures

@@ -32,7 +32,7 @@ from visionbench.measure.meters import (
 )
 from visionbench.measure.runner import Runner, Timing, Variant, time_rounds, timing_only
 from visionbench.profiles import Profile
-from visionbench.training import workloads
+from visionbench.training import elsewhere, workloads
 from visionbench.training.train import FitResult, Trainer, cuda_graphs
 from visionbench.training.workloads import (
     SeedRun,
@@ -162,7 +162,8 @@ class ModelBench(Runner):
         build_reference = None
         if reference is not None and reference != workload:
             build_reference = lambda: self._step_unit(reference)[0]  # noqa: E731
-        figures = self.time_paired(benchmark, step, x.shape[0], build_reference)
+        units = self._elsewhere(workload, reference, train=True)
+        figures = self.time_paired(benchmark, step, x.shape[0], build_reference, elsewhere=units)
         if cfg.compile is not None:
             stats = getattr(getattr(benchmark, "stats", None), "stats", None)
             steady = stats.median if stats is not None else 0.0
@@ -197,6 +198,29 @@ class ModelBench(Runner):
             trainer.step(x, y)
 
         return step, trainer, x, y
+
+    def _elsewhere(
+        self, workload: Workload, reference: Workload | None, *, train: bool
+    ) -> elsewhere.Units | None:
+        """Both units as recipes for the ratio's other processes (`measure.workers`):
+        None when the profile times a ratio in one process, there is no reference, or
+        either side is compiled (a worker would compile it from scratch)."""
+        if self.timing.processes < 2 or reference is None or reference == workload:
+            return None
+        if workload.train.compile is not None or reference.train.compile is not None:
+            return None
+
+        def unit(w: Workload) -> elsewhere.Unit:
+            data = self.data.at(w.image_size)
+            model = workloads.build_model(w, data, w.train.seed)
+            if train:
+                x, y = next(batches(data, w.train, self.device, train=True).epoch(0))
+                return elsewhere.Unit(model, w.train, x.cpu(), y.cpu())
+            size = self.profile.infer_batch_size
+            x, _ = next(iter(batches(data, w.train, self.device, train=False, batch_size=size)))
+            return elsewhere.Unit(model, w.train, x.cpu())
+
+        return elsewhere.Units(str(self.device), unit(workload), unit(reference))
 
     def _first_step(self, step: Callable[[], Any], compiled: bool) -> float:
         """Seconds of the first call. When compiled: from scratch, with dynamo's
@@ -240,7 +264,8 @@ class ModelBench(Runner):
         if reference is not None and reference != workload:
             ref_trained = self.trained.get(reference, self.data, self.device, self.seeds)
             build_reference = lambda: self._infer_unit(reference, ref_trained.model)[0]  # noqa: E731
-        figures = self.time_paired(benchmark, infer, x.shape[0], build_reference)
+        units = self._elsewhere(workload, reference, train=False)
+        figures = self.time_paired(benchmark, infer, x.shape[0], build_reference, elsewhere=units)
         self.record(
             benchmark,
             self.describe_workload(variant, workload, metrics.INFER_BATCH, x.shape[0]),
