@@ -40,7 +40,7 @@ from typing import Any
 from tabulate import tabulate
 
 from visionbench.ab.processes import is_path
-from visionbench.ab.worktree import AbError, baseline_worktree, git, toplevel
+from visionbench.ab.worktree import AbError, baseline_worktree, git, resolve_rev, toplevel
 from visionbench.core.exits import EXIT_PASS, say
 
 DEFAULT_BUDGET_MINUTES = 60.0
@@ -83,19 +83,11 @@ class Outcome:
     conclusion: str = ""
 
 
-def _resolve(repo: Path, rev: str, what: str) -> str:
-    proc = git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
-               check=False)  # fmt: skip
-    if proc.returncode != 0 or not proc.stdout.strip():
-        raise AbError(f"{what} {rev!r} is not a commit of the repository at {repo}")
-    return proc.stdout.strip()
-
-
 def commit_range(repo: Path, good: str, bad: str) -> tuple[str, str, list[str]]:
     """(GOOD's id, BAD's id, the first-parent commits after GOOD up to BAD, oldest first);
     AbError when either is not a commit, GOOD is not an ancestor of BAD, or the range
     is empty."""
-    good_id, bad_id = _resolve(repo, good, "GOOD"), _resolve(repo, bad, "BAD")
+    good_id, bad_id = resolve_rev(repo, good, "GOOD"), resolve_rev(repo, bad, "BAD")
     if git(repo, "merge-base", "--is-ancestor", good_id, bad_id, check=False).returncode != 0:
         raise AbError(f"GOOD {good!r} is not an ancestor of BAD {bad!r}: nothing to bisect")
     ids = git(repo, "rev-list", "--first-parent", "--reverse", f"{good_id}..{bad_id}")
