@@ -90,8 +90,8 @@ class Block:
     orders: dict[str, list[str]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # the baseline's: BASELINE_FAILED...
     ready: dict[str, Ready] = field(default_factory=dict)  # by side name
-    setup_s: float = 0.0  # forks until both sides were ready
-    rounds_s: float = 0.0  # the round-pairs
+    setup_s: float = 0.0  # forks until both sides were ready, summed over its pairs
+    rounds_s: float = 0.0  # the round-pairs, summed over its pairs
     gpu: dict[str, Any] = field(default_factory=dict)  # NVML clocks before and after
 
     def figures(self) -> dict[str, float]:
