@@ -84,3 +84,11 @@ def test_a_later_block_forks_no_collecting_pair(tmp_path):
     block = lane_.block(1, list(NAMES[:2]))
     assert sorted(block.logs) == sorted(NAMES[:2])
     assert len(zygote.workers) == 4 and all(len(set(w.asked)) == 1 for w in zygote.workers)
+
+
+def test_the_collecting_pair_is_counted_apart_for_planning(tmp_path):
+    """The first block's extra pair is not what later blocks repeat: its seconds are
+    kept apart, so the blocks planned from the first one are not too few."""
+    first = lane(tmp_path)[0].block(0, None)
+    assert 0 < first.collect_s <= first.setup_s
+    assert lane(tmp_path / "later")[0].block(1, list(NAMES)).collect_s == 0

@@ -92,6 +92,7 @@ class Block:
     ready: dict[str, Ready] = field(default_factory=dict)  # by side name
     setup_s: float = 0.0  # forks until both sides were ready, summed over its pairs
     rounds_s: float = 0.0  # the round-pairs, summed over its pairs
+    collect_s: float = 0.0  # of setup_s: the first block's collecting pair (once)
     gpu: dict[str, Any] = field(default_factory=dict)  # NVML clocks before and after
 
     def figures(self) -> dict[str, float]:
@@ -189,7 +190,8 @@ class TimingLane:
             finally:
                 for w in workers.values():
                     w.quit()
-            block.setup_s += time.monotonic() - began
+            block.collect_s = time.monotonic() - began
+            block.setup_s += block.collect_s
             block.ready = {self.sides[k].name: r for k, r in ready.items()}
             names = [n for n in ready["A"].units if n in ready["B"].units]
         self.rng.shuffle(names)
