@@ -162,6 +162,7 @@ def test_the_site_marks_each_change_point_with_its_commits_and_size(tmp_path):
     index = (out / "index.html").read_text()
     span = f"{commit(4)[:8]}..{commit(5)[:8]}"
     assert index.count(span) == 4  # the index's table: every benchmark's time
+    assert index.count(f"visionbench bisect {commit(4)[:8]}") == 4  # the command finding it
     page = (out / "technique-model_size.html").read_text()
     assert page.count(span) == 2  # the page's table: its two benchmarks
     layout = json.loads(re.search(r'"shapes":(\[.*?\])', page).group(1))

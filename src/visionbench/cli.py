@@ -6,12 +6,14 @@
     visionbench report latest
     visionbench site                                  # reports/site/: every run, as a web site
     visionbench ab --baseline main -k model_size      # the working tree against main, measured now
+    visionbench bisect v1.2 main -k train_step        # the commit of v1.2..main that slowed it
     visionbench ci pr                                 # a CI job: see `visionbench ci -h`
     visionbench merge shard1.json shard2.json         # one run from the runs of shards
     visionbench tune --budget 5                       # the fastest switches to a target here
 
 This module parses the command line and hands each command to where it
-lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.ab.command,
+lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.ab.command, `bisect`
+to visionbench.ab.bisect,
 `history` and `report` to visionbench.report, `site`, `history --changes`,
 `history-branch` to visionbench.history.commands, `ci` to visionbench.ci, `merge` to
 visionbench.measure.merge, `tune` to visionbench.tune.
@@ -31,6 +33,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from visionbench import report
+from visionbench.ab import bisect
 from visionbench.ab import defaults as ab_defaults
 from visionbench.ab import sides as ab_sides
 from visionbench.ci import commands as ci_commands
@@ -268,6 +271,7 @@ def parser() -> argparse.ArgumentParser:
         help="benchmarks missing from the candidate do not fail the gate",
     )
     a.set_defaults(func=cmd_ab)
+    bisect.add_parser(sub)
     return p
 
 
@@ -280,9 +284,9 @@ def cmd_ab(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     p = parser()
     args, extra = p.parse_known_args(argv)
-    if extra and args.command != "ab":
+    if extra and args.command not in ("ab", "bisect"):
         p.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.pytest_args = extra  # `visionbench ab`: for pytest on both sides
+    args.pytest_args = extra  # `visionbench ab`, `bisect`: for pytest on both sides
     try:
         return args.func(args)
     except (ResultsError, ConfigError, BadInput) as exc:

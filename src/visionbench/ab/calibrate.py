@@ -38,7 +38,8 @@ def calibrate(gate: AbGate) -> int:
         while not blocks or gate.minutes.elapsed() + last <= gate.settings.budget_s:
             began = time.monotonic()
             with gate.minutes.phase("timing blocks"):
-                blocks.append(lane.block(len(blocks), None))
+                active = list(blocks[0].logs) if blocks else None  # no collecting pair
+                blocks.append(lane.block(len(blocks), active))
             last = time.monotonic() - began
             say(
                 f"calibration block {len(blocks)}: {last:.1f} s; "

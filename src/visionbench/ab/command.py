@@ -218,7 +218,7 @@ class AbGate:
             began = time.monotonic()
             with self.minutes.phase("timing blocks"):
                 block = lane.block(index, active)
-            last_block[0] = time.monotonic() - began
+            last_block[0] = time.monotonic() - began - block.collect_s  # what a block repeats
             blocks.append(block)
             self.keep(block)
             say(

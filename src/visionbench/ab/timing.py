@@ -1,14 +1,16 @@
 """The timing lane: blocks of round-interleaved pairs, timed by workers of one zygote.
 
-Per block the zygote (`visionbench.ab.zygote`) forks one worker per side:
-each imports visionbench, conftest and the benches from its own side's tree,
-builds the selected benchmarks' units in timing-only mode and warms them up.
-The coordinator then asks for round-pairs, benchmark by benchmark in rounds:
-each pair is one call of the candidate's unit and one of the baseline's, a
-few milliseconds apart, in a random order with as many AB as BA per
-benchmark, and gives log(candidate / baseline). Only one side runs at a time
-(the other waits on its pipe, asleep): on a GPU the sides alternate, never
-overlap.
+Per block and benchmark the zygote (`visionbench.ab.zygote`) forks a fresh
+pair of workers, one per side: each imports visionbench, conftest and the
+benches from its own side's tree, builds that benchmark's unit alone (its node
+id collected) in timing-only mode and warms it up. The coordinator then asks
+for round-pairs: each pair is one call of the candidate's unit and one of the
+baseline's, a few milliseconds apart, in a random order with as many AB as BA,
+and gives log(candidate / baseline). Only one side runs at a time (the other
+waits on its pipe, asleep): on a GPU the sides alternate, never overlap. A
+pair never serves a second benchmark: what one benchmark did to a worker
+(the CPU it was charged, its allocator, its caches) would otherwise reach the
+next one's rounds on one side only (`TimingLane.block`).
 
 Whatever slows the machine during a pair slows both members; what stays
 between two processes (their layout, the state of their allocators) does not
@@ -88,8 +90,9 @@ class Block:
     orders: dict[str, list[str]] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)  # the baseline's: BASELINE_FAILED...
     ready: dict[str, Ready] = field(default_factory=dict)  # by side name
-    setup_s: float = 0.0  # forks until both sides were ready
-    rounds_s: float = 0.0  # the round-pairs
+    setup_s: float = 0.0  # forks until both sides were ready, summed over its pairs
+    rounds_s: float = 0.0  # the round-pairs, summed over its pairs
+    collect_s: float = 0.0  # of setup_s: the first block's collecting pair (once)
     gpu: dict[str, Any] = field(default_factory=dict)  # NVML clocks before and after
 
     def figures(self) -> dict[str, float]:
@@ -119,9 +122,9 @@ class TimingLane:
         # two workers building at once would share one GPU: one after the other there
         self.parallel_build = not zygote.hello.get("gpus")
 
-    def spec(self, key: str, index: int, nodes: Sequence[str] | None) -> dict[str, Any]:
+    def spec(self, key: str, tag: str, nodes: Sequence[str] | None) -> dict[str, Any]:
         side = self.sides[key]
-        tag = f"block{index:03d}-{side.name}"
+        tag = f"{tag}-{side.name}"
         args = worker_args(side.root, self.args, self.workdir / "tmp" / tag, nodes)
         return {
             "mode": "time",
@@ -154,49 +157,78 @@ class TimingLane:
             report["threads"],
         )
 
-    def block(self, index: int, active: Sequence[str] | None) -> Block:
-        """One block over the `active` benchmarks (None: every one the arguments select;
-        then only those node ids are collected). Both workers build at once, except on a
-        GPU (one after the other there)."""
-        block = Block(index)
-        start = time.monotonic()
-        workers: dict[str, Worker] = {}
+    def pair(
+        self, tag: str, nodes: Sequence[str] | None, workers: dict[str, Worker]
+    ) -> dict[str, Ready]:
+        """A worker per side forked into `workers` (the caller quits them), built at once
+        except on a GPU (one after the other there); what each built."""
         ready: dict[str, Ready] = {}
-        try:
-            for key in SIDES:
-                workers[key] = self.zygote.fork(self.spec(key, index, active))
-                if not self.parallel_build:
-                    ready[key] = self._ready(key, workers[key])
-            for key in SIDES:
-                if key not in ready:
-                    ready[key] = self._ready(key, workers[key])
+        for key in SIDES:
+            workers[key] = self.zygote.fork(self.spec(key, tag, nodes))
+            if not self.parallel_build:
+                ready[key] = self._ready(key, workers[key])
+        for key in SIDES:
+            if key not in ready:
+                ready[key] = self._ready(key, workers[key])
+        return ready
+
+    def block(self, index: int, active: Sequence[str] | None) -> Block:
+        """One block over the `active` benchmarks (None: every one the arguments select,
+        which a first pair of workers builds to learn what there is, and quits).
+
+        Each benchmark gets a fresh pair of workers of its own, in a shuffled order: a
+        worker that ran another benchmark would carry what that did into this one's
+        rounds. Under contention the side whose other benchmark was slower had been
+        charged more CPU and was preempted more in its next benchmark's rounds (an
+        unchanged train step read 1.09x, a "regression", beside a slowed inference)."""
+        block = Block(index)
+        names = list(active or [])
+        if active is None:
+            began, workers = time.monotonic(), {}
+            try:
+                ready = self.pair(f"block{index:03d}-all", None, workers)
+            finally:
+                for w in workers.values():
+                    w.quit()
+            block.collect_s = time.monotonic() - began
+            block.setup_s += block.collect_s
             block.ready = {self.sides[k].name: r for k, r in ready.items()}
-            block.setup_s = time.monotonic() - start
             names = [n for n in ready["A"].units if n in ready["B"].units]
-            if active is not None:
-                names = [n for n in names if n in active]
-                for n in set(active) - set(names):  # built before, not this time: why
-                    key = "A" if n not in ready["A"].units else "B"
-                    why = ready[key].failed.get(n) or ready[key].skipped.get(n) or "not built"
-                    block.errors[n] = self._why(key, why)
+        self.rng.shuffle(names)
+        for i, name in enumerate(names):
+            self.one_benchmark(block, f"block{index:03d}-{i:03d}", name)
+        return block
+
+    def one_benchmark(self, block: Block, tag: str, name: str) -> None:
+        """`name`'s round-pairs in `block`, between a fresh pair of workers that build it
+        alone (its node id collected, nothing else)."""
+        began, workers = time.monotonic(), {}
+        try:
+            ready = self.pair(tag, [name], workers)
+            block.setup_s += time.monotonic() - began
+            missing = [k for k in SIDES if name not in ready[k].units]
+            if missing:  # built before, not this time: why
+                why = ready[missing[0]].failed.get(name) or ready[missing[0]].skipped.get(name)
+                block.errors[name] = self._why(missing[0], why or "not built")
+                return
             cuda = bool(ready["A"].cuda_devices or ready["B"].cuda_devices)
             if cuda:
-                block.gpu["before"] = clocks()
+                block.gpu.setdefault("before", clocks())
             begun = time.monotonic()
-            self.round_pairs(block, workers, names, ready)
-            block.rounds_s = time.monotonic() - begun
+            self.round_pairs(block, workers, [name], ready)
+            block.rounds_s += time.monotonic() - begun
             if cuda:
                 block.gpu["after"] = clocks()
         finally:
             for w in workers.values():
                 w.quit()
-        return block
 
     def round_pairs(
         self, block: Block, workers: dict[str, Worker], names: list[str], ready: dict[str, Ready]
     ) -> None:
-        """The block's round-pairs: round by round, each benchmark once per round in a
-        shuffled order, each pair's order from its benchmark's balanced orders."""
+        """The round-pairs of `names` between `workers`: round by round, each benchmark
+        once per round in a shuffled order, each pair's order from its benchmark's
+        balanced orders."""
         counts = {}
         for n in names:
             unit_s = max(ready["A"].units[n] or 0.0, ready["B"].units[n] or 0.0)

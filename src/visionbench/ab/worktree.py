@@ -43,12 +43,13 @@ def toplevel(path: Path) -> Path:
     return Path(proc.stdout.strip())
 
 
-def resolve_rev(repo: Path, rev: str, option: str = "--baseline") -> str:
-    """The full commit id of `rev`; AbError naming it when it is not a commit here."""
+def resolve_rev(repo: Path, rev: str, what: str = "--baseline") -> str:
+    """The full commit id of `rev`; AbError naming it (as `what`) when it is not a commit
+    here."""
     proc = git(repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}",
                check=False)  # fmt: skip
     if proc.returncode != 0 or not proc.stdout.strip():
-        raise AbError(f"{option} {rev!r} is not a commit of the repository at {repo}")
+        raise AbError(f"{what} {rev!r} is not a commit of the repository at {repo}")
     return proc.stdout.strip()
 
 

@@ -297,10 +297,11 @@ def changes_table(changes: Sequence[Change], page_of: Callable[[str], str] | Non
             [technique, html.escape(short_name(s.fullname)), html.escape(s.metric),
              html.escape(s.machine.label), f"<code>{html.escape(c.commits())}</code>",
              html.escape(f"{c.before.commit_time[:10]} → {c.after.commit_time[:10]}"),
-             html.escape(c.levels()), html.escape(c.step.text()), f"{c.step.p_value:.2g}"]
+             html.escape(c.levels()), html.escape(c.step.text()), f"{c.step.p_value:.2g}",
+             f"<code>{html.escape(c.bisect_command())}</code>"]
         )  # fmt: skip
     headers = ["technique", "benchmark", "figure", "machine", "commits", "dates", "level",
-               "step", "p"]  # fmt: skip
+               "step", "p", "find the commit"]  # fmt: skip
     return table(headers, rows)
 
 
