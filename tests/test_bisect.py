@@ -11,7 +11,7 @@ import pytest
 from ab_helpers import commit_all, git, new_repo
 
 from visionbench import cli
-from visionbench.ab import bisect
+from visionbench.ab import bisection as bisect
 
 TRAIN = "benches/bench_m.py::bench_train"
 INFER = "benches/bench_m.py::bench_infer"

@@ -26,3 +26,19 @@ def test_every_folder_is_a_package_of_its_kind():
     for folder in folders:
         init = PACKAGE / folder / "__init__.py"
         assert init.is_file(), f"{folder}/ is not a package"
+
+
+def test_no_module_beside_a_script_shadows_the_standard_library():
+    """ab/'s probe runs as a script (`python ab/probe.py`), so ab/ is first on its
+    sys.path: a module there named like one of the standard library's is imported in its
+    place by everything the probe imports (an `ab/bisect.py` broke `import random`)."""
+    import sys
+
+    scripts = {p.parent for p in PACKAGE.rglob("*.py") if "__main__" in p.read_text()}
+    shadowing = sorted(
+        str(p.relative_to(PACKAGE))
+        for folder in scripts
+        for p in folder.glob("*.py")
+        if p.stem in sys.stdlib_module_names
+    )
+    assert shadowing == []

@@ -286,12 +286,12 @@ def test_a_trial_runs_to_its_target_past_the_ladders_own_stops(workdir, request)
     """The recipe ladder's TrainConfig stops at its cap in seconds and at the profile's
     target; a tune trial ends only at its own target, its epochs or its bound, and keeps
     its per-image outcomes where it ended."""
+    import torch
+
     from visionbench import profiles
     from visionbench.tune import space
     from visionbench.tune.data import prepare
     from visionbench.tune.trials import to_target
-
-    import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as --threads 1: torch's threads spin on a busy machine

@@ -13,7 +13,7 @@
 
 This module parses the command line and hands each command to where it
 lives: `gate` to visionbench.gate.run_gate, `ab` to visionbench.ab.command, `bisect`
-to visionbench.ab.bisect,
+to visionbench.ab.bisection,
 `history` and `report` to visionbench.report, `site`, `history --changes`,
 `history-branch` to visionbench.history.commands, `ci` to visionbench.ci, `merge` to
 visionbench.measure.merge, `tune` to visionbench.tune.
@@ -33,7 +33,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from visionbench import report
-from visionbench.ab import bisect
+from visionbench.ab import bisection as bisect
 from visionbench.ab import defaults as ab_defaults
 from visionbench.ab import sides as ab_sides
 from visionbench.ci import commands as ci_commands

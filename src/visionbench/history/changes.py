@@ -47,7 +47,7 @@ import numpy as np
 import ruptures
 from scipy import stats
 
-from visionbench.ab.bisect import command_line
+from visionbench.ab.bisection import command_line
 from visionbench.gate.config import GateConfig
 from visionbench.history.series import Series, commit_order
 from visionbench.measure.format import fmt_value
@@ -161,7 +161,7 @@ class Change:
         return f"{self.before.commit or '?'}..{self.after.commit or '?'}"
 
     def bisect_command(self) -> str:
-        """The command that finds the commit of a step in time (`visionbench.ab.bisect`,
+        """The command that finds the commit of a step in time (`visionbench.ab.bisection`,
         the A/B lane); "" for another figure, or when a run does not know its commit."""
         if _kind(self.series.metric) != "time" or not (self.before.commit and self.after.commit):
             return ""
