@@ -125,7 +125,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     from fixtures import shards
 
-    shards.configure(config)  # first: a worker's device and threads, before torch's
+    if config.pluginmanager.is_registered(shards):  # the test suite takes it out
+        shards.configure(config)  # first: a worker's device and threads, before torch's
     _only_rank_zero_saves(config)
     name = config.getoption("--vb-profile") or profiles.default_profile_name()
     try:

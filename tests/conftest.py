@@ -43,11 +43,25 @@ def order(item: pytest.Item) -> int:
     return 1 if item.get_closest_marker("dry_run") is not None else 0
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` in the suite: one worker per core the process may run on (the benches'
+    rule, one per device, is fixtures/shards.py's)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def xdist_controller(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput") and bool(getattr(config.option, "numprocesses", 0))
 
 
+@pytest.hookimpl(tryfirst=True)  # before the root conftest.py's, which reads the plugin
 def pytest_configure(config: pytest.Config) -> None:
+    # The suite is no bench session: the benches' plugin that gives each xdist worker a
+    # device and a shard of its own (fixtures/shards.py: `each` scheduling) would send
+    # every test to every worker.
+    shards = config.pluginmanager.get_plugin("fixtures.shards")
+    if shards is not None:
+        config.pluginmanager.unregister(shards)
     if hasattr(config, "workerinput"):
         # An xdist worker's variables would reach the pytest processes the tests start
         # (benches, dry runs, the A/B lane's workers), and pytest-benchmark disables

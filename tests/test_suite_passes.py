@@ -71,3 +71,19 @@ def test_the_controller_reads_which_dry_runs_its_workers_collected():
     ]
     assert dry_runs.selected_ids(ids) == ["standard", "paper"]
     assert dry_runs.selected_ids(ids[2:]) == []
+
+
+def test_over_xdist_each_test_runs_once_on_one_worker_per_core():
+    """The benches' plugin gives each xdist worker a device and sends it the whole
+    collection (fixtures/shards.py); the suite takes it out, so a test runs once and
+    `-n auto` means a worker per core."""
+    import os
+    import re
+
+    module = "tests/test_metrics.py"
+    _, ids, _ = collected(module)
+    proc = run_pytest(module, *load_noxfile().PARALLEL, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert re.search(rf"\b{len(ids)} passed", proc.stdout), proc.stdout[-1000:]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert f"created: {cores}/{cores} workers" in proc.stdout or cores == 1, proc.stdout[:800]
