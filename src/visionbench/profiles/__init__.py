@@ -71,9 +71,9 @@ PROFILES: dict[str, Profile] = {
             schedule="onecycle",
             bn_recalibration_batches=20,
         ),
-        # Each paired ratio in one process: a second (`stats.between_process`) cost quick
-        # 134 s on a fresh clone (pytest 374 -> 508 s, 654 s in all: over its 10 minutes),
-        # so quick leaves the between-process part of an interval to `standard`.
+        # Each paired ratio in one process: a second (`stats.between_process`) cost quick's
+        # pytest 42 s on fresh clones minutes apart (508 s against 466 s), and quick was
+        # already at its 10 minutes: it leaves that part of an interval to `standard`.
         timing=Timing(rounds=20, warmup_rounds=2, processes=1),
         data=DataBudget(gradations_count=1500, gradations_size=64),
         # The small CNN against the talk's 3-conv network, the registry's cheapest, and
